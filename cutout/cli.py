@@ -1,0 +1,43 @@
+"""The one `cutout` command. Services add their own subcommands through the
+``cutout.commands`` entry-point group, so this package never imports a service."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from importlib.metadata import entry_points
+
+import click
+
+
+class _Group(click.Group):
+    """Loads service commands only when asked for, so `cutout report` never pays for TensorFlow."""
+
+    def _plugins(self):
+        return {ep.name: ep for ep in entry_points(group="cutout.commands")}
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self._plugins()))
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is None and name in self._plugins():
+            command = self._plugins()[name].load()
+        return command
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+def main(verbose):
+    """cutout: cuts garments out of studio photos.
+
+    Configuration comes from CUTOUT_* environment variables (see README).
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+
+
+from cutout.commands import db, report  # noqa: E402  (registered after main exists)
+
+main.add_command(db)
+main.add_command(report)

@@ -1,0 +1,51 @@
+"""The commands that belong to the shared package: database and reports."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cutout.config import Settings
+
+
+@click.group()
+def db():
+    """Database schema (Alembic migrations under migrations/)."""
+
+
+@db.command()
+@click.option("--revision", default="head", show_default=True)
+def upgrade(revision):
+    """Migrate CUTOUT_DATABASE_URL to REVISION."""
+    from cutout import db as database
+
+    settings = Settings.from_env().require("database_url")
+    database.upgrade(settings.database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@click.group()
+def report():
+    """Reports for the cutout team."""
+
+
+@report.command("needs-cutout")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--min-confidence", type=float, help="Default CUTOUT_MIN_CONFIDENCE.")
+@click.option("--min-dice", type=float, help="Default CUTOUT_MIN_DICE.")
+@click.option("--all", "include_all", is_flag=True, help="List every garment, not only those needing a person.")
+def needs_cutout(fmt, min_confidence, min_dice, include_all):
+    """Garments that need a person to cut them out, worst first, with their views."""
+    from cutout.report import format_csv, format_table, needs_cutout as build
+
+    settings = Settings.from_env().require("database_url")
+    data = build(settings.database_url,
+                 settings.min_confidence if min_confidence is None else min_confidence,
+                 settings.min_dice if min_dice is None else min_dice, include_all)
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+    elif fmt == "csv":
+        click.echo(format_csv(data), nl=False)
+    else:
+        click.echo(format_table(data))

@@ -1,0 +1,136 @@
+"""Every setting cutout reads, from ``CUTOUT_*`` environment variables, in one place.
+
+Nothing else in the project reads ``os.environ`` for its own settings; AWS credentials are
+left to boto3's standard chain (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``...).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "default"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed."""
+
+
+def _env(name: str, default=None):
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _float(name: str, default: float | None) -> float | None:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+
+
+def _int(name: str, default: int | None) -> int | None:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+
+
+def _bool(name: str, default: bool | None) -> bool | None:
+    raw = _env(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Services. None means "not configured": `cutout demo` then runs embedded.
+    database_url: str | None = None
+    broker_url: str | None = None
+    s3_endpoint_url: str | None = None  # None = AWS itself
+    bucket: str | None = None  # an S3 bucket name, or file:///path for a local folder
+    queue: str = "cutout"
+
+    # Model and segmentation.
+    model_dir: Path = DEFAULT_MODEL_DIR
+    threshold_first: float | None = None  # None = the threshold tuned into the model
+    threshold_second: float | None = None
+    second_pass: bool | None = None  # None = on when the model directory has a second pass
+    input_size: tuple[int, int] | None = None  # (height, width); None = the model's own
+    max_pixels: int = 40_000_000
+    device: str = "auto"  # auto | cpu | gpu
+    tf_threads: int = 0  # per worker child; 0 = let TensorFlow decide
+    model_check_seconds: float = 30.0  # how often a worker looks for a newly promoted model
+
+    # Producer.
+    poll_seconds: float = 30.0
+    requeue_after_seconds: float = 6 * 3600.0  # re-send a shot enqueued this long ago and never started
+
+    # Worker.
+    task_soft_time_limit: int = 600
+    visibility_timeout: int = 3 * 3600  # well above the longest task, or Redis redelivers it
+
+    # Reports.
+    min_confidence: float = 0.90
+    min_dice: float = 0.97
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        size = _env("CUTOUT_INPUT_SIZE")
+        input_size = None
+        if size is not None:
+            try:
+                h, w = (int(v) for v in size.lower().split("x"))
+            except ValueError:
+                raise ConfigError(f"CUTOUT_INPUT_SIZE={size!r} must look like 384x256 (height x width)") from None
+            input_size = (h, w)
+        device = _env("CUTOUT_DEVICE", "auto").lower()
+        if device not in ("auto", "cpu", "gpu"):
+            raise ConfigError(f"CUTOUT_DEVICE={device!r} must be auto, cpu or gpu")
+        return cls(
+            database_url=_env("CUTOUT_DATABASE_URL"),
+            broker_url=_env("CUTOUT_BROKER_URL"),
+            s3_endpoint_url=_env("CUTOUT_S3_ENDPOINT_URL"),
+            bucket=_env("CUTOUT_BUCKET"),
+            queue=_env("CUTOUT_QUEUE", "cutout"),
+            model_dir=Path(_env("CUTOUT_MODEL", str(DEFAULT_MODEL_DIR))),
+            threshold_first=_float("CUTOUT_THRESHOLD_FIRST", None),
+            threshold_second=_float("CUTOUT_THRESHOLD_SECOND", None),
+            second_pass=_bool("CUTOUT_SECOND_PASS", None),
+            input_size=input_size,
+            max_pixels=_int("CUTOUT_MAX_PIXELS", 40_000_000),
+            device=device,
+            tf_threads=_int("CUTOUT_TF_THREADS", 0),
+            model_check_seconds=_float("CUTOUT_MODEL_CHECK_SECONDS", 30.0),
+            poll_seconds=_float("CUTOUT_POLL_SECONDS", 30.0),
+            requeue_after_seconds=_float("CUTOUT_REQUEUE_AFTER_SECONDS", 6 * 3600.0),
+            task_soft_time_limit=_int("CUTOUT_TASK_SOFT_TIME_LIMIT", 600),
+            visibility_timeout=_int("CUTOUT_VISIBILITY_TIMEOUT", 3 * 3600),
+            min_confidence=_float("CUTOUT_MIN_CONFIDENCE", 0.90),
+            min_dice=_float("CUTOUT_MIN_DICE", 0.97),
+        )
+
+    def require(self, *names: str) -> "Settings":
+        """Fail early, naming the variable, when a service is started without what it needs."""
+        missing = [n for n in names if getattr(self, n) in (None, "")]
+        if missing:
+            env = ", ".join("CUTOUT_" + n.upper() for n in missing)
+            raise ConfigError(f"not configured: set {env}")
+        return self
+
+
+def settings_table() -> list[str]:
+    """Names of every field, for documentation checks."""
+    return [f.name for f in fields(Settings)]

@@ -1,0 +1,43 @@
+"""Labelled folders: images/ beside masks/ (plain 0/255 PNGs) or cutouts/ (RGBA, alpha = truth)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclass(frozen=True)
+class Pair:
+    id: str
+    image: Path
+    truth: Path
+
+
+def find_pairs(folder: Path) -> list[Pair]:
+    folder = Path(folder)
+    images = folder / "images"
+    truth_dirs = [d for d in (folder / "masks", folder / "cutouts") if d.is_dir()]
+    if not images.is_dir() or not truth_dirs:
+        raise FileNotFoundError(f"{folder} needs images/ and masks/ or cutouts/")
+    truths = {}
+    for d in truth_dirs:
+        for p in d.glob("*.png"):
+            truths.setdefault(p.stem, p)
+    pairs = [Pair(p.stem, p, truths[p.stem]) for p in sorted(images.iterdir())
+             if p.suffix.lower() in IMAGE_SUFFIXES and p.stem in truths]
+    if not pairs:
+        raise FileNotFoundError(f"no image has a mask or cutout with the same name in {folder}")
+    return pairs
+
+
+def split(pairs: list[Pair], seed: int = 0, val_fraction: float = 0.2) -> tuple[list[Pair], list[Pair]]:
+    """Deterministic train/validation split: the same files and seed give the same split."""
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    n_val = max(1, round(len(pairs) * val_fraction)) if len(pairs) > 1 else 0
+    val = sorted((pairs[i] for i in order[:n_val]), key=lambda p: p.id)
+    train = sorted((pairs[i] for i in order[n_val:]), key=lambda p: p.id)
+    return train, val

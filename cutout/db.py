@@ -1,0 +1,82 @@
+"""One engine per process, short-lived sessions, and the dialect-aware upsert.
+
+Engines are created lazily, so a Celery worker makes its own in each child after fork.
+PostgreSQL in production; SQLite only for the embedded demo.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from cutout.config import PROJECT_ROOT, ConfigError
+
+MIGRATIONS = PROJECT_ROOT / "migrations"
+_engines: dict[tuple[int, str], object] = {}
+
+
+def engine_for(url: str):
+    if not url:
+        raise ConfigError("not configured: set CUTOUT_DATABASE_URL")
+    # Keyed by pid: an engine inherited through fork must never be used by the child.
+    key = (os.getpid(), url)
+    if key not in _engines:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON"))
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+        _engines[key] = engine
+    return _engines[key]
+
+
+@contextmanager
+def session_scope(url: str):
+    """A transaction: commit on success, roll back on error, always close."""
+    session = sessionmaker(engine_for(url), expire_on_commit=False)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def insert(session: Session, table):
+    """INSERT that supports .on_conflict_do_nothing/update on PostgreSQL and SQLite alike."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table)
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def dispose_all() -> None:
+    for engine in _engines.values():
+        engine.dispose(close=False)
+    _engines.clear()
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{Path(path).resolve()}"

@@ -1,0 +1,118 @@
+"""Decoding and encoding images, with the checks that turn bad input into a readable reason.
+
+The PNG header is read before any pixel is decoded, so an oversized or odd image is refused
+without allocating it (a 100-megapixel PNG is a few MB on the wire but 400 MB decoded).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import cv2
+import numpy as np
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_COLOUR_TYPES = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
+
+
+class BadImage(ValueError):
+    """An input image that cannot be processed; the message is shown to people as is."""
+
+
+def png_header(data: bytes) -> tuple[int, int, int, str]:
+    """(width, height, bit depth, colour type name) from a PNG's IHDR, or BadImage."""
+    if len(data) == 0:
+        raise BadImage("empty object (0 bytes)")
+    if not data.startswith(PNG_SIGNATURE):
+        raise BadImage("not a PNG (signature missing)")
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise BadImage("truncated PNG (no IHDR header)")
+    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+    if zlib.crc32(data[12:29]) != struct.unpack(">I", data[29:33])[0]:
+        raise BadImage("corrupt PNG header (CRC mismatch)")
+    return width, height, depth, _COLOUR_TYPES.get(colour, f"type {colour}")
+
+
+def decode_png(data: bytes, max_pixels: int, want: str = "photo") -> np.ndarray:
+    """Decode a studio PNG.
+
+    want="photo": 8-bit RGB or RGBA, returned as HxWx3 uint8 RGB (alpha dropped).
+    want="cutout": 8-bit RGBA (or grey / grey+alpha as a plain mask), returned as the
+    HxW uint8 alpha channel, which is the ground truth.
+    """
+    width, height, depth, colour = png_header(data)
+    if width == 0 or height == 0:
+        raise BadImage(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise BadImage(f"image is {width}x{height} = {width * height:,} pixels, over the cap of {max_pixels:,}")
+    if depth != 8:
+        raise BadImage(f"{depth}-bit PNG; expected 8 bits per channel")
+    allowed = {"photo": ("RGB", "RGBA"), "cutout": ("RGBA", "grey", "grey+alpha")}[want]
+    if colour not in allowed:
+        raise BadImage(f"{colour} PNG; a {want} must be {' or '.join(allowed)}")
+    if not data.rstrip(b"\0").endswith(b"IEND\xaeB`\x82"):
+        raise BadImage("truncated PNG (no IEND chunk)")
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None or array.shape[:2] != (height, width):
+        raise BadImage("corrupt PNG (pixel data does not decode)")
+    if want == "photo":
+        code = cv2.COLOR_BGRA2RGB if array.ndim == 3 and array.shape[2] == 4 else cv2.COLOR_BGR2RGB
+        return cv2.cvtColor(array, code)
+    if array.ndim == 2:
+        return array
+    return array[:, :, -1].copy()  # alpha is last in both grey+alpha and BGRA
+
+
+def read_mask_file(path) -> np.ndarray:
+    """A truth mask from disk, HxW uint8 0/255: a plain mask PNG or an RGBA cutout's alpha."""
+    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise BadImage(f"cannot read {path}")
+    if array.ndim == 3:
+        array = array[:, :, 3] if array.shape[2] == 4 else cv2.cvtColor(array, cv2.COLOR_BGR2GRAY)
+    return np.where(array > 127, 255, 0).astype(np.uint8)
+
+
+def read_photo_file(path) -> np.ndarray:
+    """A photo from disk (any format OpenCV reads) as HxWx3 uint8 RGB."""
+    array = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if array is None:
+        raise BadImage(f"cannot read {path}")
+    return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """Encode HxW grey or HxWx3 RGB / HxWx4 RGBA uint8 as PNG."""
+    if array.ndim == 3:
+        code = cv2.COLOR_RGBA2BGRA if array.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        array = cv2.cvtColor(array, code)
+    ok, buf = cv2.imencode(".png", array)
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def rgba_cutout(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The photo with the mask as its alpha channel: what the cutout team delivers by hand."""
+    return np.dstack([rgb, mask])
+
+
+def overlay(rgb: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """The mask tinted green over the photo, with its outline, for a quick visual check."""
+    out = rgb.astype(np.float32)
+    on = mask > 127
+    green = np.array([0, 255, 0], np.float32)
+    out[on] = (1 - alpha) * out[on] + alpha * green
+    out = out.astype(np.uint8)
+    contours, _ = cv2.findContours(on.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    thickness = max(1, round(max(mask.shape) / 500))
+    cv2.drawContours(out, contours, -1, (0, 160, 0), thickness)
+    return out

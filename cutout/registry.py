@@ -1,0 +1,161 @@
+"""Registering what is in the bucket, and handing due work to a queue exactly once.
+
+Registration is an upsert per page of listed keys, so running it twice, or from two
+producers at once, changes nothing. Enqueueing claims one shot at a time with a conditional
+UPDATE, commits, and only then sends: two producers can never both send the same shot, and
+a producer killed between commit and send leaves a claimed-but-unsent shot that the stale
+sweep re-sends after ``requeue_after`` (tasks are idempotent, so the rare repeat is harmless).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from itertools import islice
+from typing import Callable
+
+from sqlalchemy import and_, func, or_, select, update
+
+from cutout.db import insert, session_scope
+from cutout.naming import CUTOUTS_PREFIX, SHOTS_PREFIX, BadKey, parse_key
+from cutout.schema import Garment, Reference, Rejection, Segmentation, Shot
+from cutout.storage import Storage
+
+log = logging.getLogger(__name__)
+PAGE = 500
+
+
+@dataclass
+class SweepResult:
+    seen: int = 0
+    shots: int = 0  # new or re-uploaded
+    references: int = 0  # new or replaced
+    rejected: int = 0  # newly rejected
+    rejected_keys: list[str] = field(default_factory=list)
+
+
+def _pages(iterable, size=PAGE):
+    it = iter(iterable)
+    while page := list(islice(it, size)):
+        yield page
+
+
+def register(url: str, storage: Storage) -> SweepResult:
+    """List shots/ and cutouts/ completely and upsert what is new or changed."""
+    result = SweepResult()
+    for prefix in (SHOTS_PREFIX, CUTOUTS_PREFIX):
+        for page in _pages(storage.list(prefix)):
+            result.seen += len(page)
+            with session_scope(url) as session:
+                _register_page(session, storage.bucket, page, result)
+    return result
+
+
+def _register_page(session, bucket, page, result: SweepResult) -> None:
+    shots, references, rejections, garments = [], [], [], set()
+    for obj in page:
+        try:
+            parsed = parse_key(obj.key)
+        except BadKey as exc:
+            rejections.append({"bucket": bucket, "key": obj.key, "etag": obj.etag, "reason": str(exc)})
+            continue
+        garments.add(parsed.garment_id)
+        row = {"bucket": bucket, "key": obj.key, "etag": obj.etag, "size_bytes": obj.size,
+               "garment_id": parsed.garment_id, "view": parsed.view}
+        (shots if parsed.kind == "shot" else references).append(row)
+    if garments:
+        session.execute(insert(session, Garment).values([{"id": g} for g in sorted(garments)])
+                        .on_conflict_do_nothing(index_elements=["id"]))
+    if shots:
+        stmt = insert(session, Shot).values(shots)
+        # Same key, new content (a re-shoot): back to pending so it is segmented again.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["bucket", "key"],
+            set_={"etag": stmt.excluded.etag, "size_bytes": stmt.excluded.size_bytes, "status": "pending",
+                  "enqueued_at": None, "failure_reason": None, "attempts": 0, "updated_at": func.now()},
+            where=Shot.etag != stmt.excluded.etag,
+        ).returning(Shot.id)
+        result.shots += len(session.execute(stmt).all())
+    if references:
+        stmt = insert(session, Reference).values(references)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["bucket", "key"],
+            set_={"etag": stmt.excluded.etag, "size_bytes": stmt.excluded.size_bytes, "updated_at": func.now()},
+            where=Reference.etag != stmt.excluded.etag,
+        ).returning(Reference.id)
+        result.references += len(session.execute(stmt).all())
+    if rejections:
+        stmt = insert(session, Rejection).values(rejections)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["bucket", "key"],
+            set_={"etag": stmt.excluded.etag, "reason": stmt.excluded.reason},
+            where=Rejection.etag != stmt.excluded.etag,
+        ).returning(Rejection.key)
+        keys = session.execute(stmt).scalars().all()
+        result.rejected += len(keys)
+        result.rejected_keys += keys
+        for key, reason in ((r["key"], r["reason"]) for r in rejections if r["key"] in keys):
+            log.warning("rejected %s: %s", key, reason)
+
+
+def enqueue_shots(url: str, send: Callable[[int], None], requeue_after: float) -> int:
+    """Send every due shot once; returns how many were sent.
+
+    Due: pending and never sent; or sent (or started) longer than ``requeue_after`` seconds
+    ago without finishing, which only happens when a message was lost (say, Redis restarted
+    without persistence) or the producer died between claim and send.
+    """
+    cutoff = datetime.now(timezone.utc) - timedelta(seconds=requeue_after)
+    due = or_(
+        and_(Shot.status == "pending", or_(Shot.enqueued_at.is_(None), Shot.enqueued_at < cutoff)),
+        and_(Shot.status == "processing", Shot.started_at < cutoff),
+    )
+    with session_scope(url) as session:
+        ids = session.execute(select(Shot.id).where(due).order_by(Shot.id)).scalars().all()
+    return sum(
+        _claim_and_send(url, shot_id, send,
+                        claim=update(Shot).where(Shot.id == shot_id, due).values(enqueued_at=func.now()),
+                        release=update(Shot).where(Shot.id == shot_id).values(enqueued_at=None))
+        for shot_id in ids
+    )
+
+
+def _claim_and_send(url, item_id, send, claim, release) -> int:
+    """Commit the claim, then send; undo the claim if the send fails. 1 if sent, else 0."""
+    with session_scope(url) as session:
+        if not session.execute(claim).rowcount:
+            return 0  # another producer got there first
+    try:
+        send(item_id)
+    except Exception:
+        with session_scope(url) as session:
+            session.execute(release)
+        raise
+    return 1
+
+
+def enqueue_scoring(url: str, send: Callable[[int], None]) -> int:
+    """Ask for Dice on segmentations whose reference arrived (or changed) after they were made.
+
+    The model is not run again: the scoring task compares the stored mask with the reference.
+    """
+    pending = and_(
+        Segmentation.shot_etag == Shot.etag,
+        Segmentation.dice_reference_etag.is_distinct_from(Reference.etag),
+        Segmentation.score_requested_etag.is_distinct_from(Reference.etag),
+    )
+    query = (select(Segmentation.id, Reference.etag)
+             .join(Shot, Shot.id == Segmentation.shot_id)
+             .join(Reference, and_(Reference.garment_id == Shot.garment_id, Reference.view == Shot.view))
+             .where(pending))
+    with session_scope(url) as session:
+        rows = session.execute(query).all()
+    return sum(
+        _claim_and_send(url, seg_id, send,
+                        claim=update(Segmentation)
+                        .where(Segmentation.id == seg_id, Segmentation.score_requested_etag.is_distinct_from(etag))
+                        .values(score_requested_etag=etag),
+                        release=update(Segmentation).where(Segmentation.id == seg_id).values(score_requested_etag=None))
+        for seg_id, etag in rows
+    )

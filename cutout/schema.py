@@ -1,0 +1,140 @@
+"""The database schema (SQLAlchemy 2). Migrations under migrations/ are written by hand to match.
+
+Unique constraints carry the idempotency: registering an object twice, or running a task
+twice, hits a constraint and becomes a no-op (INSERT ... ON CONFLICT).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Integer, String,
+                        Text, UniqueConstraint, func)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SHOT_STATUSES = ("pending", "processing", "done", "failed")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict: JSON}
+
+
+def _now():
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Garment(Base):
+    __tablename__ = "garments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the studio's UUID
+    created_at: Mapped[datetime] = _now()
+
+    shots: Mapped[list["Shot"]] = relationship(back_populates="garment")
+
+
+class Shot(Base):
+    """One studio photo: a view of a garment, as an object in the bucket."""
+
+    __tablename__ = "shots"
+    __table_args__ = (
+        UniqueConstraint("bucket", "key", name="uq_shots_bucket_key"),
+        CheckConstraint("status IN ('pending', 'processing', 'done', 'failed')", name="ck_shots_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(1024))
+    etag: Mapped[str] = mapped_column(String(128))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    garment_id: Mapped[str] = mapped_column(ForeignKey("garments.id"), index=True)
+    view: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending", index=True)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set when the producer hands the shot to the queue; NULL = still to enqueue.
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
+                                                 onupdate=func.now(), nullable=False)
+
+    garment: Mapped[Garment] = relationship(back_populates="shots")
+
+
+class Reference(Base):
+    """A reference or corrected cutout (RGBA; alpha is the truth) for one view of a garment."""
+
+    __tablename__ = "references"
+    __table_args__ = (
+        UniqueConstraint("bucket", "key", name="uq_references_bucket_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(1024))
+    etag: Mapped[str] = mapped_column(String(128))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    garment_id: Mapped[str] = mapped_column(ForeignKey("garments.id"), index=True)
+    view: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
+                                                 onupdate=func.now(), nullable=False)
+
+
+class Rejection(Base):
+    """An object in the bucket that breaks the naming, kept with the reason so nobody wonders."""
+
+    __tablename__ = "rejections"
+    __table_args__ = (UniqueConstraint("bucket", "key", name="uq_rejections_bucket_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(1024))
+    etag: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(128), unique=True)
+    location: Mapped[str] = mapped_column(String(1024))  # directory or s3:// prefix of the bundle
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The one workers should use; the trainer moves it only to a model that beat this one.
+    is_current: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+
+
+class Segmentation(Base):
+    """One model's result for one content version (ETag) of a shot."""
+
+    __tablename__ = "segmentations"
+    __table_args__ = (
+        UniqueConstraint("shot_id", "model_version_id", "shot_etag", name="uq_segmentations_shot_model_etag"),
+        CheckConstraint("confidence >= 0 AND confidence <= 1", name="ck_segmentations_confidence"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shot_id: Mapped[int] = mapped_column(ForeignKey("shots.id"), index=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    shot_etag: Mapped[str] = mapped_column(String(128))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    first_mask_key: Mapped[str] = mapped_column(String(1024))
+    mask_key: Mapped[str] = mapped_column(String(1024))
+    cutout_key: Mapped[str] = mapped_column(String(1024))
+    overlay_key: Mapped[str] = mapped_column(String(1024))
+    threshold_first: Mapped[float] = mapped_column(Float)
+    threshold_second: Mapped[float | None] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    confidence_parts: Mapped[dict] = mapped_column(JSON, default=dict)
+    dice: Mapped[float | None] = mapped_column(Float)
+    dice_reference_etag: Mapped[str | None] = mapped_column(String(128))  # which reference the Dice is against
+    score_requested_etag: Mapped[str | None] = mapped_column(String(128))  # a scoring task was sent for it
+    timings: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = _now()

@@ -1,0 +1,120 @@
+"""The two-pass segmentation of one photo, and its confidence score.
+
+First pass: the whole photo, fitted to the first model's input.
+Second pass: the photo blanked outside the dilated first mask, fitted to the second model's
+input; the second model was trained on exactly such images made from the first model's
+*predictions* (see trainer/), so it sees at inference what it saw in training.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cutout import modelfile
+from cutout.metrics import dice
+from cutout.preprocess import fit_image, focus, normalise, unfit_probability
+
+
+@dataclass
+class Segmentation:
+    first_prob: np.ndarray  # HxW float32 at the photo's size
+    prob: np.ndarray  # final probability, HxW float32
+    first_mask: np.ndarray  # HxW uint8 0/255
+    mask: np.ndarray  # final mask, HxW uint8 0/255
+    threshold_first: float
+    threshold_second: float | None
+    confidence: float
+    confidence_parts: dict
+    timings: dict = field(default_factory=dict)
+
+
+def confidence_score(prob: np.ndarray, threshold: float, mask: np.ndarray, first_mask: np.ndarray | None) -> tuple[float, dict]:
+    """How much to trust a mask without a reference, in [0, 1].
+
+    decisiveness: 1 - (pixels whose probability sits in the uncertain half-band around the
+        threshold) / (garment pixels). A clean cut has a thin uncertain rim; a confused one
+        (low contrast, busy pattern) has wide grey areas. Normalising by garment area rather
+        than the whole photo keeps the easy background from hiding the doubt.
+    agreement: Dice between the first and second pass masks. When the focused second pass
+        redraws the garment, at least one of them is wrong.
+    confidence = decisiveness * agreement; an empty mask scores 0 (no garment found is
+    always a job for a person).
+    """
+    garment = int((mask > 127).sum())
+    if garment == 0:
+        return 0.0, {"decisiveness": 0.0, "agreement": 0.0, "garment_fraction": 0.0}
+    low, high = threshold * 0.5, threshold + (1.0 - threshold) * 0.5
+    uncertain = int(((prob > low) & (prob < high)).sum())
+    decisiveness = max(0.0, 1.0 - uncertain / garment)
+    agreement = dice(first_mask, mask) if first_mask is not None else 1.0
+    parts = {
+        "decisiveness": round(decisiveness, 5),
+        "agreement": round(agreement, 5),
+        "garment_fraction": round(garment / mask.size, 5),
+    }
+    return decisiveness * agreement, parts
+
+
+class Segmenter:
+    def __init__(self, first: modelfile.LoadedModel, second: modelfile.LoadedModel | None = None,
+                 threshold_first: float | None = None, threshold_second: float | None = None):
+        self.first = first
+        self.second = second
+        self.threshold_first = threshold_first if threshold_first is not None else first.meta.threshold
+        self.threshold_second = None
+        if second is not None:
+            self.threshold_second = threshold_second if threshold_second is not None else second.meta.threshold
+
+    @classmethod
+    def from_settings(cls, settings) -> "Segmenter":
+        first_dir, second_dir = modelfile.bundle_stages(Path(settings.model_dir))
+        use_second = second_dir is not None and settings.second_pass is not False
+        if settings.second_pass and second_dir is None:
+            raise FileNotFoundError(f"CUTOUT_SECOND_PASS is on but {settings.model_dir} has no second/ model")
+        first = modelfile.load(first_dir, settings.input_size)
+        second = modelfile.load(second_dir, settings.input_size) if use_second else None
+        return cls(first, second, settings.threshold_first, settings.threshold_second)
+
+    @property
+    def version(self) -> str:
+        if self.second is None:
+            return self.first.version
+        return f"{self.first.version}+{self.second.version.rsplit('-', 1)[1]}"
+
+    @staticmethod
+    def _probability(model: modelfile.LoadedModel, rgb: np.ndarray) -> np.ndarray:
+        meta = model.meta
+        fitted, placement = fit_image(rgb, model.input_size, meta.fit, fill=meta.mean)
+        prob = model.predict(normalise(fitted, meta.mean, meta.std)[None])[0]
+        return unfit_probability(prob, placement, rgb.shape[:2])
+
+    def first_pass(self, rgb: np.ndarray) -> np.ndarray:
+        return self._probability(self.first, rgb)
+
+    def second_pass(self, rgb: np.ndarray, first_mask: np.ndarray) -> np.ndarray:
+        meta = self.second.meta
+        focused, region = focus(rgb, first_mask, meta.dilate_fraction, meta.fill or meta.mean)
+        # Outside the focus the second model saw only blank fill: nothing there can be garment.
+        return self._probability(self.second, focused) * region
+
+    def segment(self, rgb: np.ndarray) -> Segmentation:
+        timings = {}
+        t = time.perf_counter()
+        first_prob = self.first_pass(rgb)
+        first_mask = np.where(first_prob > self.threshold_first, 255, 0).astype(np.uint8)
+        timings["first_pass_s"] = time.perf_counter() - t
+        if self.second is None:
+            prob, mask, threshold = first_prob, first_mask, self.threshold_first
+        else:
+            t = time.perf_counter()
+            prob = self.second_pass(rgb, first_mask)
+            threshold = self.threshold_second
+            mask = np.where(prob > threshold, 255, 0).astype(np.uint8)
+            timings["second_pass_s"] = time.perf_counter() - t
+        score, parts = confidence_score(prob, threshold, mask, first_mask if self.second is not None else None)
+        return Segmentation(first_prob, prob, first_mask, mask, self.threshold_first, self.threshold_second,
+                            score, parts, timings)

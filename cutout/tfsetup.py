@@ -1,0 +1,39 @@
+"""Per-process TensorFlow set-up: threads and device, before the first op runs.
+
+Called in each worker child (never in the Celery parent: TensorFlow is not fork-safe) and
+at the start of training or evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+_done = False
+
+
+def configure(device: str = "auto", threads: int = 0) -> str:
+    """Returns the device actually used: "gpu" or "cpu"."""
+    global _done
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    if _done:
+        return "gpu" if tf.config.get_visible_devices("GPU") else "cpu"
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "gpu" and not gpus:
+        raise RuntimeError("CUTOUT_DEVICE=gpu but TensorFlow sees no GPU")
+    if device == "cpu" or not gpus:
+        tf.config.set_visible_devices([], "GPU")
+        used = "cpu"
+    else:
+        for gpu in gpus:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        used = "gpu"
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    _done = True
+    log.info("TensorFlow %s on %s (%s intra-op threads)", tf.__version__, used, threads or "default")
+    return used

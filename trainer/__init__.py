@@ -1,0 +1,1 @@
+"""trainer: trains, evaluates and (on a schedule) retrains the segmentation models."""

@@ -1,0 +1,126 @@
+"""`cutout demo`: the whole path on a few sample garments, in one process when no services
+are configured (SQLite file, a local folder as the bucket, Celery eager); against the
+configured database, bucket and workers when there are."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+import numpy as np
+
+from cutout import db, imageio, naming, registry, synthetic
+from cutout.config import Settings
+
+log = logging.getLogger(__name__)
+SAMPLES = Path(__file__).resolve().parent.parent / "cutout" / "samples"
+CCP_SAMPLES = ("0007", "0017", "0024")
+WITH_REFERENCE = ("0017", "0024")
+
+
+def upload_samples(storage) -> list[str]:
+    """Put the sample garments in the bucket as the studio and the cutout team would."""
+    garments = []
+    for sample in CCP_SAMPLES:
+        gid = synthetic.garment_id(f"ccp-{sample}")
+        rgb = imageio.read_photo_file(SAMPLES / f"ccp-{sample}.jpg")
+        rgba = imageio.rgba_cutout(rgb, np.full(rgb.shape[:2], 255, np.uint8))  # the studio's opaque RGBA
+        storage.put(naming.shot_key(gid, "Front"), imageio.encode_png(rgba), "image/png")
+        if sample in WITH_REFERENCE:
+            mask = imageio.read_mask_file(SAMPLES / f"ccp-{sample}-mask.png")
+            storage.put(naming.cutout_key(gid, "Front"), imageio.encode_png(imageio.rgba_cutout(rgb, mask)), "image/png")
+        garments.append(gid)
+    gid = synthetic.garment_id("studio-1")
+    for view in naming.VIEWS:
+        rgba, mask = synthetic.studio_shot(1, view)
+        storage.put(naming.shot_key(gid, view), imageio.encode_png(rgba), "image/png")
+        if view == "Front":
+            storage.put(naming.cutout_key(gid, view), imageio.encode_png(synthetic.reference_cutout(rgba, mask)), "image/png")
+    garments.append(gid)
+    return garments
+
+
+def _eager_sender(task):
+    from celery.exceptions import Retry
+
+    def send(item_id: int) -> None:
+        try:
+            task.delay(item_id)
+        except Retry:
+            # Eager mode runs the retry inline and then raises Retry; the shot's row says how it ended.
+            pass
+    return send
+
+
+def _wait_for_workers(url: str, timeout: float) -> None:
+    from sqlalchemy import func, select
+
+    from cutout.db import session_scope
+    from cutout.schema import Shot
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope(url) as session:
+            busy = session.execute(select(func.count()).select_from(Shot)
+                                   .where(Shot.status.in_(("pending", "processing")))).scalar_one()
+        if not busy:
+            return
+        time.sleep(1)
+    raise click.ClickException(f"workers did not finish within {timeout:.0f} s; is `celery -A worker worker` running?")
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"), show_default=True,
+              help="Folder for the embedded database and bucket (masks, cutouts, overlays under bucket/results/).")
+@click.option("--timeout", default=600.0, show_default=True, help="With real workers: how long to wait for them.")
+def demo(out, timeout):
+    """Run the whole path on the shipped sample garments and print the report."""
+    from cutout import pipeline
+    from cutout.report import format_table, needs_cutout
+    from cutout.storage import storage_from_settings
+
+    settings = Settings.from_env()
+    out.mkdir(parents=True, exist_ok=True)
+    embedded = not (settings.database_url and settings.bucket and settings.broker_url)
+    if not settings.database_url:
+        settings = replace(settings, database_url=db.sqlite_url(out / "cutout.db"))
+    if not settings.bucket:
+        settings = replace(settings, bucket=f"file://{(out / 'bucket').resolve()}")
+    click.echo(f"database: {settings.database_url}\nbucket:   {settings.bucket}\n"
+               f"queue:    {'Celery eager, in this process' if embedded else settings.broker_url}", err=True)
+    db.upgrade(settings.database_url)
+    storage = storage_from_settings(settings)
+    garments = upload_samples(storage)
+    found = registry.register(settings.database_url, storage)
+    click.echo(f"registered: {found.shots} shots, {found.references} reference cutouts", err=True)
+
+    if embedded:
+        from worker import tasks
+        from worker.app import app
+
+        app.conf.task_always_eager = True
+        app.conf.task_eager_propagates = True
+        pipeline._context = pipeline.Context(settings)  # the tasks use these settings, not the environment's
+        started = time.monotonic()
+        sent = registry.enqueue_shots(settings.database_url, _eager_sender(tasks.segment_shot), settings.requeue_after_seconds)
+        registry.enqueue_scoring(settings.database_url, _eager_sender(tasks.score_segmentation))
+        click.echo(f"segmented {sent} shots in {time.monotonic() - started:.1f} s", err=True)
+    else:
+        from cutout.queue import SCORE_SEGMENTATION, SEGMENT_SHOT, make_celery
+
+        app = make_celery(settings, "cutout-demo")
+        registry.enqueue_shots(settings.database_url, lambda i: app.send_task(SEGMENT_SHOT, args=[i]), settings.requeue_after_seconds)
+        _wait_for_workers(settings.database_url, timeout)
+        registry.enqueue_scoring(settings.database_url, lambda i: app.send_task(SCORE_SEGMENTATION, args=[i]))
+
+    report = needs_cutout(settings.database_url, settings.min_confidence, settings.min_dice, include_all=True)
+    report["garments"] = [g for g in report["garments"] if g["garment_id"] in garments]
+    click.echo(format_table(report).replace("Garments needing a cutout", "Sample garments (all listed)", 1))
+    if settings.bucket.startswith("file://"):
+        results = Path(settings.bucket[len("file://"):]) / naming.RESULTS_PREFIX
+        click.echo(f"\nmasks, cutouts and overlays: {results}/<model-version>/")
+    (out / "report.json").write_text(json.dumps(report, indent=2))
