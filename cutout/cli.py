@@ -41,3 +41,7 @@ from cutout.commands import db, report  # noqa: E402  (registered after main exi
 
 main.add_command(db)
 main.add_command(report)
+
+
+if __name__ == "__main__":
+    main()

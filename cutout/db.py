@@ -19,9 +19,18 @@ MIGRATIONS = PROJECT_ROOT / "migrations"
 _engines: dict[tuple[int, str], object] = {}
 
 
+def normalise_url(url: str) -> str:
+    """postgresql:// means psycopg2 here (SQLAlchemy 2.1 would otherwise pick psycopg 3)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
 def engine_for(url: str):
     if not url:
         raise ConfigError("not configured: set CUTOUT_DATABASE_URL")
+    url = normalise_url(url)
     # Keyed by pid: an engine inherited through fork must never be used by the child.
     key = (os.getpid(), url)
     if key not in _engines:
@@ -62,7 +71,7 @@ def alembic_config(url: str):
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     return cfg
 
 

@@ -24,16 +24,20 @@ def configure(device: str = "auto", threads: int = 0) -> str:
     gpus = tf.config.list_physical_devices("GPU")
     if device == "gpu" and not gpus:
         raise RuntimeError("CUTOUT_DEVICE=gpu but TensorFlow sees no GPU")
-    if device == "cpu" or not gpus:
-        tf.config.set_visible_devices([], "GPU")
-        used = "cpu"
-    else:
-        for gpu in gpus:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        used = "gpu"
-    if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+    used = "cpu" if device == "cpu" or not gpus else "gpu"
+    try:
+        if used == "cpu":
+            tf.config.set_visible_devices([], "GPU")
+        else:
+            for gpu in gpus:
+                tf.config.experimental.set_memory_growth(gpu, True)
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError as exc:
+        # The runtime already started in this process (a test, an embedding program): keep its setup.
+        log.warning("TensorFlow already initialised; device and thread settings not applied: %s", exc)
+        used = "gpu" if tf.config.get_visible_devices("GPU") else "cpu"
     _done = True
     log.info("TensorFlow %s on %s (%s intra-op threads)", tf.__version__, used, threads or "default")
     return used

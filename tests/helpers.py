@@ -1,0 +1,36 @@
+"""Small builders shared by unit and integration tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def make_tiny_bundle(folder: Path, input_size=(96, 64), depth=3, base_filters=4, seed=0) -> Path:
+    """A freshly initialised two-pass bundle of the study's architecture, small enough for CI.
+
+    Saved and loaded through the real artefact code, so tests exercise what the worker runs.
+    """
+    import keras
+
+    from cutout import modelfile
+    from cutout.unet import build_unet
+
+    keras.utils.set_random_seed(seed)
+    for stage in ("first", "second"):
+        model = build_unet(input_size, depth=depth, base_filters=base_filters, name=f"tiny-{stage}")
+        meta = modelfile.ModelMeta(
+            name=f"tiny-{stage}", stage=stage, depth=depth, base_filters=base_filters, input_size=input_size,
+            fit="squash", mean=[120.0, 120.0, 120.0], std=[60.0, 60.0, 60.0], threshold=0.5,
+            dilate_fraction=0.03 if stage == "second" else None,
+            fill=[120.0, 120.0, 120.0] if stage == "second" else None,
+        )
+        modelfile.save(model, folder / stage, meta)
+    return folder
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    from cutout.imageio import encode_png
+
+    return encode_png(array)

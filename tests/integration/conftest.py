@@ -1,0 +1,151 @@
+"""Real services: the machine's PostgreSQL and Redis, moto's S3 server over HTTP, and a real
+Celery worker process. Each session gets its own database, bucket and queue."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_ADMIN_URL = os.environ.get("CUTOUT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("CUTOUT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    from cutout import db
+
+    name = f"cutout_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(PG_ADMIN_URL)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    db.upgrade(url)
+    yield url
+    db.dispose_all()
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    from moto.server import ThreadedMotoServer
+
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def bucket(s3_endpoint):
+    from cutout.storage import S3Storage
+
+    name = f"studio-{uuid.uuid4().hex[:8]}"
+    storage = S3Storage(name, s3_endpoint)
+    storage.client.create_bucket(Bucket=name)
+    return storage
+
+
+@pytest.fixture(scope="session")
+def fleet_env(pg_url, bucket, s3_endpoint, tiny_model):
+    """The environment every process of the fleet under test gets."""
+    queue = f"cutout-test-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "CUTOUT_DATABASE_URL": pg_url,
+        "CUTOUT_BROKER_URL": REDIS_URL,
+        "CUTOUT_QUEUE": queue,
+        "CUTOUT_BUCKET": bucket.bucket,
+        "CUTOUT_S3_ENDPOINT_URL": s3_endpoint,
+        "CUTOUT_MODEL": str(tiny_model),
+        "CUTOUT_TF_THREADS": "1",
+        "CUTOUT_MAX_PIXELS": "30000000",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
+    yield env
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).delete(queue)
+
+
+def run_cli(env, *args, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cutout.cli", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, check=True)
+
+
+class Worker:
+    def __init__(self, env, log_path: Path):
+        self.log_path = log_path
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", env["CUTOUT_QUEUE"],
+             "--concurrency", "1", "--pool", "prefork", "--loglevel", "INFO", "-n", f"test-{uuid.uuid4().hex[:6]}@%h",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            env=env, cwd=ROOT, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while "ready." not in self.log():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{self.log()}")
+            time.sleep(0.2)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def children(self) -> list[int]:
+        kids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.proc.pid:
+                kids.append(int(stat.parent.name))
+        return kids
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def worker(fleet_env, tmp_path_factory):
+    w = Worker(fleet_env, tmp_path_factory.mktemp("worker") / "worker.log")
+    yield w
+    w.stop()
+
+
+def wait_for(predicate, timeout=180, interval=0.3, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

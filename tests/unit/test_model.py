@@ -1,0 +1,130 @@
+"""The model family, its artefact, the two-pass segmenter and confidence."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+
+@pytest.mark.parametrize("size, depth, base", [((64, 64), 3, 4), ((96, 64), 4, 2), ((128, 192), 5, 2)])
+def test_unet_builds_at_sizes_and_aspects(size, depth, base):
+    from cutout.unet import build_unet
+
+    model = build_unet(size, depth=depth, base_filters=base)
+    out = model.predict_on_batch(np.zeros((1, *size, 3), np.float32))
+    assert out.shape == (1, *size, 1)
+    assert 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_study_variants_have_the_studys_widths():
+    from cutout.unet import build_unet
+
+    model = build_unet((256, 256), depth=5, base_filters=32)
+    convs = [l for l in model.layers if l.name.endswith("_conv")]
+    assert convs[0].filters == 32
+    assert model.get_layer("centre_a_conv").filters == 1024
+    assert model.get_layer("down4b_conv").filters == 512
+
+
+def test_side_not_divisible_is_refused():
+    from cutout.unet import build_unet
+
+    with pytest.raises(ValueError, match="divisible"):
+        build_unet((100, 64), depth=3)
+
+
+def test_a_few_training_steps_lower_the_loss():
+    import keras
+
+    from cutout.losses import BceDiceLoss, dice_metric
+    from cutout.synthetic import studio_shot
+    from cutout.preprocess import fit_image, fit_mask, normalise
+    from cutout.unet import build_unet
+
+    keras.utils.set_random_seed(1)
+    xs, ys = [], []
+    for seed in range(4):
+        rgba, mask = studio_shot(seed, size=(192, 128))
+        fitted, _ = fit_image(rgba[:, :, :3], (64, 64), "squash")
+        xs.append(normalise(fitted, [128] * 3, [64] * 3))
+        ys.append(fit_mask(mask, (64, 64), "squash")[..., None])
+    x, y = np.stack(xs), np.stack(ys)
+    model = build_unet((64, 64), depth=3, base_filters=4)
+    model.compile(optimizer=keras.optimizers.RMSprop(3e-4), loss=BceDiceLoss(), metrics=[dice_metric])
+    before = model.evaluate(x, y, verbose=0)[0]
+    model.fit(x, y, epochs=15, batch_size=4, verbose=0)
+    after = model.evaluate(x, y, verbose=0)[0]
+    assert after < before
+
+
+def test_boundary_weighted_loss_is_finite_and_larger_at_edges():
+    from keras import ops
+
+    from cutout.losses import BceDiceLoss
+
+    y = np.zeros((1, 16, 16, 1), np.float32)
+    y[:, 4:12, 4:12] = 1
+    p = np.full_like(y, 0.5)
+    plain = float(ops.convert_to_numpy(BceDiceLoss()(y, p)))
+    weighted = float(ops.convert_to_numpy(BceDiceLoss(boundary_weight=2.0)(y, p)))
+    assert np.isfinite(weighted) and weighted == pytest.approx(plain, rel=0.2)
+
+
+def test_saved_model_reloads_with_identical_predictions(tiny_model):
+    from cutout import modelfile
+
+    a = modelfile.load(tiny_model / "first")
+    b = modelfile.load(tiny_model / "first")
+    x = np.random.default_rng(0).normal(size=(1, 96, 64, 3)).astype(np.float32)
+    assert np.array_equal(a.predict(x), b.predict(x))
+    assert a.version == b.version and a.version.startswith("tiny-first-")
+
+
+def test_model_runs_at_another_input_size(tiny_model):
+    from cutout import modelfile
+
+    model = modelfile.load(tiny_model / "first", input_size=(192, 128))
+    assert model.predict(np.zeros((1, 192, 128, 3), np.float32)).shape == (1, 192, 128)
+
+
+def test_bundle_layout(tiny_model, tmp_path):
+    from cutout import modelfile
+
+    first, second = modelfile.bundle_stages(tiny_model)
+    assert first.name == "first" and second.name == "second"
+    assert modelfile.bundle_stages(tiny_model / "first") == (tiny_model / "first", None)
+    with pytest.raises(FileNotFoundError, match="CUTOUT_MODEL"):
+        modelfile.bundle_stages(tmp_path)
+
+
+def test_segmenter_two_passes_at_the_photos_size(tiny_model):
+    from cutout.config import Settings
+    from cutout.segment import Segmenter
+    from cutout.synthetic import studio_shot
+
+    seg = Segmenter.from_settings(Settings(model_dir=tiny_model))
+    rgba, _ = studio_shot(0)
+    result = seg.segment(rgba[:, :, :3])
+    assert result.mask.shape == (1728, 1152) and result.first_mask.shape == (1728, 1152)
+    assert set(np.unique(result.mask)) <= {0, 255}
+    assert 0.0 <= result.confidence <= 1.0
+    assert "second_pass_s" in result.timings
+    assert "+" in seg.version
+    single = Segmenter.from_settings(Settings(model_dir=tiny_model, second_pass=False))
+    assert single.second is None and "+" not in single.version
+
+
+def test_confidence_definition():
+    from cutout.segment import confidence_score
+
+    mask = np.zeros((10, 10), np.uint8)
+    mask[2:8, 2:8] = 255
+    crisp = np.where(mask > 0, 0.99, 0.01).astype(np.float32)
+    assert confidence_score(crisp, 0.5, mask, mask)[0] == 1.0
+    vague = np.where(mask > 0, 0.6, 0.4).astype(np.float32)
+    assert confidence_score(vague, 0.5, mask, mask)[0] == 0.0
+    disagree = np.zeros_like(mask)
+    disagree[2:8, 2:5] = 255
+    score, parts = confidence_score(crisp, 0.5, mask, disagree)
+    assert score == pytest.approx(2 * 18 / (36 + 18))
+    assert confidence_score(np.zeros((4, 4), np.float32), 0.5, np.zeros((4, 4), np.uint8), None)[0] == 0.0

@@ -1,0 +1,47 @@
+import numpy as np
+
+from cutout.preprocess import channel_stats, fit_image, fit_mask, focus, normalise, unfit_probability
+
+
+def test_squash_and_unfit_round_trip_shape():
+    rgb = np.random.default_rng(0).integers(0, 255, (1728, 1152, 3), dtype=np.uint8)
+    fitted, placement = fit_image(rgb, (96, 64), "squash")
+    assert fitted.shape == (96, 64, 3)
+    prob = np.full((96, 64), 0.7, np.float32)
+    back = unfit_probability(prob, placement, rgb.shape[:2])
+    assert back.shape == (1728, 1152) and np.allclose(back, 0.7, atol=1e-5)
+
+
+def test_pad_keeps_aspect_and_fills_with_the_mean():
+    rgb = np.zeros((100, 50, 3), np.uint8)  # 1:2, into a square
+    fitted, placement = fit_image(rgb, (64, 64), "pad", fill=np.array([10, 20, 30]))
+    assert (placement.height, placement.width) == (64, 32)
+    assert tuple(fitted[0, 0]) == (10, 20, 30) and tuple(fitted[32, 32]) == (0, 0, 0)
+    prob = np.zeros((64, 64), np.float32)
+    prob[:, placement.left:placement.left + placement.width] = 1.0
+    assert unfit_probability(prob, placement, (100, 50)).min() > 0.99  # padding is cropped away
+
+
+def test_mask_fits_like_its_photo():
+    mask = np.zeros((40, 20), np.uint8)
+    mask[:, 10:] = 255
+    fitted = fit_mask(mask, (20, 10), "squash")
+    assert fitted.dtype == np.float32 and fitted.max() == 1.0 and fitted[:, :4].max() == 0.0
+
+
+def test_focus_blanks_outside_the_dilated_mask():
+    rgb = np.full((100, 100, 3), 200, np.uint8)
+    mask = np.zeros((100, 100), np.uint8)
+    mask[40:60, 40:60] = 255
+    focused, region = focus(rgb, mask, 0.05, fill=[1, 2, 3])
+    assert tuple(focused[0, 0]) == (1, 2, 3)
+    assert tuple(focused[50, 50]) == (200, 200, 200)
+    assert region[38, 50] == 1  # dilated by 5 px
+    assert region[30, 50] == 0
+
+
+def test_normalise_and_channel_stats():
+    images = [np.full((4, 4, 3), 10, np.uint8), np.full((4, 4, 3), 30, np.uint8)]
+    mean, std = channel_stats(images)
+    assert np.allclose(mean, 20) and np.allclose(std, 10)
+    assert np.allclose(normalise(images[1], mean, std), 1.0)

@@ -1,0 +1,66 @@
+import pytest
+
+from cutout import db
+from cutout.db import session_scope
+from cutout.report import format_csv, format_table, needs_cutout
+from cutout.schema import Garment, ModelVersion, Segmentation, Shot
+
+GOOD = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+BAD = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+WORSE = "cccccccc-cccc-4ccc-8ccc-cccccccccccc"
+
+
+@pytest.fixture
+def url(tmp_path):
+    url = db.sqlite_url(tmp_path / "r.db")
+    db.upgrade(url)
+    with session_scope(url) as s:
+        s.add(ModelVersion(id=1, version="m-1", location="/m", params={}, metrics={}))
+        n = 0
+        for gid, views in {
+            GOOD: {"Front": (0.98, 0.99), "FrontRight": (0.97, None), "Back": (0.96, None)},
+            BAD: {"Front": (0.95, 0.93), "FrontRight": (0.70, None), "Back": (0.99, None)},
+            WORSE: {"Front": "failed", "Back": (0.5, None)},
+        }.items():
+            s.add(Garment(id=gid))
+            for view, value in views.items():
+                n += 1
+                shot = Shot(id=n, bucket="b", key=f"shots/{gid}_{view}.png", etag="e", size_bytes=1,
+                            garment_id=gid, view=view)
+                s.add(shot)
+                if value == "failed":
+                    shot.status, shot.failure_reason = "failed", "bad input: not a PNG (signature missing)"
+                    continue
+                shot.status = "done"
+                s.flush()
+                s.add(Segmentation(shot_id=n, model_version_id=1, shot_etag="e", width=1, height=1,
+                                   first_mask_key="f", mask_key=f"m{n}", cutout_key="c", overlay_key="o",
+                                   threshold_first=0.5, confidence=value[0], confidence_parts={},
+                                   dice=value[1], timings={}))
+    return url
+
+
+def test_ranked_worst_first_with_reasons(url):
+    report = needs_cutout(url, min_confidence=0.9, min_dice=0.97)
+    ids = [g["garment_id"] for g in report["garments"]]
+    assert ids == [WORSE, BAD]  # GOOD needs nobody
+    worse, bad = report["garments"]
+    assert worse["score"] == 0.0 and worse["missing_views"] == ["FrontRight"]
+    assert any("failed: bad input" in r for r in worse["reasons"])
+    assert bad["score"] == 0.7
+    assert any("Dice 0.9300 < 0.97" in r for r in bad["reasons"])
+    assert report["failed_shots"][0]["reason"].startswith("bad input")
+
+
+def test_all_lists_good_garments_too(url):
+    report = needs_cutout(url, 0.9, 0.97, include_all=True)
+    assert [g["garment_id"] for g in report["garments"]][-1] == GOOD
+    assert report["garments"][-1]["needs_cutout"] is False
+
+
+def test_table_and_csv(url):
+    report = needs_cutout(url, 0.9, 0.97)
+    table = format_table(report)
+    assert WORSE in table and "failed" in table and "not a PNG" in table
+    rows = format_csv(report).strip().splitlines()
+    assert rows[0].startswith("rank,garment_id") and len(rows) == 1 + 2 + 3
