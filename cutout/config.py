@@ -82,6 +82,14 @@ class Settings:
     task_soft_time_limit: int = 600
     visibility_timeout: int = 3 * 3600  # well above the longest task, or Redis redelivers it
 
+    # Trainer.
+    model_store: Path = PROJECT_ROOT / "model-store"  # promoted bundles, shared with the workers
+    training_queue: str = "training"
+    retrain_cron: str = "0 2 * * *"  # minute hour day month weekday, UTC
+    holdout_percent: int = 10  # garments whose UUID hashes below this are never trained on
+    min_training_pairs: int = 50  # fewer corrected cutouts than this: skip the retrain
+    promote_margin: float = 0.001  # the candidate must beat the current mean Dice by this much
+
     # Reports.
     min_confidence: float = 0.90
     min_dice: float = 0.97
@@ -118,6 +126,12 @@ class Settings:
             requeue_after_seconds=_float("CUTOUT_REQUEUE_AFTER_SECONDS", 6 * 3600.0),
             task_soft_time_limit=_int("CUTOUT_TASK_SOFT_TIME_LIMIT", 600),
             visibility_timeout=_int("CUTOUT_VISIBILITY_TIMEOUT", 3 * 3600),
+            model_store=Path(_env("CUTOUT_MODEL_STORE", str(PROJECT_ROOT / "model-store"))),
+            training_queue=_env("CUTOUT_TRAINING_QUEUE", "training"),
+            retrain_cron=_env("CUTOUT_RETRAIN_CRON", "0 2 * * *"),
+            holdout_percent=_int("CUTOUT_HOLDOUT_PERCENT", 10),
+            min_training_pairs=_int("CUTOUT_MIN_TRAINING_PAIRS", 50),
+            promote_margin=_float("CUTOUT_PROMOTE_MARGIN", 0.001),
             min_confidence=_float("CUTOUT_MIN_CONFIDENCE", 0.90),
             min_dice=_float("CUTOUT_MIN_DICE", 0.97),
         )

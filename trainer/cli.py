@@ -101,3 +101,14 @@ def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery):
     main = "double" if "double" in report else "single"
     worst = ", ".join(f"{w['id']} ({w['value']:.3f})" for w in report[main]["dice"]["worst"])
     click.echo(f"  worst: {worst}")
+
+
+@click.command()
+@click.option("--epochs", default=30, show_default=True)
+@click.option("--patience", default=5, show_default=True)
+def retrain(epochs, patience):
+    """Retrain now on the corrected cutouts; promote only if better on the frozen holdout."""
+    from trainer.retrain import retrain as run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    click.echo(json.dumps(run(Settings.from_env(), epochs=epochs, patience=patience), indent=2))

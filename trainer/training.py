@@ -45,6 +45,8 @@ class TrainConfig:
     second_pass_of: Path | None = None  # a first-pass model directory: train the focused model
     dilate_fraction: float = 0.03
     limit: int | None = None  # use only the first N pairs (smoke runs, tests)
+    init_from: Path | None = None  # warm start: a model directory with the same architecture
+    norm: tuple[list[float], list[float]] | None = None  # keep these mean/std (warm starts)
     verbose: str | int = "auto"
     extra: dict = field(default_factory=dict)
 
@@ -159,10 +161,13 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     log.info("loading %d training and %d validation pairs at %s (%s)", len(train_pairs), len(val_pairs), cfg.input_size, cfg.fit)
     x_train, y_train = _load(train_pairs, cfg, first, fill, threshold)
     x_val, y_val = _load(val_pairs, cfg, first, fill, threshold)
-    mean, std = channel_stats(x_train)
+    # A warm start keeps the normalisation its weights were trained with.
+    mean, std = cfg.norm if cfg.norm else channel_stats(x_train)
     load_s = time.time() - started
 
     model = build_unet(cfg.input_size, cfg.depth, cfg.base_filters, name=cfg.name)
+    if cfg.init_from:
+        model.load_weights(Path(cfg.init_from) / modelfile.WEIGHTS)
     model.compile(
         optimizer=keras.optimizers.RMSprop(learning_rate=3e-4),
         loss=BceDiceLoss(boundary_weight=cfg.boundary_weight),
@@ -205,6 +210,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
             "augmentation": {"flip": cfg.flip, "colour": cfg.colour}, "boundary_weight": cfg.boundary_weight,
             "first_pass_model": first.version if first else None,
             "first_pass_model_dir": str(cfg.second_pass_of) if first else None,
+            "initialised_from": str(cfg.init_from) if cfg.init_from else None,
             "load_seconds": round(load_s, 1), "fit_seconds": round(fit_s, 1),
             "tensorflow": tf.__version__, **cfg.extra,
         },

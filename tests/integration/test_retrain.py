@@ -1,0 +1,62 @@
+"""Retraining on accumulated cutouts, promotion, and workers picking the new model up live."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from cutout import imageio, naming, registry, synthetic
+from cutout.config import Settings
+from cutout.db import session_scope
+from cutout.schema import ModelVersion
+from trainer.retrain import in_holdout, should_promote
+
+pytestmark = pytest.mark.integration
+
+
+def test_promotion_needs_a_strict_win():
+    assert should_promote(0.95, 0.94, 0.001)
+    assert not should_promote(0.9405, 0.94, 0.001)
+    assert not should_promote(0.94, 0.94, 0.0)
+
+
+def test_holdout_is_frozen_by_garment():
+    ids = [synthetic.garment_id(f"h{i}") for i in range(200)]
+    assert [in_holdout(g, 10) for g in ids] == [in_holdout(g, 10) for g in ids]
+    assert 5 < sum(in_holdout(g, 10) for g in ids) < 40
+
+
+def test_retrain_promotes_and_workers_pick_it_up(pg_url, bucket, s3_endpoint, tiny_model, tmp_path):
+    from cutout import pipeline
+    from trainer.retrain import retrain
+
+    settings = Settings(database_url=pg_url, bucket=bucket.bucket, s3_endpoint_url=s3_endpoint, model_dir=tiny_model,
+                        model_store=tmp_path / "store", min_training_pairs=4, holdout_percent=30,
+                        promote_margin=-1.0, model_check_seconds=0.0, tf_threads=1)
+    names = [f"retrain-{i}" for i in range(10)]
+    assert any(in_holdout(synthetic.garment_id(n), 30) for n in names)
+    for i, name in enumerate(names):
+        gid = synthetic.garment_id(name)
+        rgba, mask = synthetic.studio_shot(100 + i, "Front", size=(288, 192))
+        bucket.put(naming.shot_key(gid, "Front"), imageio.encode_png(rgba), "image/png")
+        bucket.put(naming.cutout_key(gid, "Front"), imageio.encode_png(synthetic.reference_cutout(rgba, mask)), "image/png")
+    registry.register(pg_url, bucket)
+
+    ctx = pipeline.Context(settings)
+    before = ctx.segmenter().version
+
+    summary = retrain(settings, epochs=2, patience=2)
+    assert summary["outcome"] == "promoted", summary
+    assert summary["holdout"] >= 1 and summary["training"] >= 4
+    assert summary["current"]["version"] == before
+
+    with session_scope(pg_url) as s:
+        current = s.execute(select(ModelVersion).where(ModelVersion.is_current.is_(True))).scalar_one()
+    assert current.version == summary["candidate"]["version"]
+    assert current.location.startswith(str(settings.model_store))
+    assert ctx.segmenter().version == current.version, "a running worker switches without a restart"
+
+    few = retrain(replace(settings, min_training_pairs=10_000), epochs=1)
+    assert few["outcome"].startswith("skipped")

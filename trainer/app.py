@@ -1,0 +1,25 @@
+"""The trainer's Celery app and beat schedule (Celery's own scheduler, no home-made one)."""
+
+from __future__ import annotations
+
+from celery.schedules import crontab
+
+from cutout.config import ConfigError, Settings
+from cutout.queue import RETRAIN, make_celery
+
+settings = Settings.from_env()
+app = make_celery(settings, "cutout-trainer")
+app.conf.include = ["trainer.tasks"]
+app.conf.task_routes = {RETRAIN: {"queue": settings.training_queue}}
+
+try:
+    minute, hour, day, month, weekday = settings.retrain_cron.split()
+except ValueError:
+    raise ConfigError(f"CUTOUT_RETRAIN_CRON={settings.retrain_cron!r} needs five fields: minute hour day month weekday") from None
+app.conf.beat_schedule = {
+    "retrain": {
+        "task": RETRAIN,
+        "schedule": crontab(minute=minute, hour=hour, day_of_month=day, month_of_year=month, day_of_week=weekday),
+        "options": {"queue": settings.training_queue},
+    },
+}

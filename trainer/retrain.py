@@ -1,0 +1,145 @@
+"""Scheduled retraining on the corrected cutouts that accumulate in the bucket.
+
+1. Pair every shot with its reference cutout (the cutout team's corrections included).
+2. Split by garment: garments whose UUID hashes below CUTOUT_HOLDOUT_PERCENT form a frozen
+   holdout that no model ever trains on, so today's and next month's models are compared on
+   the same kind of images, and a garment's three views never straddle the split.
+3. Fine-tune the current bundle (first pass, then the second pass on the new first pass's
+   predictions) on the rest.
+4. Score the candidate and the current bundle on the holdout; promote the candidate only if
+   its mean Dice beats the current one's by CUTOUT_PROMOTE_MARGIN. Promotion copies the
+   bundle into CUTOUT_MODEL_STORE and marks it current in model_versions; workers look for a
+   new current model every CUTOUT_MODEL_CHECK_SECONDS and load it without a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import and_, select, update
+
+from cutout import modelfile
+from cutout.dataset import find_pairs
+from cutout.db import insert, session_scope
+from cutout.schema import ModelVersion, Reference, Shot
+from cutout.storage import storage_from_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    shot_id: int
+    garment_id: str
+    shot_key: str
+    cutout_key: str
+
+
+def in_holdout(garment_id: str, percent: int) -> bool:
+    return int(hashlib.sha256(garment_id.encode()).hexdigest()[:8], 16) % 100 < percent
+
+
+def labelled_shots(url: str) -> list[Labelled]:
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(Shot.id, Shot.garment_id, Shot.key, Reference.key)
+            .join(Reference, and_(Reference.garment_id == Shot.garment_id, Reference.view == Shot.view))
+            .order_by(Shot.id)).all()
+    return [Labelled(*row) for row in rows]
+
+
+def current_bundle(url: str, default: Path) -> Path:
+    with session_scope(url) as session:
+        location = session.execute(select(ModelVersion.location).where(ModelVersion.is_current.is_(True))).scalar_one_or_none()
+    return Path(location) if location and Path(location).exists() else Path(default)
+
+
+def _download(storage, items: list[Labelled], folder: Path) -> None:
+    (folder / "images").mkdir(parents=True)
+    (folder / "cutouts").mkdir()
+    for item in items:
+        (folder / "images" / f"{item.shot_id}.png").write_bytes(storage.get(item.shot_key))
+        (folder / "cutouts" / f"{item.shot_id}.png").write_bytes(storage.get(item.cutout_key))
+
+
+def _mean_dice(bundle: Path, holdout: Path) -> float:
+    from trainer.evaluate import evaluate_pairs
+
+    first_dir, second_dir = modelfile.bundle_stages(bundle)
+    first = modelfile.load(first_dir)
+    second = modelfile.load(second_dir) if second_dir else None
+    return evaluate_pairs(first, second, find_pairs(holdout), tta=False)["mean_dice"]
+
+
+def should_promote(candidate: float, current: float, margin: float) -> bool:
+    """Strictly better by the margin: a tie keeps the model the fleet already trusts."""
+    return candidate > current + margin
+
+
+def promote(url: str, bundle: Path, store: Path, metrics: dict) -> tuple[str, Path]:
+    """Copy a bundle into the shared store and make it the current model."""
+    first_dir, second_dir = modelfile.bundle_stages(bundle)
+    version = modelfile.bundle_version(bundle)
+    target = Path(store) / version
+    if not target.exists():
+        shutil.copytree(bundle, target.with_name(target.name + ".partial"), dirs_exist_ok=True)
+        target.with_name(target.name + ".partial").rename(target)  # workers never see half a bundle
+    with session_scope(url) as session:
+        session.execute(insert(session, ModelVersion).values(
+            version=version, location=str(target), params={}, metrics=metrics,
+        ).on_conflict_do_update(index_elements=["version"], set_={"location": str(target), "metrics": metrics}))
+        session.execute(update(ModelVersion).where(ModelVersion.version != version).values(is_current=False))
+        session.execute(update(ModelVersion).where(ModelVersion.version == version)
+                        .values(is_current=True, promoted_at=datetime.now(timezone.utc)))
+    log.info("promoted %s (%s)", version, metrics)
+    return version, target
+
+
+def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
+    from trainer.training import TrainConfig, train
+
+    url = settings.require("database_url").database_url
+    storage = storage_from_settings(settings)
+    labelled = labelled_shots(url)
+    holdout = [x for x in labelled if in_holdout(x.garment_id, settings.holdout_percent)]
+    training = [x for x in labelled if not in_holdout(x.garment_id, settings.holdout_percent)]
+    summary = {"labelled": len(labelled), "training": len(training), "holdout": len(holdout)}
+    if len(training) < settings.min_training_pairs or not holdout:
+        summary["outcome"] = f"skipped: need {settings.min_training_pairs} training pairs and a non-empty holdout"
+        log.info("retrain %s", summary)
+        return summary
+
+    current = current_bundle(url, settings.model_dir)
+    first_dir, second_dir = modelfile.bundle_stages(current)
+    with tempfile.TemporaryDirectory(prefix="cutout-retrain-") as tmp:
+        tmp = Path(tmp)
+        _download(storage, training, tmp / "train")
+        _download(storage, holdout, tmp / "holdout")
+        candidate = tmp / "candidate"
+        for stage, init in (("first", first_dir), ("second", second_dir)):
+            if init is None:
+                continue
+            meta = modelfile.read_meta(init)
+            train(TrainConfig(
+                data=tmp / "train", out=candidate / stage, name=meta.name, input_size=meta.input_size, fit=meta.fit,
+                depth=meta.depth, base_filters=meta.base_filters, epochs=epochs, patience=patience,
+                init_from=init, norm=(meta.mean, meta.std), verbose=2,
+                second_pass_of=candidate / "first" if stage == "second" else None,
+                dilate_fraction=meta.dilate_fraction or 0.03,
+            ), device=settings.device, threads=settings.tf_threads)
+        summary["current"] = {"version": modelfile.bundle_version(current), "holdout_mean_dice": _mean_dice(current, tmp / "holdout")}
+        summary["candidate"] = {"version": modelfile.bundle_version(candidate), "holdout_mean_dice": _mean_dice(candidate, tmp / "holdout")}
+        better = should_promote(summary["candidate"]["holdout_mean_dice"], summary["current"]["holdout_mean_dice"],
+                                settings.promote_margin)
+        if better:
+            promote(url, candidate, settings.model_store, {"holdout_mean_dice": summary["candidate"]["holdout_mean_dice"],
+                                                           "holdout_n": len(holdout), "replaced": summary["current"]})
+        summary["outcome"] = "promoted" if better else "kept the current model"
+    log.info("retrain %s", summary)
+    return summary
