@@ -37,10 +37,10 @@ def main(verbose):
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
 
 
-from cutout.commands import db, report  # noqa: E402  (registered after main exists)
+from cutout.commands import db, report, shots  # noqa: E402  (registered after main exists)
 
-main.add_command(db)
-main.add_command(report)
+for _command in (db, report, shots):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -49,3 +49,24 @@ def needs_cutout(fmt, min_confidence, min_dice, include_all):
         click.echo(format_csv(data), nl=False)
     else:
         click.echo(format_table(data))
+
+
+@click.group()
+def shots():
+    """Operations on shots."""
+
+
+@shots.command()
+@click.option("--reason", default="", help="Only shots whose failure reason contains this text.")
+def retry(reason):
+    """Put failed shots back to pending, so the producer's next sweep enqueues them again."""
+    from sqlalchemy import update
+
+    from cutout.db import session_scope
+    from cutout.schema import Shot
+
+    settings = Settings.from_env().require("database_url")
+    with session_scope(settings.database_url) as session:
+        n = session.execute(update(Shot).where(Shot.status == "failed", Shot.failure_reason.contains(reason))
+                            .values(status="pending", enqueued_at=None, failure_reason=None)).rowcount
+    click.echo(f"{n} failed shots back to pending")

@@ -37,6 +37,10 @@ def transient_errors() -> tuple[type[BaseException], ...]:
     return (BotoConnectionError, HTTPClientError, OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
+class ModelUnavailable(RuntimeError):
+    """The worker cannot load its model: a deployment problem, not the shot's. The shot stays queued."""
+
+
 @dataclass
 class Context:
     """Per-process resources, built lazily so nothing is created in a Celery parent before fork."""
@@ -147,7 +151,10 @@ def _reference_dice(ctx: Context, garment_id: str, view: str, mask) -> tuple[flo
 def process_shot(ctx: Context, shot_id: int) -> str:
     """Segment one shot and record the result. Returns what happened, for logs and tests."""
     timings = {}
-    segmenter = ctx.segmenter()  # load (or refresh) before claiming, so the claim is short
+    try:
+        segmenter = ctx.segmenter()  # load (or refresh) before claiming, so the claim is short
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelUnavailable(f"cannot load the model: {exc}") from exc
     with session_scope(ctx.url) as session:
         shot = session.get(Shot, shot_id)
         if shot is None:

@@ -3,6 +3,7 @@
 Outcomes:
 - done, or failed with a readable reason (bad input, missing object): acknowledged, never retried;
 - transient S3/database trouble: retried with exponential backoff, then recorded as failed;
+- the model cannot be loaded (a deployment problem): retried every minute, the shot stays queued;
 - anything unexpected: recorded as failed with the error, so no shot is silently lost.
 """
 
@@ -35,6 +36,10 @@ def segment_shot(self, shot_id: int) -> str:
             return "failed"
         log.warning("shot %s: transient error, retry %d: %r", shot_id, self.request.retries + 1, exc)
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+    except pipeline.ModelUnavailable as exc:
+        # Keep the shot queued until the deployment is fixed, however long that takes.
+        log.error("shot %s waits: %s", shot_id, exc)
+        raise self.retry(exc=exc, countdown=60, max_retries=None)
     except SoftTimeLimitExceeded:
         pipeline.mark_failed(ctx.url, shot_id, f"timed out after {ctx.settings.task_soft_time_limit} s")
         return "failed"

@@ -63,7 +63,8 @@ def test_every_command_has_help():
     from cutout.cli import main
 
     runner = CliRunner()
-    commands = ["", "db", "db upgrade", "report", "report needs-cutout", "produce", "demo", "train", "evaluate", "retrain"]
+    commands = ["", "db", "db upgrade", "report", "report needs-cutout", "produce", "demo", "train", "evaluate", "retrain",
+                "shots", "shots retry"]
     for command in commands:
         result = runner.invoke(main, [*command.split(), "--help"])
         assert result.exit_code == 0 and "Usage" in result.output, (command, result.output)

@@ -132,3 +132,24 @@ def test_reference_after_segmentation_asks_for_scoring_once(env):
     put(storage, cutout_key(G1, "Front"), b"corrected")  # a corrected cutout replaces it
     registry.register(url, storage)
     assert registry.enqueue_scoring(url, sent.append) == 1
+
+
+def test_failed_shots_can_be_put_back(env, monkeypatch):
+    from click.testing import CliRunner
+
+    from cutout.cli import main
+
+    url, storage = env
+    put(storage, shot_key(G1, "Front"))
+    put(storage, shot_key(G2, "Front"))
+    registry.register(url, storage)
+    registry.enqueue_shots(url, lambda _: None, 3600)
+    with session_scope(url) as s:
+        s.execute(update(Shot).where(Shot.id == 1).values(status="failed", failure_reason="internal error: boom"))
+        s.execute(update(Shot).where(Shot.id == 2).values(status="failed", failure_reason="bad input: not a PNG"))
+    monkeypatch.setenv("CUTOUT_DATABASE_URL", url)
+    result = CliRunner().invoke(main, ["shots", "retry", "--reason", "internal error"])
+    assert result.exit_code == 0 and "1 failed shots" in result.output
+    sent = []
+    registry.enqueue_shots(url, sent.append, 3600)
+    assert sent == [1]

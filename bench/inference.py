@@ -1,0 +1,106 @@
+"""Per-stage time for one 1152x1728 studio shot through both passes, and the model's achieved
+GFLOP/s beside this machine's float32 GEMM GFLOP/s measured in the same run (a ratio is what
+to compare across machines).
+
+    python bench/inference.py [--model models/default] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cutout import imageio, modelfile, synthetic, tfsetup  # noqa: E402
+from cutout.config import Settings  # noqa: E402
+
+
+def conv_flops(keras_model) -> float:
+    """Multiply-adds x 2 of every convolution for one image (BN/ReLU/pooling are negligible)."""
+    total = 0.0
+    for layer in keras_model.layers:
+        if layer.__class__.__name__ == "Conv2D":
+            _, h, w, c_out = layer.output.shape
+            kh, kw = layer.kernel_size
+            c_in = layer.input.shape[-1]
+            total += 2.0 * h * w * kh * kw * c_in * c_out
+    return total
+
+
+def gemm_gflops(n: int = 2048, repeat: int = 5) -> float:
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeat))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=Settings.from_env().model_dir)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    tfsetup.configure("auto", 0)
+    from cutout.segment import Segmenter
+
+    first_dir, second_dir = modelfile.bundle_stages(args.model)
+    first = modelfile.load(first_dir)
+    second = modelfile.load(second_dir) if second_dir else None
+    seg = Segmenter(first, second)
+    rgba, _ = synthetic.studio_shot(7)
+    png = imageio.encode_png(rgba)
+
+    stages = {"decode": [], "first_pass": [], "second_pass": [], "encode_outputs": [], "total": []}
+    for i in range(args.repeat + 1):
+        t0 = time.perf_counter()
+        rgb = imageio.decode_png(png, 40_000_000)
+        t1 = time.perf_counter()
+        result = seg.segment(rgb)
+        t2 = time.perf_counter()
+        imageio.encode_png(result.mask)
+        imageio.encode_png(imageio.rgba_cutout(rgb, result.mask))
+        imageio.encode_jpeg(imageio.overlay(rgb, result.mask))
+        t3 = time.perf_counter()
+        if i == 0:
+            continue  # the first call traces and compiles the predict function
+        stages["decode"].append(t1 - t0)
+        stages["first_pass"].append(result.timings["first_pass_s"])
+        stages["second_pass"].append(result.timings.get("second_pass_s", 0.0))
+        stages["encode_outputs"].append(t3 - t2)
+        stages["total"].append(t3 - t0)
+
+    # Network time alone, to set against the FLOP count.
+    x1 = np.zeros((1, *first.input_size, 3), np.float32)
+    net1 = statistics.median(_timed(lambda: first.predict(x1)) for _ in range(args.repeat))
+    flops = conv_flops(first.keras_model)
+    net2 = 0.0
+    if second:
+        x2 = np.zeros((1, *second.input_size, 3), np.float32)
+        net2 = statistics.median(_timed(lambda: second.predict(x2)) for _ in range(args.repeat))
+        flops += conv_flops(second.keras_model)
+    gemm = gemm_gflops()
+
+    print(f"model {seg.version}  inputs {first.input_size}{' + ' + str(second.input_size) if second else ''}")
+    print(f"shot 1152x1728, median of {args.repeat} runs after one warm-up:")
+    for name, values in stages.items():
+        print(f"  {name:<15} {statistics.median(values) * 1000:8.1f} ms")
+    achieved = flops / (net1 + net2) / 1e9
+    print(f"networks alone   {(net1 + net2) * 1000:8.1f} ms for {flops / 1e9:.2f} GFLOP -> {achieved:.1f} GFLOP/s")
+    print(f"float32 GEMM     {gemm:8.1f} GFLOP/s (numpy 2048x2048, same run)")
+    print(f"model / GEMM     {achieved / gemm:8.2f}")
+
+
+if __name__ == "__main__":
+    main()

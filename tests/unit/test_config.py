@@ -1,0 +1,37 @@
+from pathlib import Path
+
+import pytest
+
+from cutout.config import ConfigError, Settings
+
+
+def test_defaults_need_no_environment(monkeypatch):
+    for key in list(__import__("os").environ):
+        if key.startswith("CUTOUT_"):
+            monkeypatch.delenv(key)
+    s = Settings.from_env()
+    assert s.database_url is None and s.queue == "cutout" and s.max_pixels == 40_000_000
+    assert s.model_dir.name == "default"
+
+
+def test_values_are_parsed(monkeypatch):
+    monkeypatch.setenv("CUTOUT_INPUT_SIZE", "576x384")
+    monkeypatch.setenv("CUTOUT_SECOND_PASS", "off")
+    monkeypatch.setenv("CUTOUT_THRESHOLD_SECOND", "0.4")
+    monkeypatch.setenv("CUTOUT_MODEL", "/opt/m")
+    s = Settings.from_env()
+    assert s.input_size == (576, 384) and s.second_pass is False and s.threshold_second == 0.4
+    assert s.model_dir == Path("/opt/m")
+
+
+@pytest.mark.parametrize("name, value", [("CUTOUT_MAX_PIXELS", "lots"), ("CUTOUT_INPUT_SIZE", "big"),
+                                         ("CUTOUT_DEVICE", "tpu"), ("CUTOUT_SECOND_PASS", "maybe")])
+def test_bad_values_name_the_variable(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env()
+
+
+def test_require_names_what_is_missing():
+    with pytest.raises(ConfigError, match="CUTOUT_BROKER_URL"):
+        Settings(database_url="x").require("database_url", "broker_url")

@@ -1,0 +1,52 @@
+"""What a newcomer runs on a fresh clone: the demo and `cutout evaluate`, with the shipped model."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from cutout import naming, synthetic
+from cutout.config import DEFAULT_MODEL_DIR
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "first" / "model.json").exists(), reason="no shipped model")
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUTOUT_")}
+    return {**env, "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+
+
+def test_demo_prints_the_report_and_writes_outputs(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "cutout.cli", "demo", "--out", str(tmp_path)], env=clean_env(),
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Sample garments" in out.stdout and synthetic.garment_id("studio-1") in out.stdout
+    results = list((tmp_path / "bucket" / naming.RESULTS_PREFIX).glob("*/*"))
+    for suffix in ("_mask.png", "_cutout.png", "_overlay.jpg", "_first.png"):
+        assert len([p for p in results if p.name.endswith(suffix)]) == 6, suffix
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert len(report["garments"]) == 4 and not report["failed_shots"]
+    assert sum(v.get("dice") is not None for g in report["garments"] for v in g["views"].values()) == 3
+
+
+def test_evaluate_a_small_folder_with_the_shipped_model(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for i in range(3):
+        rgba, mask = synthetic.studio_shot(i, size=(432, 288))
+        cv2.imwrite(str(tmp_path / "images" / f"{i}.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))
+        cv2.imwrite(str(tmp_path / "masks" / f"{i}.png"), mask)
+    out = subprocess.run([sys.executable, "-m", "cutout.cli", "evaluate", str(tmp_path), "--json",
+                          "--csv", str(tmp_path / "per-image.csv"), "--gallery", str(tmp_path / "worst")],
+                         env=clean_env(), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout)
+    assert report["n"] == 3 and 0 <= report["median_dice"] <= 1 and 0 <= report["mean_dice"] <= 1
+    assert {"single", "threshold_sweep"} <= set(report)
+    assert len((tmp_path / "per-image.csv").read_text().splitlines()) == 4
+    assert len(list((tmp_path / "worst").glob("*.jpg"))) == 3
