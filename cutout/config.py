@@ -23,24 +23,22 @@ def _env(name: str, default=None):
     return default if value is None or value == "" else value
 
 
-def _float(name: str, default: float | None) -> float | None:
+def _number(name: str, default, convert, what: str):
     raw = _env(name)
     if raw is None:
         return default
     try:
-        return float(raw)
+        return convert(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
+        raise ConfigError(f"{name}={raw!r} is not {what}") from None
+
+
+def _float(name: str, default: float | None) -> float | None:
+    return _number(name, default, float, "a number")
 
 
 def _int(name: str, default: int | None) -> int | None:
-    raw = _env(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    return _number(name, default, int, "a whole number")
 
 
 def _bool(name: str, default: bool | None) -> bool | None:

@@ -68,35 +68,31 @@ def _register_page(session, bucket, page, result: SweepResult) -> None:
         session.execute(insert(session, Garment).values([{"id": g} for g in sorted(garments)])
                         .on_conflict_do_nothing(index_elements=["id"]))
     if shots:
-        stmt = insert(session, Shot).values(shots)
         # Same key, new content (a re-shoot): back to pending so it is segmented again.
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["bucket", "key"],
-            set_={"etag": stmt.excluded.etag, "size_bytes": stmt.excluded.size_bytes, "status": "pending",
-                  "enqueued_at": None, "failure_reason": None, "attempts": 0, "updated_at": func.now()},
-            where=Shot.etag != stmt.excluded.etag,
-        ).returning(Shot.id)
-        result.shots += len(session.execute(stmt).all())
+        result.shots += len(_upsert_changed(session, Shot, shots, ("etag", "size_bytes"), {
+            "status": "pending", "enqueued_at": None, "failure_reason": None, "attempts": 0, "updated_at": func.now()}))
     if references:
-        stmt = insert(session, Reference).values(references)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["bucket", "key"],
-            set_={"etag": stmt.excluded.etag, "size_bytes": stmt.excluded.size_bytes, "updated_at": func.now()},
-            where=Reference.etag != stmt.excluded.etag,
-        ).returning(Reference.id)
-        result.references += len(session.execute(stmt).all())
+        result.references += len(_upsert_changed(session, Reference, references, ("etag", "size_bytes"),
+                                                 {"updated_at": func.now()}))
     if rejections:
-        stmt = insert(session, Rejection).values(rejections)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["bucket", "key"],
-            set_={"etag": stmt.excluded.etag, "reason": stmt.excluded.reason},
-            where=Rejection.etag != stmt.excluded.etag,
-        ).returning(Rejection.key)
-        keys = session.execute(stmt).scalars().all()
+        keys = _upsert_changed(session, Rejection, rejections, ("etag", "reason"), {})
         result.rejected += len(keys)
         result.rejected_keys += keys
-        for key, reason in ((r["key"], r["reason"]) for r in rejections if r["key"] in keys):
-            log.warning("rejected %s: %s", key, reason)
+        for row in rejections:
+            if row["key"] in keys:
+                log.warning("rejected %s: %s", row["key"], row["reason"])
+
+
+def _upsert_changed(session, model, rows, copied, updates) -> list[str]:
+    """Insert new objects; on an existing (bucket, key) update only when the ETag changed.
+    Returns the keys inserted or changed."""
+    stmt = insert(session, model).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["bucket", "key"],
+        set_={**{c: stmt.excluded[c] for c in copied}, **updates},
+        where=model.etag != stmt.excluded.etag,
+    ).returning(model.key)
+    return session.execute(stmt).scalars().all()
 
 
 def enqueue_shots(url: str, send: Callable[[int], None], requeue_after: float) -> int:

@@ -32,14 +32,8 @@ class Garment(Base):
     shots: Mapped[list["Shot"]] = relationship(back_populates="garment")
 
 
-class Shot(Base):
-    """One studio photo: a view of a garment, as an object in the bucket."""
-
-    __tablename__ = "shots"
-    __table_args__ = (
-        UniqueConstraint("bucket", "key", name="uq_shots_bucket_key"),
-        CheckConstraint("status IN ('pending', 'processing', 'done', 'failed')", name="ck_shots_status"),
-    )
+class _BucketObject:
+    """Columns of an object in the bucket that belongs to one view of a garment."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bucket: Mapped[str] = mapped_column(String(255))
@@ -48,6 +42,17 @@ class Shot(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     garment_id: Mapped[str] = mapped_column(ForeignKey("garments.id"), index=True)
     view: Mapped[str] = mapped_column(String(16))
+
+
+class Shot(_BucketObject, Base):
+    """One studio photo: a view of a garment, as an object in the bucket."""
+
+    __tablename__ = "shots"
+    __table_args__ = (
+        UniqueConstraint("bucket", "key", name="uq_shots_bucket_key"),
+        CheckConstraint("status IN ('pending', 'processing', 'done', 'failed')", name="ck_shots_status"),
+    )
+
     status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending", index=True)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -62,7 +67,7 @@ class Shot(Base):
     garment: Mapped[Garment] = relationship(back_populates="shots")
 
 
-class Reference(Base):
+class Reference(_BucketObject, Base):
     """A reference or corrected cutout (RGBA; alpha is the truth) for one view of a garment."""
 
     __tablename__ = "references"
@@ -70,13 +75,6 @@ class Reference(Base):
         UniqueConstraint("bucket", "key", name="uq_references_bucket_key"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    bucket: Mapped[str] = mapped_column(String(255))
-    key: Mapped[str] = mapped_column(String(1024))
-    etag: Mapped[str] = mapped_column(String(128))
-    size_bytes: Mapped[int] = mapped_column(BigInteger)
-    garment_id: Mapped[str] = mapped_column(ForeignKey("garments.id"), index=True)
-    view: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
                                                  onupdate=func.now(), nullable=False)
