@@ -78,7 +78,7 @@ class Settings:
 
     # Worker.
     task_soft_time_limit: int = 600
-    visibility_timeout: int = 3 * 3600  # well above the longest task, or Redis redelivers it
+    visibility_timeout: int = 1800  # above the longest task, or Redis redelivers it while it runs
 
     # Trainer.
     model_store: Path = PROJECT_ROOT / "model-store"  # promoted bundles, shared with the workers
@@ -123,7 +123,7 @@ class Settings:
             poll_seconds=_float("CUTOUT_POLL_SECONDS", 30.0),
             requeue_after_seconds=_float("CUTOUT_REQUEUE_AFTER_SECONDS", 6 * 3600.0),
             task_soft_time_limit=_int("CUTOUT_TASK_SOFT_TIME_LIMIT", 600),
-            visibility_timeout=_int("CUTOUT_VISIBILITY_TIMEOUT", 3 * 3600),
+            visibility_timeout=_int("CUTOUT_VISIBILITY_TIMEOUT", 1800),
             model_store=Path(_env("CUTOUT_MODEL_STORE", str(PROJECT_ROOT / "model-store"))),
             training_queue=_env("CUTOUT_TRAINING_QUEUE", "training"),
             retrain_cron=_env("CUTOUT_RETRAIN_CRON", "0 2 * * *"),

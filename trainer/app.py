@@ -7,8 +7,12 @@ from celery.schedules import crontab
 from cutout.config import ConfigError, Settings
 from cutout.queue import RETRAIN, make_celery
 
+RETRAIN_TIME_LIMIT = 4 * 3600
+
 settings = Settings.from_env()
-app = make_celery(settings, "cutout-trainer")
+# Its own key space on Redis: segmentation workers restore unacknowledged tasks after minutes,
+# and must never hand a retraining that runs for hours to a second trainer.
+app = make_celery(settings, "cutout-trainer", time_limit=RETRAIN_TIME_LIMIT, key_prefix="cutout-training:")
 app.conf.include = ["trainer.tasks"]
 app.conf.task_routes = {RETRAIN: {"queue": settings.training_queue}}
 

@@ -35,3 +35,28 @@ def test_bad_values_name_the_variable(monkeypatch, name, value):
 def test_require_names_what_is_missing():
     with pytest.raises(ConfigError, match="CUTOUT_BROKER_URL"):
         Settings(database_url="x").require("database_url", "broker_url")
+
+
+def test_queue_settings_are_the_reliable_ones():
+    from cutout.queue import make_celery
+
+    app = make_celery(Settings(broker_url="redis://x"))
+    conf = app.conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost and conf.worker_prefetch_multiplier == 1
+    assert conf.task_ignore_result and conf.accept_content == ["json"]
+    assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
+
+
+def test_visibility_timeout_below_the_task_limit_is_refused():
+    from cutout.queue import make_celery
+
+    with pytest.raises(ConfigError, match="VISIBILITY"):
+        make_celery(Settings(visibility_timeout=300, task_soft_time_limit=600))
+
+
+def test_trainer_has_its_own_key_space_and_a_long_timeout():
+    import trainer
+
+    options = trainer.app.conf.broker_transport_options
+    assert options["global_keyprefix"] == "cutout-training:"
+    assert options["visibility_timeout"] > trainer.app.conf.task_time_limit
