@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test test-unit test-integration bench clean
+.PHONY: install demo test test-unit test-integration bench model clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,17 @@ test-unit: install
 
 test-integration: install
 	$(BIN)/python -m pytest -q tests/integration
+
+# Rebuild the shipped model bundle from the CCP dev data (about 1 h on 2 cores; see models/README.md).
+DATA ?= ../shared/data/ccp
+TRAIN_ARGS ?= --size 288x192 --epochs 30 --patience 5
+model: install
+	$(BIN)/cutout train $(DATA) --out runs/first --name unet-ccp-first $(TRAIN_ARGS)
+	$(BIN)/cutout train $(DATA) --out runs/second --name unet-ccp-second --second-pass runs/first $(TRAIN_ARGS)
+	rm -rf models/default && mkdir -p models/default
+	for stage in first second; do mkdir models/default/$$stage && \
+	  cp runs/$$stage/model.json runs/$$stage/model.weights.h5 runs/$$stage/training_log.csv runs/$$stage/curves.png models/default/$$stage/; done
+	$(BIN)/cutout evaluate $(DATA) --model models/default --split val --json > models/default/evaluation.json
 
 bench: install
 	$(BIN)/python bench/inference.py

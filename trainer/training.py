@@ -233,14 +233,16 @@ def tune_threshold(model_dir: Path, val_pairs: list[Pair], first_dir: Path | Non
     report = evaluate_pairs(first, second, val_pairs, tta=False)
     key = "double" if meta.stage == "second" else "single"
     sweep = report["threshold_sweep"][key]
-    best = max(sweep, key=lambda t: sweep[t])
-    meta.threshold = float(best)
+    best = float(max(sweep, key=lambda t: sweep[t]))
+    # Score again at the chosen threshold, so the recorded figures are the ones the worker gets.
+    tuned = (best, None) if meta.stage == "first" else (None, best)
+    report = evaluate_pairs(first, second, val_pairs, tta=False, thresholds=tuned)
+    meta.threshold = best
     meta.evaluation = {
-        "split": "validation", "n": report["n"],
+        "split": "validation (held out from training)", "n": report["n"], "threshold": best,
+        "mean_dice": report[key]["dice"]["mean"], "median_dice": report[key]["dice"]["median"],
+        "mean_boundary_f": report[key]["boundary_f"]["mean"],
         "threshold_sweep_mean_dice": sweep,
-        "mean_dice": report[key]["dice"]["mean"] if report[key]["dice"]["n"] else None,
-        "median_dice": report[key]["dice"]["median"] if report[key]["dice"]["n"] else None,
-        "note": "figures at the default threshold 0.5; the sweep picked the threshold",
     }
     modelfile.write_meta(model_dir, meta)
     (Path(model_dir) / "validation.json").write_text(json.dumps(report, indent=2) + "\n")
