@@ -52,10 +52,17 @@ class ModelMeta:
 
 
 def weights_digest(directory: Path) -> str:
+    """A hash of the layer weights alone: the same model hashes the same whether or not the
+    file also carries optimizer state, and whatever HDF5 put around the arrays."""
+    import h5py
+
     h = hashlib.sha256()
-    with open(directory / WEIGHTS, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    with h5py.File(Path(directory) / WEIGHTS, "r") as f:
+        names = []
+        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        for name in sorted(n for n in names if not n.startswith("optimizer")):
+            h.update(name.encode())
+            h.update(f[name][()].tobytes())
     return h.hexdigest()
 
 
@@ -74,6 +81,14 @@ def save(model, directory: Path, meta: ModelMeta) -> str:
     """Write weights and metadata; returns the model's version string."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    if getattr(model, "optimizer", None) is not None:
+        # Keras writes a compiled model's optimizer state too (doubling the file), and
+        # clone_model keeps the compile state: rebuild the bare architecture instead.
+        from cutout.unet import build_unet
+
+        bare = build_unet(meta.input_size, meta.depth, meta.base_filters, name=meta.name)
+        bare.set_weights(model.get_weights())
+        model = bare
     model.save_weights(directory / WEIGHTS)
     write_meta(directory, meta)
     return version_of(directory)

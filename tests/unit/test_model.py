@@ -128,3 +128,20 @@ def test_confidence_definition():
     score, parts = confidence_score(crisp, 0.5, mask, disagree)
     assert score == pytest.approx(2 * 18 / (36 + 18))
     assert confidence_score(np.zeros((4, 4), np.float32), 0.5, np.zeros((4, 4), np.uint8), None)[0] == 0.0
+
+
+def test_saving_a_trained_model_ships_weights_only(tmp_path, tiny_model):
+    import h5py
+    import keras
+
+    from cutout import modelfile
+
+    loaded = modelfile.load(tiny_model / "first")
+    model = loaded.keras_model
+    model.compile(optimizer=keras.optimizers.RMSprop(3e-4), loss="binary_crossentropy")
+    model.train_on_batch(np.zeros((1, 96, 64, 3), np.float32), np.zeros((1, 96, 64, 1), np.float32))
+    version = modelfile.save(model, tmp_path / "m", loaded.meta)
+    with h5py.File(tmp_path / "m" / modelfile.WEIGHTS) as f:
+        assert "optimizer" not in f
+    model.save_weights(tmp_path / "m" / modelfile.WEIGHTS)  # the same weights with optimizer state
+    assert modelfile.version_of(tmp_path / "m") == version, "the version names the weights, not the file"
