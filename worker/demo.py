@@ -45,14 +45,13 @@ def upload_samples(storage) -> list[str]:
 
 
 def _eager_sender(task):
-    from celery.exceptions import Retry
-
     def send(item_id: int) -> None:
-        try:
-            task.delay(item_id)
-        except Retry:
-            # Eager mode runs the retry inline and then raises Retry; the shot's row says how it ended.
-            pass
+        # apply() without propagation runs the task's retries inline, one after another,
+        # until it succeeds or gives up (.delay() with eager propagation would raise Retry
+        # after the first attempt and leave the shot half done).
+        result = task.apply(args=[item_id], throw=False)
+        if result.failed():
+            raise result.result
     return send
 
 
@@ -103,7 +102,6 @@ def demo(out, timeout):
         from worker.app import app
 
         app.conf.task_always_eager = True
-        app.conf.task_eager_propagates = True
         pipeline._context = pipeline.Context(settings)  # the tasks use these settings, not the environment's
         started = time.monotonic()
         sent = registry.enqueue_shots(settings.database_url, _eager_sender(tasks.segment_shot), settings.requeue_after_seconds)
