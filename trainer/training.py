@@ -126,6 +126,22 @@ def _plot_curves(csv_path: Path, png_path: Path) -> None:
     plt.close(fig)
 
 
+def _EpochTimer():
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        """Adds the epoch's wall time to the logs (and so to training_log.csv)."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["seconds"] = round(time.perf_counter() - self._started, 1)
+
+    return EpochTimer()
+
+
 def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     """Train, tune the threshold on validation, write the artefact; returns its directory."""
     from cutout import tfsetup
@@ -178,6 +194,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     best = out / "best.weights.h5"
     callbacks = [
+        _EpochTimer(),  # first, so CSVLogger sees its "seconds"
         keras.callbacks.EarlyStopping(monitor="val_dice", mode="max", patience=cfg.patience, restore_best_weights=True),
         keras.callbacks.ModelCheckpoint(best, monitor="val_dice", mode="max", save_best_only=True, save_weights_only=True),
         keras.callbacks.CSVLogger(out / "training_log.csv"),
