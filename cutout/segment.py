@@ -61,9 +61,10 @@ def confidence_score(prob: np.ndarray, threshold: float, mask: np.ndarray, first
 
 class Segmenter:
     def __init__(self, first: modelfile.LoadedModel, second: modelfile.LoadedModel | None = None,
-                 threshold_first: float | None = None, threshold_second: float | None = None):
+                 threshold_first: float | None = None, threshold_second: float | None = None, tta: bool = False):
         self.first = first
         self.second = second
+        self.tta = tta
         self.threshold_first = threshold_first if threshold_first is not None else first.meta.threshold
         self.threshold_second = None
         if second is not None:
@@ -77,13 +78,14 @@ class Segmenter:
             raise FileNotFoundError(f"CUTOUT_SECOND_PASS is on but {settings.model_dir} has no second/ model")
         first = modelfile.load(first_dir, settings.input_size)
         second = modelfile.load(second_dir, settings.input_size) if use_second else None
-        return cls(first, second, settings.threshold_first, settings.threshold_second)
+        return cls(first, second, settings.threshold_first, settings.threshold_second, settings.tta)
 
     @property
     def version(self) -> str:
-        if self.second is None:
-            return self.first.version
-        return f"{self.first.version}+{self.second.version.rsplit('-', 1)[1]}"
+        version = self.first.version
+        if self.second is not None:
+            version += "+" + self.second.version.rsplit("-", 1)[1]
+        return version + ("-tta" if self.tta else "")
 
     @staticmethod
     def _probability(model: modelfile.LoadedModel, rgb: np.ndarray) -> np.ndarray:
@@ -101,20 +103,35 @@ class Segmenter:
         # Outside the focus the second model saw only blank fill: nothing there can be garment.
         return self._probability(self.second, focused) * region
 
-    def segment(self, rgb: np.ndarray) -> Segmentation:
-        timings = {}
+    def probabilities(self, rgb: np.ndarray, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(first-pass, final) probabilities; final is the first when there is no second pass.
+        Adds each pass's seconds to `timings` if given."""
+        timings = {} if timings is None else timings
         t = time.perf_counter()
         first_prob = self.first_pass(rgb)
-        first_mask = np.where(first_prob > self.threshold_first, 255, 0).astype(np.uint8)
-        timings["first_pass_s"] = time.perf_counter() - t
+        timings["first_pass_s"] = timings.get("first_pass_s", 0.0) + time.perf_counter() - t
         if self.second is None:
-            prob, mask, threshold = first_prob, first_mask, self.threshold_first
-        else:
-            t = time.perf_counter()
-            prob = self.second_pass(rgb, first_mask)
-            threshold = self.threshold_second
-            mask = np.where(prob > threshold, 255, 0).astype(np.uint8)
-            timings["second_pass_s"] = time.perf_counter() - t
+            return first_prob, first_prob
+        t = time.perf_counter()
+        first_mask = np.where(first_prob > self.threshold_first, 255, 0).astype(np.uint8)
+        prob = self.second_pass(rgb, first_mask)
+        timings["second_pass_s"] = timings.get("second_pass_s", 0.0) + time.perf_counter() - t
+        return first_prob, prob
+
+    def flip_averaged(self, rgb: np.ndarray, first_prob: np.ndarray, prob: np.ndarray,
+                      timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Test-time augmentation: average with the whole path run on the mirrored photo."""
+        flipped_first, flipped = self.probabilities(np.ascontiguousarray(rgb[:, ::-1]), timings)
+        return (first_prob + flipped_first[:, ::-1]) / 2, (prob + flipped[:, ::-1]) / 2
+
+    def segment(self, rgb: np.ndarray) -> Segmentation:
+        timings: dict = {}
+        first_prob, prob = self.probabilities(rgb, timings)
+        if self.tta:
+            first_prob, prob = self.flip_averaged(rgb, first_prob, prob, timings)
+        first_mask = np.where(first_prob > self.threshold_first, 255, 0).astype(np.uint8)
+        threshold = self.threshold_first if self.second is None else self.threshold_second
+        mask = np.where(prob > threshold, 255, 0).astype(np.uint8)
         score, parts = confidence_score(prob, threshold, mask, first_mask if self.second is not None else None)
         return Segmentation(first_prob, prob, first_mask, mask, self.threshold_first, self.threshold_second,
                             score, parts, timings)

@@ -36,19 +36,13 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
     for pair in pairs:
         rgb = imageio.read_photo_file(pair.image)
         truth = imageio.read_mask_file(pair.truth)
-        first_prob = seg.first_pass(rgb)
+        first_prob, final = seg.probabilities(rgb)
         probs = {"single": (first_prob, seg.threshold_first)}
         if second is not None:
-            first_mask = _binary(first_prob, seg.threshold_first)
-            double = seg.second_pass(rgb, first_mask)
-            probs["double"] = (double, seg.threshold_second)
-            if tta:
-                flipped = rgb[:, ::-1].copy()
-                fmask = _binary(seg.first_pass(flipped), seg.threshold_first)
-                double_f = seg.second_pass(flipped, fmask)[:, ::-1]
-                probs["double_tta"] = ((double + double_f) / 2, seg.threshold_second)
-        elif tta:
-            probs["single_tta"] = ((first_prob + seg.first_pass(rgb[:, ::-1].copy())[:, ::-1]) / 2, seg.threshold_first)
+            probs["double"] = (final, seg.threshold_second)
+        if tta:
+            name, threshold = ("double_tta", seg.threshold_second) if second is not None else ("single_tta", seg.threshold_first)
+            probs[name] = (seg.flip_averaged(rgb, first_prob, final)[1], threshold)
         row = {"id": pair.id}
         for name, (prob, threshold) in probs.items():
             mask = _binary(prob, threshold)

@@ -57,7 +57,7 @@ def test_three_views_and_a_reference_end_to_end(fleet_env, bucket, worker, pg_ur
             assert bucket.get(key)
         assert 0.0 <= seg.confidence <= 1.0
         assert (seg.dice is not None) == (view == "Front")
-        assert {"download_s", "first_pass_s", "second_pass_s", "upload_s"} <= set(seg.timings)
+        assert {"download_s", "decode_s", "first_pass_s", "second_pass_s", "encode_s", "upload_s"} <= set(seg.timings)
     cutout = cv2.imdecode(np.frombuffer(bucket.get(rows[0][0].cutout_key), np.uint8), cv2.IMREAD_UNCHANGED)
     assert cutout.shape == (1728, 1152, 4)
 
