@@ -74,3 +74,19 @@ def studio_shot(seed: int, view: str = "Front", size: tuple[int, int] = STUDIO_S
 def reference_cutout(rgba: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The hand cutout a retoucher would deliver: the photo with the garment as alpha."""
     return np.dstack([rgba[:, :, :3], mask])
+
+
+def upload_garment(storage, name: str, seed: int, views=VIEWS, references=("Front",),
+                   size: tuple[int, int] = STUDIO_SIZE) -> str:
+    """Put a synthetic garment's shots (and reference cutouts for `references`) in a bucket,
+    under the studio's keys. Returns the garment's UUID."""
+    from cutout.imageio import encode_png
+    from cutout.naming import cutout_key, shot_key
+
+    gid = garment_id(name)
+    for view in views:
+        rgba, mask = studio_shot(seed, view, size)
+        storage.put(shot_key(gid, view), encode_png(rgba), "image/png")
+        if view in references:
+            storage.put(cutout_key(gid, view), encode_png(reference_cutout(rgba, mask)), "image/png")
+    return gid

@@ -34,3 +34,19 @@ def png_bytes(array: np.ndarray) -> bytes:
     from cutout.imageio import encode_png
 
     return encode_png(array)
+
+
+def write_labelled_folder(folder: Path, n: int, size=(144, 96), truth: str = "masks") -> Path:
+    """images/ beside masks/ (plain 0/255) or cutouts/ (RGBA, alpha = truth) of synthetic shots."""
+    import cv2
+
+    from cutout import imageio, synthetic
+
+    (folder / "images").mkdir(parents=True)
+    (folder / truth).mkdir()
+    for i in range(n):
+        rgba, mask = synthetic.studio_shot(i, size=size)
+        cv2.imwrite(str(folder / "images" / f"{i:02d}.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))
+        data = imageio.encode_png(synthetic.reference_cutout(rgba, mask) if truth == "cutouts" else mask)
+        (folder / truth / f"{i:02d}.png").write_bytes(data)
+    return folder

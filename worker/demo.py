@@ -34,13 +34,7 @@ def upload_samples(storage) -> list[str]:
             mask = imageio.read_mask_file(SAMPLES / f"ccp-{sample}-mask.png")
             storage.put(naming.cutout_key(gid, "Front"), imageio.encode_png(imageio.rgba_cutout(rgb, mask)), "image/png")
         garments.append(gid)
-    gid = synthetic.garment_id("studio-1")
-    for view in naming.VIEWS:
-        rgba, mask = synthetic.studio_shot(1, view)
-        storage.put(naming.shot_key(gid, view), imageio.encode_png(rgba), "image/png")
-        if view == "Front":
-            storage.put(naming.cutout_key(gid, view), imageio.encode_png(synthetic.reference_cutout(rgba, mask)), "image/png")
-    garments.append(gid)
+    garments.append(synthetic.upload_garment(storage, "studio-1", seed=1))
     return garments
 
 

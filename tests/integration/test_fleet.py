@@ -35,12 +35,7 @@ def all_done(url, garment_id, n):
 
 
 def test_three_views_and_a_reference_end_to_end(fleet_env, bucket, worker, pg_url):
-    gid = synthetic.garment_id("e2e-1")
-    for view in naming.VIEWS:
-        rgba, mask = synthetic.studio_shot(11, view)
-        bucket.put(naming.shot_key(gid, view), imageio.encode_png(rgba), "image/png")
-        if view == "Front":
-            bucket.put(naming.cutout_key(gid, view), imageio.encode_png(synthetic.reference_cutout(rgba, mask)), "image/png")
+    gid = synthetic.upload_garment(bucket, "e2e-1", seed=11)
 
     sweep = json.loads(run_cli(fleet_env, "produce", "--once").stdout)
     assert sweep["new_shots"] >= 3 and sweep["enqueued"] >= 3 and sweep["new_references"] >= 1

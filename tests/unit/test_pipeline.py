@@ -15,9 +15,8 @@ pytest.importorskip("tensorflow")
 
 
 @pytest.fixture
-def ctx(tmp_path, tiny_model):
-    url = db.sqlite_url(tmp_path / "p.db")
-    db.upgrade(url)
+def ctx(sqlite_url, tmp_path, tiny_model):
+    url = sqlite_url
     settings = Settings(database_url=url, bucket=f"file://{tmp_path / 'bucket'}", model_dir=tiny_model, max_pixels=3_000_000)
     return pipeline.Context(settings)
 

@@ -17,10 +17,8 @@ G2 = "22222222-2222-4222-8222-222222222222"
 
 
 @pytest.fixture
-def env(tmp_path):
-    url = db.sqlite_url(tmp_path / "t.db")
-    db.upgrade(url)
-    return url, LocalStorage(tmp_path / "bucket")
+def env(sqlite_url, tmp_path):
+    return sqlite_url, LocalStorage(tmp_path / "bucket")
 
 
 def put(storage, key, data=b"x"):

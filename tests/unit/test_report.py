@@ -11,9 +11,8 @@ WORSE = "cccccccc-cccc-4ccc-8ccc-cccccccccccc"
 
 
 @pytest.fixture
-def url(tmp_path):
-    url = db.sqlite_url(tmp_path / "r.db")
-    db.upgrade(url)
+def url(sqlite_url):
+    url = sqlite_url
     with session_scope(url) as s:
         s.add(ModelVersion(id=1, version="m-1", location="/m", params={}, metrics={}))
         n = 0

@@ -6,11 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import pytest
 
 from cutout import naming, synthetic
 from cutout.config import DEFAULT_MODEL_DIR
+from tests.helpers import write_labelled_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "first" / "model.json").exists(), reason="no shipped model")
@@ -35,12 +35,7 @@ def test_demo_prints_the_report_and_writes_outputs(tmp_path):
 
 
 def test_evaluate_a_small_folder_with_the_shipped_model(tmp_path):
-    (tmp_path / "images").mkdir()
-    (tmp_path / "masks").mkdir()
-    for i in range(3):
-        rgba, mask = synthetic.studio_shot(i, size=(432, 288))
-        cv2.imwrite(str(tmp_path / "images" / f"{i}.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))
-        cv2.imwrite(str(tmp_path / "masks" / f"{i}.png"), mask)
+    write_labelled_folder(tmp_path, 3, size=(432, 288))
     out = subprocess.run([sys.executable, "-m", "cutout.cli", "evaluate", str(tmp_path), "--json",
                           "--csv", str(tmp_path / "per-image.csv"), "--gallery", str(tmp_path / "worst")],
                          env=clean_env(), cwd=ROOT, capture_output=True, text=True, timeout=600)

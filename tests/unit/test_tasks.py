@@ -28,9 +28,8 @@ class FlakyStorage:
 
 
 @pytest.fixture
-def shot(tmp_path, tiny_model):
-    url = db.sqlite_url(tmp_path / "t.db")
-    db.upgrade(url)
+def shot(sqlite_url, tmp_path, tiny_model):
+    url = sqlite_url
     ctx = pipeline.Context(Settings(database_url=url, bucket=f"file://{tmp_path / 'b'}", model_dir=tiny_model))
     ctx.storage.put(naming.shot_key(synthetic.garment_id("t"), "Front"),
                     imageio.encode_png(synthetic.studio_shot(0, size=(288, 192))[0]), "image/png")

@@ -3,24 +3,17 @@ and a second pass trained on the first pass's predictions."""
 
 import json
 
-import cv2
 import pytest
 from click.testing import CliRunner
 
-from cutout import imageio, synthetic
+from tests.helpers import write_labelled_folder
 
 pytest.importorskip("tensorflow")
 
 
 @pytest.fixture
 def folder(tmp_path):
-    (tmp_path / "images").mkdir()
-    (tmp_path / "cutouts").mkdir()
-    for i in range(6):
-        rgba, mask = synthetic.studio_shot(i, size=(144, 96))
-        cv2.imwrite(str(tmp_path / "images" / f"{i:02d}.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))
-        (tmp_path / "cutouts" / f"{i:02d}.png").write_bytes(imageio.encode_png(synthetic.reference_cutout(rgba, mask)))
-    return tmp_path
+    return write_labelled_folder(tmp_path / "data", 6, truth="cutouts")
 
 
 def test_train_first_and_second_pass(folder, tmp_path):
