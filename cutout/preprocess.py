@@ -27,7 +27,9 @@ class Placement:
 
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     shrinking = width * height <= image.shape[0] * image.shape[1]
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+    # OpenCV drops a single channel axis; keep the caller's shape.
+    return resized.reshape(height, width, *image.shape[2:])
 
 
 def fit_image(rgb: np.ndarray, size: tuple[int, int], fit: str, fill: np.ndarray | None = None) -> tuple[np.ndarray, Placement]:

@@ -27,6 +27,9 @@ def test_mask_fits_like_its_photo():
     mask[:, 10:] = 255
     fitted = fit_mask(mask, (20, 10), "squash")
     assert fitted.dtype == np.float32 and fitted.max() == 1.0 and fitted[:, :4].max() == 0.0
+    padded = fit_mask(mask, (20, 20), "pad")  # 1:2 into a square: 10 px wide, centred
+    assert padded.shape == (20, 20) and padded[:, :5].max() == 0.0 and padded[:, 15:].max() == 0.0
+    assert padded[:, 10:15].min() == 1.0
 
 
 def test_focus_blanks_outside_the_dilated_mask():
