@@ -55,9 +55,7 @@ def main():
     tfsetup.configure("auto", 0)
     from cutout.segment import Segmenter
 
-    first_dir, second_dir = modelfile.bundle_stages(args.model)
-    first = modelfile.load(first_dir)
-    second = modelfile.load(second_dir) if second_dir else None
+    first, second = modelfile.load_bundle(args.model)
     seg = Segmenter(first, second)
     rgba, _ = synthetic.studio_shot(7)
     png = imageio.encode_png(rgba)

@@ -21,6 +21,7 @@ from cutout import imageio, modelfile, tfsetup  # noqa: E402
 from cutout.config import Settings  # noqa: E402
 from cutout.dataset import find_pairs  # noqa: E402
 from cutout.metrics import dice, summarise  # noqa: E402
+from cutout.segment import binarise  # noqa: E402
 
 PRIOR_SIZE = (384, 256)
 
@@ -50,9 +51,7 @@ def main():
     tfsetup.configure("auto", 0)
     from trainer.evaluate import evaluate_pairs
 
-    first_dir, second_dir = modelfile.bundle_stages(args.model)
-    first = modelfile.load(first_dir)
-    second = modelfile.load(second_dir) if second_dir else None
+    first, second = modelfile.load_bundle(args.model)
     val_ids = set(first.meta.training.get("val_ids", []))
     pairs = find_pairs(args.data)
     val = [p for p in pairs if p.id in val_ids] or pairs
@@ -70,7 +69,7 @@ def main():
         rgb = imageio.read_photo_file(p.image)
         truth = imageio.read_mask_file(p.truth)
         up = cv2.resize(prior, (truth.shape[1], truth.shape[0]), interpolation=cv2.INTER_CUBIC)
-        prior_scores.append(dice(np.where(up > 0.5, 255, 0).astype(np.uint8), truth))
+        prior_scores.append(dice(binarise(up, 0.5), truth))
         grab_scores.append(dice(grabcut(rgb), truth))
     baseline_s = time.time() - t
 

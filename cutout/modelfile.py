@@ -136,6 +136,18 @@ def bundle_stages(path: Path) -> tuple[Path, Path | None]:
     return first, (second if (second / META).exists() else None)
 
 
+def load_bundle(path: Path, input_size: tuple[int, int] | None = None,
+                second_pass: bool | None = None) -> tuple[LoadedModel, LoadedModel | None]:
+    """(first, second or None) loaded from a bundle. second_pass: None = use it if the bundle
+    has one, False = never, True = required."""
+    first_dir, second_dir = bundle_stages(path)
+    if second_pass and second_dir is None:
+        raise FileNotFoundError(f"CUTOUT_SECOND_PASS is on but {path} has no second/ model")
+    first = load(first_dir, input_size)
+    second = load(second_dir, input_size) if second_dir is not None and second_pass is not False else None
+    return first, second
+
+
 def bundle_version(path: Path, second_pass: bool = True) -> str:
     first, second = bundle_stages(path)
     version = version_of(first)

@@ -78,8 +78,9 @@ def _register_page(session, bucket, page, result: SweepResult) -> None:
         keys = _upsert_changed(session, Rejection, rejections, ("etag", "reason"), {})
         result.rejected += len(keys)
         result.rejected_keys += keys
+        newly = set(keys)
         for row in rejections:
-            if row["key"] in keys:
+            if row["key"] in newly:
                 log.warning("rejected %s: %s", row["key"], row["reason"])
 
 

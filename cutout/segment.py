@@ -32,6 +32,11 @@ class Segmentation:
     timings: dict = field(default_factory=dict)
 
 
+def binarise(prob: np.ndarray, threshold: float) -> np.ndarray:
+    """A 0/255 uint8 mask: probability strictly above the threshold."""
+    return np.where(prob > threshold, 255, 0).astype(np.uint8)
+
+
 def confidence_score(prob: np.ndarray, threshold: float, mask: np.ndarray, first_mask: np.ndarray | None) -> tuple[float, dict]:
     """How much to trust a mask without a reference, in [0, 1].
 
@@ -72,12 +77,7 @@ class Segmenter:
 
     @classmethod
     def from_settings(cls, settings) -> "Segmenter":
-        first_dir, second_dir = modelfile.bundle_stages(Path(settings.model_dir))
-        use_second = second_dir is not None and settings.second_pass is not False
-        if settings.second_pass and second_dir is None:
-            raise FileNotFoundError(f"CUTOUT_SECOND_PASS is on but {settings.model_dir} has no second/ model")
-        first = modelfile.load(first_dir, settings.input_size)
-        second = modelfile.load(second_dir, settings.input_size) if use_second else None
+        first, second = modelfile.load_bundle(Path(settings.model_dir), settings.input_size, settings.second_pass)
         return cls(first, second, settings.threshold_first, settings.threshold_second, settings.tta)
 
     @property
@@ -113,7 +113,7 @@ class Segmenter:
         if self.second is None:
             return first_prob, first_prob
         t = time.perf_counter()
-        first_mask = np.where(first_prob > self.threshold_first, 255, 0).astype(np.uint8)
+        first_mask = binarise(first_prob, self.threshold_first)
         prob = self.second_pass(rgb, first_mask)
         timings["second_pass_s"] = timings.get("second_pass_s", 0.0) + time.perf_counter() - t
         return first_prob, prob
@@ -129,9 +129,9 @@ class Segmenter:
         first_prob, prob = self.probabilities(rgb, timings)
         if self.tta:
             first_prob, prob = self.flip_averaged(rgb, first_prob, prob, timings)
-        first_mask = np.where(first_prob > self.threshold_first, 255, 0).astype(np.uint8)
+        first_mask = binarise(first_prob, self.threshold_first)
         threshold = self.threshold_first if self.second is None else self.threshold_second
-        mask = np.where(prob > threshold, 255, 0).astype(np.uint8)
+        mask = binarise(prob, threshold)
         score, parts = confidence_score(prob, threshold, mask, first_mask if self.second is not None else None)
         return Segmentation(first_prob, prob, first_mask, mask, self.threshold_first, self.threshold_second,
                             score, parts, timings)

@@ -73,10 +73,7 @@ def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery):
 
     settings = Settings.from_env()
     tfsetup.configure(settings.device, settings.tf_threads)
-    first_dir, second_dir = modelfile.bundle_stages(model_dir or settings.model_dir)
-    first = modelfile.load(first_dir, settings.input_size)
-    use_second = second_dir is not None and settings.second_pass is not False
-    second = modelfile.load(second_dir, settings.input_size) if use_second else None
+    first, second = modelfile.load_bundle(model_dir or settings.model_dir, settings.input_size, settings.second_pass)
     pairs = find_pairs(data)
     if split == "val":
         held_out = set(first.meta.training.get("val_ids", []))

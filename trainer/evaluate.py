@@ -13,13 +13,9 @@ import numpy as np
 from cutout import imageio
 from cutout.dataset import Pair
 from cutout.metrics import boundary_f, dice, summarise
-from cutout.segment import Segmenter
+from cutout.segment import Segmenter, binarise
 
 SWEEP = [round(t, 2) for t in np.arange(0.20, 0.86, 0.05)]
-
-
-def _binary(prob, threshold):
-    return np.where(prob > threshold, 255, 0).astype(np.uint8)
 
 
 def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: Path | None = None,
@@ -45,16 +41,16 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
             probs[name] = (seg.flip_averaged(rgb, first_prob, final)[1], threshold)
         row = {"id": pair.id}
         for name, (prob, threshold) in probs.items():
-            mask = _binary(prob, threshold)
+            mask = binarise(prob, threshold)
             row[f"{name}_dice"] = dice(mask, truth)
             row[f"{name}_boundary_f"] = boundary_f(mask, truth)
         for name in sweep:
             prob = probs[name][0]
             for t in SWEEP:
-                sweep[name][t].append(dice(_binary(prob, t), truth))
+                sweep[name][t].append(dice(binarise(prob, t), truth))
         rows.append(row)
         if gallery is not None:
-            keep[pair.id] = (rgb, _binary(*probs[main]), truth)
+            keep[pair.id] = (rgb, binarise(*probs[main]), truth)
     ids = [r["id"] for r in rows]
     report = {"n": len(rows), "seconds": round(time.time() - started, 1), "models": {"first": first.version, "second": second.version if second else None},
               "thresholds": {"first": seg.threshold_first, "second": seg.threshold_second}}

@@ -71,9 +71,7 @@ def _download(storage, items: list[Labelled], folder: Path) -> None:
 def _mean_dice(bundle: Path, holdout: Path) -> float:
     from trainer.evaluate import evaluate_pairs
 
-    first_dir, second_dir = modelfile.bundle_stages(bundle)
-    first = modelfile.load(first_dir)
-    second = modelfile.load(second_dir) if second_dir else None
+    first, second = modelfile.load_bundle(bundle)
     return evaluate_pairs(first, second, find_pairs(holdout), tta=False)["mean_dice"]
 
 
@@ -84,7 +82,6 @@ def should_promote(candidate: float, current: float, margin: float) -> bool:
 
 def promote(url: str, bundle: Path, store: Path, metrics: dict) -> tuple[str, Path]:
     """Copy a bundle into the shared store and make it the current model."""
-    first_dir, second_dir = modelfile.bundle_stages(bundle)
     version = modelfile.bundle_version(bundle)
     target = Path(store) / version
     if not target.exists():

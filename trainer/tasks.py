@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from cutout.queue import RETRAIN
-from trainer.app import RETRAIN_TIME_LIMIT, app
+from trainer.app import app
 
 
-# Training runs for an hour or more: no soft limit; the app's visibility timeout is twice the hard limit.
-@app.task(name=RETRAIN, soft_time_limit=None, time_limit=RETRAIN_TIME_LIMIT)
+# Training runs for hours: no soft limit. The hard limit is the app's (RETRAIN_TIME_LIMIT),
+# and its visibility timeout twice that.
+@app.task(name=RETRAIN, soft_time_limit=None)
 def retrain() -> dict:
     from cutout.config import Settings
     from trainer.retrain import retrain as run

@@ -53,7 +53,7 @@ class TrainConfig:
 
 def _load(pairs: list[Pair], cfg: TrainConfig, first: modelfile.LoadedModel | None, fill, threshold):
     """Fitted uint8 photos and float masks; for the second pass, focused on first-pass predictions."""
-    from cutout.segment import Segmenter
+    from cutout.segment import Segmenter, binarise
 
     segmenter = Segmenter(first) if first is not None else None
     xs, ys = [], []
@@ -63,7 +63,7 @@ def _load(pairs: list[Pair], cfg: TrainConfig, first: modelfile.LoadedModel | No
         if truth.shape != rgb.shape[:2]:
             raise ValueError(f"{pair.id}: mask {truth.shape} and photo {rgb.shape[:2]} differ in size")
         if segmenter is not None:
-            predicted = np.where(segmenter.first_pass(rgb) > threshold, 255, 0).astype(np.uint8)
+            predicted = binarise(segmenter.first_pass(rgb), threshold)
             rgb, _ = focus(rgb, predicted, cfg.dilate_fraction, fill)
         fitted, _ = fit_image(rgb, cfg.input_size, cfg.fit, fill=fill)
         xs.append(fitted)
