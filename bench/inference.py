@@ -2,7 +2,7 @@
 GFLOP/s beside this machine's float32 GEMM GFLOP/s measured in the same run (a ratio is what
 to compare across machines).
 
-    python bench/inference.py [--model models/default] [--repeat 5]
+    python bench/inference.py [--model BUNDLE] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cutout import imageio, modelfile, synthetic, tfsetup  # noqa: E402
+from cutout import imageio  # noqa: E402
+from cutout.segmentation import artefact, runtime  # noqa: E402
+from demo import synthetic  # noqa: E402
 from cutout.config import Settings  # noqa: E402
 
 
@@ -52,10 +54,10 @@ def main():
     parser.add_argument("--model", type=Path, default=Settings.from_env().model_dir)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    tfsetup.configure("auto", 0)
-    from cutout.segment import Segmenter
+    runtime.configure("auto", 0)
+    from cutout.segmentation.segmenter import Segmenter
 
-    first, second = modelfile.load_bundle(args.model)
+    first, second = artefact.load_bundle(args.model)
     seg = Segmenter(first, second)
     rgba, _ = synthetic.studio_shot(7)
     png = imageio.encode_png(rgba)

@@ -2,7 +2,7 @@
 GrabCut (rectangle inset 5 %, 5 iterations) and a mean-mask prior, on the validation images
 the model never trained on, in one run.
 
-    python bench/quality.py [--data ../shared/data/ccp] [--model models/default] [--limit N]
+    python bench/quality.py [--data ../shared/data/ccp] [--model BUNDLE] [--limit N]
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cutout import imageio, modelfile, tfsetup  # noqa: E402
+from cutout import imageio  # noqa: E402
 from cutout.config import Settings  # noqa: E402
-from cutout.dataset import find_pairs  # noqa: E402
 from cutout.metrics import dice, summarise  # noqa: E402
-from cutout.segment import binarise  # noqa: E402
+from cutout.segmentation import artefact, runtime  # noqa: E402
+from cutout.segmentation.segmenter import binarise  # noqa: E402
+from trainer.data import find_pairs  # noqa: E402
 
 PRIOR_SIZE = (384, 256)
 
@@ -48,10 +49,10 @@ def main():
     parser.add_argument("--model", type=Path, default=Settings.from_env().model_dir)
     parser.add_argument("--limit", type=int)
     args = parser.parse_args()
-    tfsetup.configure("auto", 0)
+    runtime.configure("auto", 0)
     from trainer.evaluate import evaluate_pairs
 
-    first, second = modelfile.load_bundle(args.model)
+    first, second = artefact.load_bundle(args.model)
     val_ids = set(first.meta.training.get("val_ids", []))
     pairs = find_pairs(args.data)
     val = [p for p in pairs if p.id in val_ids] or pairs

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from importlib.resources import files
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "default"
+# Package data, so that a non-editable install finds it too.
+DEFAULT_MODEL_DIR = Path(str(files("cutout.segmentation") / "default_model"))
+DEFAULT_MODEL_STORE = Path("model-store")
 
 
 class ConfigError(ValueError):
@@ -82,7 +84,7 @@ class Settings:
     visibility_timeout: int = 1800  # above the longest task, or Redis redelivers it while it runs
 
     # Trainer.
-    model_store: Path = PROJECT_ROOT / "model-store"  # promoted bundles, shared with the workers
+    model_store: Path = DEFAULT_MODEL_STORE  # promoted bundles, shared with the workers
     training_queue: str = "training"
     retrain_cron: str = "0 2 * * *"  # minute hour day month weekday, UTC
     holdout_percent: int = 10  # garments whose UUID hashes below this are never trained on
@@ -126,7 +128,7 @@ class Settings:
             requeue_after_seconds=_float("CUTOUT_REQUEUE_AFTER_SECONDS", 6 * 3600.0),
             task_soft_time_limit=_int("CUTOUT_TASK_SOFT_TIME_LIMIT", 600),
             visibility_timeout=_int("CUTOUT_VISIBILITY_TIMEOUT", 1800),
-            model_store=Path(_env("CUTOUT_MODEL_STORE", str(PROJECT_ROOT / "model-store"))),
+            model_store=Path(_env("CUTOUT_MODEL_STORE", str(DEFAULT_MODEL_STORE))),
             training_queue=_env("CUTOUT_TRAINING_QUEUE", "training"),
             retrain_cron=_env("CUTOUT_RETRAIN_CRON", "0 2 * * *"),
             holdout_percent=_int("CUTOUT_HOLDOUT_PERCENT", 10),

@@ -7,16 +7,20 @@ PostgreSQL in production; SQLite only for the embedded demo.
 from __future__ import annotations
 
 import os
+import zlib
 from contextlib import contextmanager
+from importlib.resources import files
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
-from cutout.config import PROJECT_ROOT, ConfigError
+from cutout.config import ConfigError
 
-MIGRATIONS = PROJECT_ROOT / "migrations"
 _engines: dict[tuple[int, str], object] = {}
+# Any fixed 64-bit number that no other program on the database uses as an advisory lock key.
+MIGRATION_LOCK = zlib.crc32(b"cutout:migrations")
 
 
 def normalise_url(url: str) -> str:
@@ -66,19 +70,45 @@ def insert(session: Session, table):
     return dialect_insert(table)
 
 
-def alembic_config(url: str):
+def migrations_dir() -> Path:
+    """The Alembic scripts: top-level migrations/ in the repository, package data when installed."""
+    return Path(str(files("cutout.migrations")))
+
+
+def alembic_config(url: str, connection=None):
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection  # migrations/env.py runs on this connection
     return cfg
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate to `revision`. On PostgreSQL, under an advisory lock held for the whole
+    migration, so that two `cutout db upgrade` started at once (two migrate containers)
+    run one after the other instead of racing; the second then finds nothing to do."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    engine = create_engine(normalise_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+                connection.commit()
+            try:
+                command.upgrade(alembic_config(url, connection), revision)
+                connection.commit()
+            finally:
+                if connection.dialect.name == "postgresql":
+                    connection.rollback()
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                    connection.commit()
+    finally:
+        engine.dispose()
+
 
 
 def dispose_all() -> None:

@@ -100,9 +100,10 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
     return buf.tobytes()
 
 
-def rgba_cutout(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The photo with the mask as its alpha channel: what the cutout team delivers by hand."""
-    return np.dstack([rgb, mask])
+def rgba_cutout(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The photo (RGB, or RGBA whose alpha is replaced) with the mask as its alpha channel:
+    what the cutout team delivers by hand."""
+    return np.dstack([photo[:, :, :3], mask])
 
 
 def overlay(rgb: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The Celery configuration shared by everyone who talks to the queue.
+"""The queue: task names, the Celery configuration shared by everyone who talks to it, and
+the base class that decides, for every task, what is retried and what is given up.
 
 The producer sends tasks *by name* through an app built here, so it never imports the
 worker (or TensorFlow). The worker builds the same app and registers the tasks.
@@ -6,9 +7,14 @@ worker (or TensorFlow). The worker builds the same app and registers the tasks.
 
 from __future__ import annotations
 
-from celery import Celery
+import logging
+
+from celery import Celery, Task
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 
 from cutout.config import ConfigError, Settings
+
+log = logging.getLogger(__name__)
 
 SEGMENT_SHOT = "cutout.segment_shot"
 SCORE_SEGMENTATION = "cutout.score_segmentation"
@@ -60,3 +66,69 @@ def make_celery(settings: Settings, name: str = "cutout", *, time_limit: int | N
         timezone="UTC",
     )
     return app
+
+
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """Errors worth retrying with backoff: the network, S3 or the database hiccuped."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return (BotoConnectionError, HTTPClientError, OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+def backoff(retries: int) -> int:
+    """Seconds before retry number retries + 1: 5, 10, 20 ... capped at 5 minutes."""
+    return min(300, 5 * 2 ** retries)
+
+
+class Wait(Exception):
+    """This process cannot run the task yet (say, its model does not load): a deployment
+    problem, not the item's. The message stays queued until the process can."""
+
+
+class CutoutTask(Task):
+    """Every cutout task's outcome rules, in one place:
+
+    - transient trouble (network, S3, database): retried with exponential backoff up to
+      max_retries, then given up;
+    - Wait: sent again to run in wait_seconds, without limit;
+    - the soft time limit, or anything unexpected (logged with its traceback): given up.
+
+    Giving up means what give_up says; the task is then acknowledged as finished, so one bad
+    item never blocks the queue. Subclasses record the failure where people will see it.
+    """
+
+    max_retries = 6
+    wait_seconds = 60
+
+    def __call__(self, *args, **kwargs):
+        # Calls run() directly: Task.__call__ would push a second request (without the retry
+        # count) when tasks run eagerly, as the demo runs them.
+        try:
+            return self.run(*args, **kwargs)
+        except Retry:
+            raise
+        except transient_errors() as exc:
+            if self.request.retries >= self.max_retries:
+                return self.give_up(f"gave up after {self.max_retries} retries: {exc!r}", *args, **kwargs)
+            log.warning("%s%s: transient error, retry %d: %r", self.name, list(args), self.request.retries + 1, exc)
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries))
+        except Wait as exc:
+            # A fresh message, not a retry: waiting is not the item's fault, so it must not use
+            # up the item's retry budget (and Celery's retry(max_retries=None) means "the
+            # task's default", not "forever").
+            log.error("%s%s waits %d s: %s", self.name, list(args), self.wait_seconds, exc)
+            queue = (self.request.delivery_info or {}).get("routing_key")
+            self.apply_async(args, kwargs, countdown=self.wait_seconds, **({"queue": queue} if queue else {}))
+            return "waiting"
+        except SoftTimeLimitExceeded:
+            limit = self.soft_time_limit or self.app.conf.task_soft_time_limit
+            return self.give_up(f"timed out after {limit} s", *args, **kwargs)
+        except Exception as exc:
+            log.exception("%s%s: unexpected error", self.name, list(args))
+            return self.give_up(f"internal error: {exc!r}", *args, **kwargs)
+
+    def give_up(self, reason: str, *args, **kwargs):
+        log.error("%s%s given up: %s", self.name, list(args), reason)
+        return "failed"

@@ -1,25 +1,52 @@
-"""Alembic environment: the URL comes from cutout's config (CUTOUT_DATABASE_URL) via db.alembic_config."""
+"""Alembic environment. `cutout db upgrade` (cutout.db.upgrade) passes in its connection,
+which holds the migration lock; `alembic` run by hand connects with sqlalchemy.url.
+
+target_metadata is the models' metadata, so `alembic revision --autogenerate` drafts a
+migration from a change to cutout/schema.py, and `alembic check` (run by the tests) finds
+any drift between the two.
+"""
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from cutout.config import Settings
+from cutout.db import normalise_url
+from cutout.schema import Base
+
 config = context.config
+target_metadata = Base.metadata
+if not config.get_main_option("sqlalchemy.url"):
+    # `alembic` by hand, with alembic.ini: the database is CUTOUT_DATABASE_URL, as everywhere.
+    config.set_main_option("sqlalchemy.url", normalise_url(Settings.from_env().require("database_url").database_url))
+
+
+def _configure(**kwargs):
+    # compare_server_default: a changed default is drift too. render_as_batch lets the same
+    # migrations run on SQLite (the embedded demo).
+    context.configure(target_metadata=target_metadata, compare_type=True, compare_server_default=True, **kwargs)
 
 
 def run_migrations_offline():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), literal_binds=True)
+    _configure(url=config.get_main_option("sqlalchemy.url"), literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run(connection):
+    _configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_migrations_online():
-    connectable = engine_from_config(config.get_section(config.config_ini_section, {}),
-                                     prefix="sqlalchemy.", poolclass=pool.NullPool)
-    with connectable.connect() as connection:
-        # render_as_batch lets the same migrations run on SQLite (the embedded demo).
-        context.configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
-        with context.begin_transaction():
-            context.run_migrations()
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = engine_from_config(config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.",
+                                poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        _run(connection)
 
 
 if context.is_offline_mode():

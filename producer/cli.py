@@ -23,6 +23,6 @@ def produce(once, interval):
         settings = replace(settings, poll_seconds=interval)
     producer = Producer(settings)
     if once:
-        click.echo(json.dumps(producer.sweep()))
+        click.echo(json.dumps(producer.sweep_once()))
     else:
         producer.run_forever()

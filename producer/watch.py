@@ -6,10 +6,10 @@ import logging
 import signal
 import time
 
-from cutout import registry
 from cutout.config import Settings
 from cutout.queue import SCORE_SEGMENTATION, SEGMENT_SHOT, make_celery
 from cutout.storage import storage_from_settings
+from producer import sweep
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +26,11 @@ class Producer:
             self.app.send_task(task_name, args=[item_id], queue=self.settings.queue)
         return send
 
-    def sweep(self) -> dict:
+    def sweep_once(self) -> dict:
         url = self.settings.database_url
-        found = registry.register(url, self.storage)
-        shots = registry.enqueue_shots(url, self._send(SEGMENT_SHOT), self.settings.requeue_after_seconds)
-        scores = registry.enqueue_scoring(url, self._send(SCORE_SEGMENTATION))
+        found = sweep.register(url, self.storage)
+        shots = sweep.enqueue_shots(url, self._send(SEGMENT_SHOT), self.settings.requeue_after_seconds)
+        scores = sweep.enqueue_scoring(url, self._send(SCORE_SEGMENTATION))
         summary = {"listed": found.seen, "new_shots": found.shots, "new_references": found.references,
                    "rejected": found.rejected, "enqueued": shots, "scoring_enqueued": scores}
         log.info("sweep: %s", summary)
@@ -46,7 +46,7 @@ class Producer:
         while not self._stop:
             started = time.monotonic()
             try:
-                self.sweep()
+                self.sweep_once()
             except Exception:
                 # S3, the database or Redis is down: log and try again next round, never exit.
                 log.exception("sweep failed; retrying in %.0f s", self.settings.poll_seconds)

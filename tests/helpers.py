@@ -14,19 +14,19 @@ def make_tiny_bundle(folder: Path, input_size=(96, 64), depth=3, base_filters=4,
     """
     import keras
 
-    from cutout import modelfile
-    from cutout.unet import build_unet
+    from cutout.segmentation import artefact
+    from cutout.segmentation.unet import build_unet
 
     keras.utils.set_random_seed(seed)
     for stage in ("first", "second"):
         model = build_unet(input_size, depth=depth, base_filters=base_filters, name=f"tiny-{stage}")
-        meta = modelfile.ModelMeta(
+        meta = artefact.ModelMeta(
             name=f"tiny-{stage}", stage=stage, depth=depth, base_filters=base_filters, input_size=input_size,
             fit="squash", mean=[120.0, 120.0, 120.0], std=[60.0, 60.0, 60.0], threshold=0.5,
             dilate_fraction=0.03 if stage == "second" else None,
             fill=[120.0, 120.0, 120.0] if stage == "second" else None,
         )
-        modelfile.save(model, folder / stage, meta)
+        artefact.save(model, folder / stage, meta)
     return folder
 
 
@@ -40,13 +40,14 @@ def write_labelled_folder(folder: Path, n: int, size=(144, 96), truth: str = "ma
     """images/ beside masks/ (plain 0/255) or cutouts/ (RGBA, alpha = truth) of synthetic shots."""
     import cv2
 
-    from cutout import imageio, synthetic
+    from cutout import imageio
+    from demo import synthetic
 
     (folder / "images").mkdir(parents=True)
     (folder / truth).mkdir()
     for i in range(n):
         rgba, mask = synthetic.studio_shot(i, size=size)
         cv2.imwrite(str(folder / "images" / f"{i:02d}.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))
-        data = imageio.encode_png(synthetic.reference_cutout(rgba, mask) if truth == "cutouts" else mask)
+        data = imageio.encode_png(imageio.rgba_cutout(rgba, mask) if truth == "cutouts" else mask)
         (folder / truth / f"{i:02d}.png").write_bytes(data)
     return folder

@@ -67,13 +67,13 @@ def train(data, out, input_size, second_pass_of, **options):
 @click.option("--gallery", type=click.Path(path_type=Path), help="Write overlays of the worst cases to this folder.")
 def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery):
     """Score a model against a labelled folder DATA (images/ + masks/ or cutouts/)."""
-    from cutout import modelfile, tfsetup
-    from cutout.dataset import find_pairs
+    from cutout.segmentation import artefact, runtime
+    from trainer.data import find_pairs
     from trainer.evaluate import evaluate_pairs, write_csv
 
     settings = Settings.from_env()
-    tfsetup.configure(settings.device, settings.tf_threads)
-    first, second = modelfile.load_bundle(model_dir or settings.model_dir, settings.input_size, settings.second_pass)
+    runtime.configure(settings.device, settings.tf_threads)
+    first, second = artefact.load_bundle(model_dir or settings.model_dir, settings.input_size, settings.second_pass)
     pairs = find_pairs(data)
     if split == "val":
         held_out = set(first.meta.training.get("val_ids", []))

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from cutout import imageio
-from cutout.dataset import Pair
 from cutout.metrics import boundary_f, dice, summarise
-from cutout.segment import Segmenter, binarise
+from cutout.segmentation.segmenter import Segmenter, binarise
+from trainer.data import Pair
 
 SWEEP = [round(t, 2) for t in np.arange(0.20, 0.86, 0.05)]
 

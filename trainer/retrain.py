@@ -7,8 +7,8 @@
 3. Fine-tune the current bundle (first pass, then the second pass on the new first pass's
    predictions) on the rest.
 4. Score the candidate and the current bundle on the holdout; promote the candidate only if
-   its mean Dice beats the current one's by CUTOUT_PROMOTE_MARGIN. Promotion copies the
-   bundle into CUTOUT_MODEL_STORE and marks it current in model_versions; workers look for a
+   its mean Dice beats the current one's by CUTOUT_PROMOTE_MARGIN. Promotion (cutout.models)
+   copies the bundle into CUTOUT_MODEL_STORE and marks it current in model_versions; workers look for a
    new current model every CUTOUT_MODEL_CHECK_SECONDS and load it without a restart.
 """
 
@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, select
 
-from cutout import modelfile
-from cutout.dataset import find_pairs
-from cutout.db import insert, session_scope
-from cutout.schema import ModelVersion, Reference, Shot
+from cutout import models
+from cutout.db import session_scope
+from cutout.schema import Reference, Shot
 from cutout.storage import storage_from_settings
+from trainer.data import find_pairs
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +52,6 @@ def labelled_shots(url: str) -> list[Labelled]:
     return [Labelled(*row) for row in rows]
 
 
-def current_bundle(url: str, default: Path) -> Path:
-    with session_scope(url) as session:
-        location = session.execute(select(ModelVersion.location).where(ModelVersion.is_current.is_(True))).scalar_one_or_none()
-    return Path(location) if location and Path(location).exists() else Path(default)
-
-
 def _download(storage, items: list[Labelled], folder: Path) -> None:
     (folder / "images").mkdir(parents=True)
     (folder / "cutouts").mkdir()
@@ -71,7 +63,9 @@ def _download(storage, items: list[Labelled], folder: Path) -> None:
 def _mean_dice(bundle: Path, holdout: Path) -> float:
     from trainer.evaluate import evaluate_pairs
 
-    first, second = modelfile.load_bundle(bundle)
+    from cutout.segmentation.artefact import load_bundle
+
+    first, second = load_bundle(bundle)
     return evaluate_pairs(first, second, find_pairs(holdout), tta=False)["mean_dice"]
 
 
@@ -80,25 +74,8 @@ def should_promote(candidate: float, current: float, margin: float) -> bool:
     return candidate > current + margin
 
 
-def promote(url: str, bundle: Path, store: Path, metrics: dict) -> tuple[str, Path]:
-    """Copy a bundle into the shared store and make it the current model."""
-    version = modelfile.bundle_version(bundle)
-    target = Path(store) / version
-    if not target.exists():
-        shutil.copytree(bundle, target.with_name(target.name + ".partial"), dirs_exist_ok=True)
-        target.with_name(target.name + ".partial").rename(target)  # workers never see half a bundle
-    with session_scope(url) as session:
-        session.execute(insert(session, ModelVersion).values(
-            version=version, location=str(target), params={}, metrics=metrics,
-        ).on_conflict_do_update(index_elements=["version"], set_={"location": str(target), "metrics": metrics}))
-        session.execute(update(ModelVersion).where(ModelVersion.version != version).values(is_current=False))
-        session.execute(update(ModelVersion).where(ModelVersion.version == version)
-                        .values(is_current=True, promoted_at=datetime.now(timezone.utc)))
-    log.info("promoted %s (%s)", version, metrics)
-    return version, target
-
-
 def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
+    from cutout.segmentation.artefact import read_meta
     from trainer.training import TrainConfig, train
 
     url = settings.require("database_url").database_url
@@ -112,8 +89,9 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
         log.info("retrain %s", summary)
         return summary
 
-    current = current_bundle(url, settings.model_dir)
-    first_dir, second_dir = modelfile.bundle_stages(current)
+    with session_scope(url) as session:
+        current = models.current_bundle(session, settings.model_dir)
+    first_dir, second_dir = models.bundle_stages(current)
     with tempfile.TemporaryDirectory(prefix="cutout-retrain-") as tmp:
         tmp = Path(tmp)
         _download(storage, training, tmp / "train")
@@ -122,7 +100,7 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
         for stage, init in (("first", first_dir), ("second", second_dir)):
             if init is None:
                 continue
-            meta = modelfile.read_meta(init)
+            meta = read_meta(init)
             train(TrainConfig(
                 data=tmp / "train", out=candidate / stage, name=meta.name, input_size=meta.input_size, fit=meta.fit,
                 depth=meta.depth, base_filters=meta.base_filters, epochs=epochs, patience=patience,
@@ -130,13 +108,14 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
                 second_pass_of=candidate / "first" if stage == "second" else None,
                 dilate_fraction=meta.dilate_fraction or 0.03,
             ), device=settings.device, threads=settings.tf_threads)
-        summary["current"] = {"version": modelfile.bundle_version(current), "holdout_mean_dice": _mean_dice(current, tmp / "holdout")}
-        summary["candidate"] = {"version": modelfile.bundle_version(candidate), "holdout_mean_dice": _mean_dice(candidate, tmp / "holdout")}
+        summary["current"] = {"version": models.bundle_version(current), "holdout_mean_dice": _mean_dice(current, tmp / "holdout")}
+        summary["candidate"] = {"version": models.bundle_version(candidate), "holdout_mean_dice": _mean_dice(candidate, tmp / "holdout")}
         better = should_promote(summary["candidate"]["holdout_mean_dice"], summary["current"]["holdout_mean_dice"],
                                 settings.promote_margin)
         if better:
-            promote(url, candidate, settings.model_store, {"holdout_mean_dice": summary["candidate"]["holdout_mean_dice"],
-                                                           "holdout_n": len(holdout), "replaced": summary["current"]})
+            with session_scope(url) as session:
+                models.promote(session, candidate, settings.model_store, {
+                    "mean_dice": summary["candidate"]["holdout_mean_dice"], "n": len(holdout), "replaced": summary["current"]})
         summary["outcome"] = "promoted" if better else "kept the current model"
     log.info("retrain %s", summary)
     return summary

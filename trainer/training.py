@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cutout import modelfile
-from cutout.dataset import Pair, find_pairs, split
+from cutout import models
 from cutout.imageio import read_mask_file, read_photo_file
-from cutout.preprocess import channel_stats, fit_image, fit_mask, focus
+from cutout.segmentation import artefact
+from cutout.segmentation.preprocess import fit_image, fit_mask, focus
+from trainer.data import Pair, channel_stats, find_pairs, split
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,9 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
 
-def _load(pairs: list[Pair], cfg: TrainConfig, first: modelfile.LoadedModel | None, fill, threshold):
+def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | None, fill, threshold):
     """Fitted uint8 photos and float masks; for the second pass, focused on first-pass predictions."""
-    from cutout.segment import Segmenter, binarise
+    from cutout.segmentation.segmenter import Segmenter, binarise
 
     segmenter = Segmenter(first) if first is not None else None
     xs, ys = [], []
@@ -144,14 +145,14 @@ def _EpochTimer():
 
 def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     """Train, tune the threshold on validation, write the artefact; returns its directory."""
-    from cutout import tfsetup
+    from cutout.segmentation import runtime
 
-    used_device = tfsetup.configure(device, threads)
+    used_device = runtime.configure(device, threads)
     import keras
     import tensorflow as tf
 
-    from cutout.losses import BceDiceLoss, dice_metric
-    from cutout.unet import build_unet
+    from cutout.segmentation.unet import build_unet
+    from trainer.losses import BceDiceLoss, dice_metric
 
     keras.utils.set_random_seed(cfg.seed)
     keras.mixed_precision.set_global_policy(cfg.precision)
@@ -166,7 +167,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     stage = "second" if cfg.second_pass_of else "first"
     first = fill = threshold = None
     if cfg.second_pass_of:
-        first = modelfile.load(cfg.second_pass_of)
+        first = artefact.load(cfg.second_pass_of)
         fill, threshold = first.meta.mean, first.meta.threshold
         log.info("second pass: focusing on %s's predictions (threshold %.2f, dilation %.3f)",
                  first.version, threshold, cfg.dilate_fraction)
@@ -183,7 +184,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
 
     model = build_unet(cfg.input_size, cfg.depth, cfg.base_filters, name=cfg.name)
     if cfg.init_from:
-        model.load_weights(Path(cfg.init_from) / modelfile.WEIGHTS)
+        model.load_weights(Path(cfg.init_from) / models.WEIGHTS)
     model.compile(
         optimizer=keras.optimizers.RMSprop(learning_rate=3e-4),
         loss=BceDiceLoss(boundary_weight=cfg.boundary_weight),
@@ -213,7 +214,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     best_epoch = int(np.argmax(val_dice)) + 1
     # Weights stay float32 under mixed precision; inference builds a float32 model from them.
     keras.mixed_precision.set_global_policy("float32")
-    meta = modelfile.ModelMeta(
+    meta = artefact.ModelMeta(
         name=cfg.name, stage=stage, depth=cfg.depth, base_filters=cfg.base_filters,
         input_size=tuple(cfg.input_size), fit=cfg.fit, mean=mean, std=std,
         threshold=0.5,
@@ -232,10 +233,10 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
             "tensorflow": tf.__version__, **cfg.extra,
         },
     )
-    modelfile.save(model, out, meta)
+    artefact.save(model, out, meta)
     _plot_curves(out / "training_log.csv", out / "curves.png")
     tune_threshold(out, val_pairs, cfg.second_pass_of)
-    log.info("wrote %s (%s) in %.0f s", out, modelfile.version_of(out), time.time() - started)
+    log.info("wrote %s (%s) in %.0f s", out, models.stage_version(out), time.time() - started)
     return out
 
 
@@ -244,9 +245,9 @@ def tune_threshold(model_dir: Path, val_pairs: list[Pair], first_dir: Path | Non
     tuned 0.67 single-pass and 0.40 double-pass this way), and record the figures."""
     from trainer.evaluate import evaluate_pairs
 
-    meta = modelfile.read_meta(model_dir)
-    first = modelfile.load(first_dir if meta.stage == "second" else model_dir)
-    second = modelfile.load(model_dir) if meta.stage == "second" else None
+    meta = artefact.read_meta(model_dir)
+    first = artefact.load(first_dir if meta.stage == "second" else model_dir)
+    second = artefact.load(model_dir) if meta.stage == "second" else None
     report = evaluate_pairs(first, second, val_pairs, tta=False)
     key = "double" if meta.stage == "second" else "single"
     sweep = report["threshold_sweep"][key]
@@ -261,6 +262,6 @@ def tune_threshold(model_dir: Path, val_pairs: list[Pair], first_dir: Path | Non
         "mean_boundary_f": report[key]["boundary_f"]["mean"],
         "threshold_sweep_mean_dice": sweep,
     }
-    modelfile.write_meta(model_dir, meta)
+    artefact.write_meta(model_dir, meta)
     (Path(model_dir) / "validation.json").write_text(json.dumps(report, indent=2) + "\n")
     return meta.threshold

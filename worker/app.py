@@ -1,21 +1,51 @@
-"""The worker's Celery app. TensorFlow, boto3 clients and database engines are created in
-each child on first use (cutout.pipeline.context), never in the parent before fork: a
-TensorFlow model built in the parent hangs every forked child."""
+"""The worker's Celery app, and the resources each of its processes holds.
+
+TensorFlow, boto3 clients and database engines are created in each pool child after the
+fork (worker_process_init), never in the parent: a TensorFlow model built in the parent
+hangs every forked child, and a connection shared across a fork is corrupted by both sides.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from celery.signals import worker_process_init
 
-from cutout.config import Settings
-from cutout.queue import make_celery
+from cutout import db
+from cutout.config import ConfigError, Settings
+from cutout.queue import Wait, make_celery
+from worker.resources import Resources
+
+log = logging.getLogger(__name__)
 
 app = make_celery(Settings.from_env(), "cutout-worker")
 app.conf.include = ["worker.tasks"]
 
+_resources: Resources | None = None
+_problem = "no worker_process_init yet"
+
+
+def start_process(resources: Resources | None = None) -> Resources:
+    """Set this process's resources: built from the environment in every pool child, or given
+    by whoever runs the tasks in its own process (the demo, tests)."""
+    global _resources
+    _resources = resources or Resources(Settings.from_env())
+    return _resources
+
+
+def process_resources() -> Resources:
+    if _resources is None:
+        # A deployment problem (bad settings): keep the shot queued, say why every minute.
+        raise Wait(f"worker process not started: {_problem}")
+    return _resources
+
 
 @worker_process_init.connect
-def _fresh_child(**_):
-    # Connections inherited through fork are shared with the parent; drop them unused.
-    from cutout import db
-
-    db.dispose_all()
+def _start_child(**_):
+    global _problem
+    db.dispose_all()  # connections inherited through fork belong to the parent
+    try:
+        start_process()
+    except ConfigError as exc:
+        _problem = str(exc)
+        log.error("worker process cannot start: %s", exc)

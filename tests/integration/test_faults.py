@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from cutout import imageio, naming, synthetic
+from cutout import imageio, naming
+from demo import synthetic
 from cutout.db import session_scope
 from cutout.schema import Rejection, Segmentation, Shot
 from tests.integration.conftest import run_cli, wait_for

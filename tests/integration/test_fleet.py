@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from cutout import imageio, naming, synthetic
+from cutout import imageio, naming
+from demo import synthetic
 from cutout.db import session_scope
 from cutout.schema import Segmentation, Shot
 from tests.integration.conftest import run_cli, wait_for
@@ -90,7 +91,7 @@ def test_reference_arriving_later_is_scored_without_rerunning(fleet_env, bucket,
     (seg, _), = segmentations_of(pg_url, gid)
     assert seg.dice is None
 
-    bucket.put(naming.cutout_key(gid, "Back"), imageio.encode_png(synthetic.reference_cutout(rgba, mask)), "image/png")
+    bucket.put(naming.cutout_key(gid, "Back"), imageio.encode_png(imageio.rgba_cutout(rgba, mask)), "image/png")
     sweep = json.loads(run_cli(fleet_env, "produce", "--once").stdout)
     assert sweep["enqueued"] == 0 and sweep["scoring_enqueued"] == 1
     scored = wait_for(lambda: [r for r in segmentations_of(pg_url, gid) if r[0].dice is not None], what="Dice")

@@ -7,7 +7,9 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from cutout import imageio, naming, registry, synthetic
+from cutout import imageio, naming
+from demo import synthetic
+from producer import sweep
 from cutout.config import Settings
 from cutout.db import session_scope
 from cutout.schema import ModelVersion
@@ -41,8 +43,8 @@ def test_retrain_promotes_and_workers_pick_it_up(pg_url, bucket, s3_endpoint, ti
         gid = synthetic.garment_id(name)
         rgba, mask = synthetic.studio_shot(100 + i, "Front", size=(288, 192))
         bucket.put(naming.shot_key(gid, "Front"), imageio.encode_png(rgba), "image/png")
-        bucket.put(naming.cutout_key(gid, "Front"), imageio.encode_png(synthetic.reference_cutout(rgba, mask)), "image/png")
-    registry.register(pg_url, bucket)
+        bucket.put(naming.cutout_key(gid, "Front"), imageio.encode_png(imageio.rgba_cutout(rgba, mask)), "image/png")
+    sweep.register(pg_url, bucket)
 
     ctx = pipeline.Context(settings)
     before = ctx.segmenter().version

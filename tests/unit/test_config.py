@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from cutout.config import ConfigError, Settings
+from cutout.config import DEFAULT_MODEL_DIR, ConfigError, Settings
 
 
 def test_defaults_need_no_environment(monkeypatch):
@@ -11,7 +11,7 @@ def test_defaults_need_no_environment(monkeypatch):
             monkeypatch.delenv(key)
     s = Settings.from_env()
     assert s.database_url is None and s.queue == "cutout" and s.max_pixels == 40_000_000
-    assert s.model_dir.name == "default"
+    assert s.model_dir == DEFAULT_MODEL_DIR and (s.model_dir / "first" / "model.json").exists()
 
 
 def test_values_are_parsed(monkeypatch):

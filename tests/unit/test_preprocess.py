@@ -1,6 +1,7 @@
 import numpy as np
 
-from cutout.preprocess import channel_stats, fit_image, fit_mask, focus, normalise, unfit_probability
+from cutout.segmentation.preprocess import fit_image, fit_mask, focus, normalise, unfit_probability
+from trainer.data import channel_stats
 
 
 def test_squash_and_unfit_round_trip_shape():

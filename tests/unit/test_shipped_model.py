@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cutout import naming, synthetic
-from cutout.config import DEFAULT_MODEL_DIR
+from cutout import naming
+from demo import synthetic
 from tests.helpers import write_labelled_folder
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "first" / "model.json").exists(), reason="no shipped model")
 
 
 def clean_env(**extra):

@@ -1,68 +1,90 @@
-"""The worker's task wrappers: retry on transient trouble, record failure when it persists."""
+"""The worker's tasks on SQLite and a folder bucket: transient trouble (a dropped connection,
+an S3 endpoint that does not answer) is retried, and recorded as the shot's failure when it
+persists."""
 
+import socket
+
+import boto3
 import pytest
+from botocore.config import Config
 from sqlalchemy import select
 
-from cutout import db, imageio, naming, pipeline, registry, synthetic
+from cutout import imageio, naming
 from cutout.config import Settings
 from cutout.db import session_scope
 from cutout.schema import Shot
+from cutout.storage import S3Storage
+from demo import synthetic
+from demo.cli import _eager_sender
+from producer import sweep
+from worker import tasks
+from worker.app import start_process
+from worker.resources import Resources
 
-pytest.importorskip("tensorflow")
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed
+
+
+def dead_s3() -> S3Storage:
+    """A real boto3 client whose endpoint refuses connections: botocore raises its own
+    EndpointConnectionError, not Python's ConnectionError."""
+    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{closed_port()}", region_name="us-east-1",
+                          aws_access_key_id="x", aws_secret_access_key="x",
+                          config=Config(retries={"max_attempts": 1}, connect_timeout=1))
+    return S3Storage("studio", client=client)
 
 
 class FlakyStorage:
-    """Fails the first `failures` downloads the way a dropped connection does."""
+    """The first `failures` downloads go to a broken store; then to the real one."""
 
-    def __init__(self, inner, failures):
-        self.inner, self.failures, self.bucket = inner, failures, inner.bucket
+    def __init__(self, inner, failures, broken):
+        self.inner, self.failures, self.broken, self.bucket = inner, failures, broken, inner.bucket
 
     def get(self, key):
         if self.failures:
             self.failures -= 1
-            raise ConnectionError("connection reset by peer")
+            return self.broken(key)
         return self.inner.get(key)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
 
+def reset_by_peer(key):
+    raise ConnectionError("connection reset by peer")
+
+
 @pytest.fixture
-def shot(sqlite_url, tmp_path, tiny_model):
-    url = sqlite_url
-    ctx = pipeline.Context(Settings(database_url=url, bucket=f"file://{tmp_path / 'b'}", model_dir=tiny_model))
-    ctx.storage.put(naming.shot_key(synthetic.garment_id("t"), "Front"),
+def res(sqlite_url, tmp_path, tiny_model):
+    res = Resources(Settings(database_url=sqlite_url, bucket=f"file://{tmp_path / 'b'}", model_dir=tiny_model))
+    res.storage.put(naming.shot_key(synthetic.garment_id("t"), "Front"),
                     imageio.encode_png(synthetic.studio_shot(0, size=(288, 192))[0]), "image/png")
-    registry.register(url, ctx.storage)
-    yield ctx
-    pipeline._context = None
+    sweep.register(sqlite_url, res.storage)
+    return res
 
 
-def status(ctx):
-    with session_scope(ctx.url) as s:
+def status(res):
+    with session_scope(res.url) as s:
         return s.execute(select(Shot.status, Shot.failure_reason)).one()
 
 
-def run_eager(task, *args):
-    from worker.demo import _eager_sender
-
-    _eager_sender(task)(*args)  # the demo's own way of running tasks in process
-
-
-def test_transient_errors_are_retried_until_it_works(shot):
-    from worker import tasks
-
-    shot._storage = FlakyStorage(shot.storage, failures=2)
-    pipeline._context = shot
-    run_eager(tasks.segment_shot, 1)
-    assert status(shot) == ("done", None)
+@pytest.mark.parametrize("broken", [reset_by_peer, lambda key: dead_s3().get(key)], ids=["python", "botocore"])
+def test_transient_errors_are_retried_until_it_works(res, broken):
+    flaky = FlakyStorage(res.storage, failures=2, broken=broken)
+    start_process(Resources(res.settings, storage=flaky))
+    _eager_sender(tasks.segment_shot)(1)
+    assert status(res) == ("done", None)
+    assert flaky.failures == 0
 
 
-def test_persistent_trouble_ends_as_a_recorded_failure(shot):
-    from worker import tasks
-
-    shot._storage = FlakyStorage(shot.storage, failures=100)
-    pipeline._context = shot
-    run_eager(tasks.segment_shot, 1)
-    state, reason = status(shot)
-    assert state == "failed" and "gave up after" in reason and "connection reset" in reason
+@pytest.mark.parametrize("broken, words", [(reset_by_peer, "connection reset"),
+                                           (lambda key: dead_s3().get(key), "EndpointConnectionError")],
+                         ids=["python", "botocore"])
+def test_persistent_trouble_ends_as_a_recorded_failure(res, broken, words):
+    start_process(Resources(res.settings, storage=FlakyStorage(res.storage, failures=100, broken=broken)))
+    _eager_sender(tasks.segment_shot)(1)
+    state, reason = status(res)
+    assert state == "failed" and f"gave up after {tasks.segment_shot.max_retries} retries" in reason and words in reason

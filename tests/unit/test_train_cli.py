@@ -8,7 +8,6 @@ from click.testing import CliRunner
 
 from tests.helpers import write_labelled_folder
 
-pytest.importorskip("tensorflow")
 
 
 @pytest.fixture
@@ -17,14 +16,15 @@ def folder(tmp_path):
 
 
 def test_train_first_and_second_pass(folder, tmp_path):
-    from cutout import modelfile
+    from cutout import models
+    from cutout.segmentation import artefact
     from cutout.cli import main
 
     runner = CliRunner()
     common = ["--size", "64x64", "--depth", "3", "--base-filters", "2", "--epochs", "2", "--batch-size", "2", "--no-xla"]
     result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "first"), *common])
     assert result.exit_code == 0, result.output
-    meta = modelfile.read_meta(tmp_path / "first")
+    meta = artefact.read_meta(tmp_path / "first")
     assert meta.stage == "first" and 0.2 <= meta.threshold <= 0.85
     assert meta.training["n_train"] == 5 and meta.training["n_val"] == 1 and len(meta.training["val_ids"]) == 1
     assert meta.evaluation["n"] == 1 and "threshold_sweep_mean_dice" in meta.evaluation
@@ -35,8 +35,8 @@ def test_train_first_and_second_pass(folder, tmp_path):
     result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "second"), "--second-pass",
                                   str(tmp_path / "first"), *common])
     assert result.exit_code == 0, result.output
-    second = modelfile.read_meta(tmp_path / "second")
+    second = artefact.read_meta(tmp_path / "second")
     assert second.stage == "second" and second.dilate_fraction == 0.03 and second.fill == meta.mean
-    assert second.training["first_pass_model"] == modelfile.version_of(tmp_path / "first")
+    assert second.training["first_pass_model"] == models.stage_version(tmp_path / "first")
     assert second.training["val_ids"] == meta.training["val_ids"], "same split as the first pass"
     assert json.loads((tmp_path / "second" / "validation.json").read_text())["double"]["dice"]["n"] == 1

@@ -14,13 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from cutout import modelfile
 from cutout.metrics import dice
-from cutout.preprocess import fit_image, focus, normalise, unfit_probability
+from cutout.models import combine
+from cutout.segmentation import artefact
+from cutout.segmentation.preprocess import fit_image, focus, normalise, unfit_probability
 
 
 @dataclass
-class Segmentation:
+class Prediction:
+    """What the segmenter says about one photo, before anything is stored."""
+
     first_prob: np.ndarray  # HxW float32 at the photo's size
     prob: np.ndarray  # final probability, HxW float32
     first_mask: np.ndarray  # HxW uint8 0/255
@@ -65,7 +68,7 @@ def confidence_score(prob: np.ndarray, threshold: float, mask: np.ndarray, first
 
 
 class Segmenter:
-    def __init__(self, first: modelfile.LoadedModel, second: modelfile.LoadedModel | None = None,
+    def __init__(self, first: artefact.LoadedModel, second: artefact.LoadedModel | None = None,
                  threshold_first: float | None = None, threshold_second: float | None = None, tta: bool = False):
         self.first = first
         self.second = second
@@ -77,18 +80,15 @@ class Segmenter:
 
     @classmethod
     def from_settings(cls, settings) -> "Segmenter":
-        first, second = modelfile.load_bundle(Path(settings.model_dir), settings.input_size, settings.second_pass)
+        first, second = artefact.load_bundle(Path(settings.model_dir), settings.input_size, settings.second_pass)
         return cls(first, second, settings.threshold_first, settings.threshold_second, settings.tta)
 
     @property
     def version(self) -> str:
-        version = self.first.version
-        if self.second is not None:
-            version += "+" + self.second.version.rsplit("-", 1)[1]
-        return version + ("-tta" if self.tta else "")
+        return combine(self.first.version, self.second.version if self.second else None, self.tta)
 
     @staticmethod
-    def _probability(model: modelfile.LoadedModel, rgb: np.ndarray) -> np.ndarray:
+    def _probability(model: artefact.LoadedModel, rgb: np.ndarray) -> np.ndarray:
         meta = model.meta
         fitted, placement = fit_image(rgb, model.input_size, meta.fit, fill=meta.mean)
         prob = model.predict(normalise(fitted, meta.mean, meta.std)[None])[0]
@@ -124,7 +124,7 @@ class Segmenter:
         flipped_first, flipped = self.probabilities(np.ascontiguousarray(rgb[:, ::-1]), timings)
         return (first_prob + flipped_first[:, ::-1]) / 2, (prob + flipped[:, ::-1]) / 2
 
-    def segment(self, rgb: np.ndarray) -> Segmentation:
+    def segment(self, rgb: np.ndarray) -> Prediction:
         timings: dict = {}
         first_prob, prob = self.probabilities(rgb, timings)
         if self.tta:
@@ -133,5 +133,5 @@ class Segmenter:
         threshold = self.threshold_first if self.second is None else self.threshold_second
         mask = binarise(prob, threshold)
         score, parts = confidence_score(prob, threshold, mask, first_mask if self.second is not None else None)
-        return Segmentation(first_prob, prob, first_mask, mask, self.threshold_first, self.threshold_second,
+        return Prediction(first_prob, prob, first_mask, mask, self.threshold_first, self.threshold_second,
                             score, parts, timings)

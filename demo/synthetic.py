@@ -9,7 +9,8 @@ import uuid
 import cv2
 import numpy as np
 
-from cutout.naming import VIEWS
+from cutout.imageio import encode_png, rgba_cutout
+from cutout.naming import VIEWS, cutout_key, shot_key
 
 STUDIO_SIZE = (1728, 1152)  # (height, width), 2:3 portrait
 _NAMESPACE = uuid.UUID("6b1f4a52-9c55-4a3e-8d0e-2f5c1f0b7a11")
@@ -71,22 +72,14 @@ def studio_shot(seed: int, view: str = "Front", size: tuple[int, int] = STUDIO_S
     return rgba, mask
 
 
-def reference_cutout(rgba: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The hand cutout a retoucher would deliver: the photo with the garment as alpha."""
-    return np.dstack([rgba[:, :, :3], mask])
-
-
 def upload_garment(storage, name: str, seed: int, views=VIEWS, references=("Front",),
                    size: tuple[int, int] = STUDIO_SIZE) -> str:
     """Put a synthetic garment's shots (and reference cutouts for `references`) in a bucket,
     under the studio's keys. Returns the garment's UUID."""
-    from cutout.imageio import encode_png
-    from cutout.naming import cutout_key, shot_key
-
     gid = garment_id(name)
     for view in views:
         rgba, mask = studio_shot(seed, view, size)
         storage.put(shot_key(gid, view), encode_png(rgba), "image/png")
         if view in references:
-            storage.put(cutout_key(gid, view), encode_png(reference_cutout(rgba, mask)), "image/png")
+            storage.put(cutout_key(gid, view), encode_png(rgba_cutout(rgba, mask)), "image/png")
     return gid

@@ -1,4 +1,4 @@
-"""Registering what is in the bucket, and handing due work to a queue exactly once.
+"""The producer's sweep: register what is in the bucket, and hand due work to the queue exactly once.
 
 Registration is an upsert per page of listed keys, so running it twice, or from two
 producers at once, changes nothing. Enqueueing claims one shot at a time with a conditional

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select, update
 
-from cutout import db, registry
+from cutout import db
+from producer import sweep
 from cutout.db import session_scope
 from cutout.naming import cutout_key, shot_key
 from cutout.schema import Garment, Rejection, Segmentation, Shot
@@ -35,9 +36,9 @@ def test_register_is_idempotent(env):
     for view in ("Front", "FrontRight", "Back"):
         put(storage, shot_key(G1, view))
     put(storage, cutout_key(G1, "Front"))
-    first = registry.register(url, storage)
+    first = sweep.register(url, storage)
     assert (first.seen, first.shots, first.references) == (4, 3, 1)
-    again = registry.register(url, storage)
+    again = sweep.register(url, storage)
     assert (again.shots, again.references, again.rejected) == (0, 0, 0)
     assert count(url, Shot) == 3 and count(url, Garment) == 1
 
@@ -46,9 +47,9 @@ def test_misnamed_keys_are_rejected_with_a_reason_once(env):
     url, storage = env
     put(storage, "shots/holiday-photo.png")
     put(storage, f"shots/{G1}_Side.png")
-    result = registry.register(url, storage)
+    result = sweep.register(url, storage)
     assert result.rejected == 2 and count(url, Shot) == 0
-    assert registry.register(url, storage).rejected == 0
+    assert sweep.register(url, storage).rejected == 0
     with session_scope(url) as s:
         reasons = dict(s.execute(select(Rejection.key, Rejection.reason)).all())
     assert "View" in reasons["shots/holiday-photo.png"]
@@ -59,59 +60,59 @@ def test_each_shot_is_sent_once(env):
     url, storage = env
     put(storage, shot_key(G1, "Front"))
     put(storage, shot_key(G2, "Back"))
-    registry.register(url, storage)
+    sweep.register(url, storage)
     sent = []
-    assert registry.enqueue_shots(url, sent.append, 3600) == 2
-    assert registry.enqueue_shots(url, sent.append, 3600) == 0
-    registry.register(url, storage)
-    assert registry.enqueue_shots(url, sent.append, 3600) == 0
+    assert sweep.enqueue_shots(url, sent.append, 3600) == 2
+    assert sweep.enqueue_shots(url, sent.append, 3600) == 0
+    sweep.register(url, storage)
+    assert sweep.enqueue_shots(url, sent.append, 3600) == 0
     assert sorted(sent) == [1, 2]
 
 
 def test_a_failed_send_is_retried_next_sweep(env):
     url, storage = env
     put(storage, shot_key(G1, "Front"))
-    registry.register(url, storage)
+    sweep.register(url, storage)
 
     def broken(_):
         raise ConnectionError("broker down")
 
     with pytest.raises(ConnectionError):
-        registry.enqueue_shots(url, broken, 3600)
+        sweep.enqueue_shots(url, broken, 3600)
     sent = []
-    assert registry.enqueue_shots(url, sent.append, 3600) == 1 and sent == [1]
+    assert sweep.enqueue_shots(url, sent.append, 3600) == 1 and sent == [1]
 
 
 def test_reupload_with_new_content_is_processed_again(env):
     url, storage = env
     put(storage, shot_key(G1, "Front"), b"v1")
-    registry.register(url, storage)
-    registry.enqueue_shots(url, lambda _: None, 3600)
+    sweep.register(url, storage)
+    sweep.enqueue_shots(url, lambda _: None, 3600)
     with session_scope(url) as s:
         s.execute(update(Shot).values(status="done"))
     put(storage, shot_key(G1, "Front"), b"v2")
-    assert registry.register(url, storage).shots == 1
+    assert sweep.register(url, storage).shots == 1
     sent = []
-    registry.enqueue_shots(url, sent.append, 3600)
+    sweep.enqueue_shots(url, sent.append, 3600)
     assert sent == [1]
 
 
 def test_a_lost_message_is_resent_after_requeue_after(env):
     url, storage = env
     put(storage, shot_key(G1, "Front"))
-    registry.register(url, storage)
-    registry.enqueue_shots(url, lambda _: None, 3600)
+    sweep.register(url, storage)
+    sweep.enqueue_shots(url, lambda _: None, 3600)
     with session_scope(url) as s:
         s.execute(update(Shot).values(enqueued_at=datetime.now(timezone.utc) - timedelta(hours=2)))
     sent = []
-    assert registry.enqueue_shots(url, sent.append, 3600) == 1
-    assert registry.enqueue_shots(url, sent.append, 3600) == 0
+    assert sweep.enqueue_shots(url, sent.append, 3600) == 1
+    assert sweep.enqueue_shots(url, sent.append, 3600) == 0
 
 
 def test_reference_after_segmentation_asks_for_scoring_once(env):
     url, storage = env
     put(storage, shot_key(G1, "Front"))
-    registry.register(url, storage)
+    sweep.register(url, storage)
     with session_scope(url) as s:
         from cutout.schema import ModelVersion
 
@@ -121,15 +122,15 @@ def test_reference_after_segmentation_asks_for_scoring_once(env):
         s.add(Segmentation(shot_id=1, model_version_id=1, shot_etag=shot.etag, width=1, height=1,
                            first_mask_key="a", mask_key="b", cutout_key="c", overlay_key="d",
                            threshold_first=0.5, confidence=0.9, confidence_parts={}, timings={}))
-    assert registry.enqueue_scoring(url, lambda _: None) == 0  # no reference yet
+    assert sweep.enqueue_scoring(url, lambda _: None) == 0  # no reference yet
     put(storage, cutout_key(G1, "Front"))
-    registry.register(url, storage)
+    sweep.register(url, storage)
     sent = []
-    assert registry.enqueue_scoring(url, sent.append) == 1
-    assert registry.enqueue_scoring(url, sent.append) == 0
+    assert sweep.enqueue_scoring(url, sent.append) == 1
+    assert sweep.enqueue_scoring(url, sent.append) == 0
     put(storage, cutout_key(G1, "Front"), b"corrected")  # a corrected cutout replaces it
-    registry.register(url, storage)
-    assert registry.enqueue_scoring(url, sent.append) == 1
+    sweep.register(url, storage)
+    assert sweep.enqueue_scoring(url, sent.append) == 1
 
 
 def test_failed_shots_can_be_put_back(env, monkeypatch):
@@ -140,8 +141,8 @@ def test_failed_shots_can_be_put_back(env, monkeypatch):
     url, storage = env
     put(storage, shot_key(G1, "Front"))
     put(storage, shot_key(G2, "Front"))
-    registry.register(url, storage)
-    registry.enqueue_shots(url, lambda _: None, 3600)
+    sweep.register(url, storage)
+    sweep.enqueue_shots(url, lambda _: None, 3600)
     with session_scope(url) as s:
         s.execute(update(Shot).where(Shot.id == 1).values(status="failed", failure_reason="internal error: boom"))
         s.execute(update(Shot).where(Shot.id == 2).values(status="failed", failure_reason="bad input: not a PNG"))
@@ -149,5 +150,5 @@ def test_failed_shots_can_be_put_back(env, monkeypatch):
     result = CliRunner().invoke(main, ["shots", "retry", "--reason", "internal error"])
     assert result.exit_code == 0 and "1 failed shots" in result.output
     sent = []
-    registry.enqueue_shots(url, sent.append, 3600)
+    sweep.enqueue_shots(url, sent.append, 3600)
     assert sent == [1]

@@ -2,7 +2,7 @@
 
 Colour in; INTER_AREA down to the model's input; centred and scaled by the training set's
 per-channel mean/std; probabilities back up to the photo's own size with INTER_CUBIC.
-No TensorFlow here: the producer and tests can use it cheaply.
+No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -93,17 +93,3 @@ def focus(rgb: np.ndarray, mask: np.ndarray, dilate_fraction: float, fill) -> tu
     focused[region == 0] = np.asarray(fill, np.float32).round().astype(np.uint8)
     return focused, region
 
-
-def channel_stats(images) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std over an iterable of HxWx3 uint8 images (pooled over pixels)."""
-    total = np.zeros(3)
-    total_sq = np.zeros(3)
-    count = 0
-    for image in images:
-        pixels = image.reshape(-1, 3).astype(np.float64)
-        total += pixels.sum(0)
-        total_sq += (pixels ** 2).sum(0)
-        count += len(pixels)
-    mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 1e-6))
-    return mean.tolist(), std.tolist()

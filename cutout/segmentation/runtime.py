@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 
+from cutout.config import ConfigError
+
 log = logging.getLogger(__name__)
 _done = False
 
@@ -17,13 +19,17 @@ def configure(device: str = "auto", threads: int = 0) -> str:
     """Returns the device actually used: "gpu" or "cpu"."""
     global _done
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise ConfigError("TensorFlow is not installed here: segmentation needs pip install 'cutout[worker]' "
+                          "(or 'cutout[trainer]')") from None
 
     if _done:
         return "gpu" if tf.config.get_visible_devices("GPU") else "cpu"
     gpus = tf.config.list_physical_devices("GPU")
     if device == "gpu" and not gpus:
-        raise RuntimeError("CUTOUT_DEVICE=gpu but TensorFlow sees no GPU")
+        raise ConfigError("CUTOUT_DEVICE=gpu but TensorFlow sees no GPU")
     used = "cpu" if device == "cpu" or not gpus else "gpu"
     try:
         if used == "cpu":

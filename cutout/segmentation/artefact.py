@@ -1,23 +1,22 @@
-"""The model artefact: one self-describing directory per trained model.
+"""Saving and loading one stage as Keras weights plus its ``model.json`` (see cutout.models
+for what a stage and a bundle are, and what their versions are called).
 
     <dir>/model.json          architecture, input size, fit, mean/std, tuned threshold,
                               training data summary and evaluation figures
-    <dir>/model.weights.h5    Keras weights
+    <dir>/model.weights.h5    Keras weights, without optimizer state
 
-A *bundle* is a directory holding ``first/`` and optionally ``second/`` artefacts; that is
-what ``CUTOUT_MODEL`` points at. The architecture is rebuilt from model.json, so the same
-weights can run at another input size (the U-Net is fully convolutional).
+The architecture is rebuilt from model.json, so the same weights can run at another input
+size (the U-Net is fully convolutional).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-META = "model.json"
-WEIGHTS = "model.weights.h5"
+from cutout.models import META, WEIGHTS, bundle_stages, stage_meta, stage_version
+
 FORMAT = 1
 
 
@@ -51,26 +50,8 @@ class ModelMeta:
         return cls(**d)
 
 
-def weights_digest(directory: Path) -> str:
-    """A hash of the layer weights alone: the same model hashes the same whether or not the
-    file also carries optimizer state, and whatever HDF5 put around the arrays."""
-    import h5py
-
-    h = hashlib.sha256()
-    with h5py.File(Path(directory) / WEIGHTS, "r") as f:
-        names = []
-        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-        for name in sorted(n for n in names if not n.startswith("optimizer")):
-            h.update(name.encode())
-            h.update(f[name][()].tobytes())
-    return h.hexdigest()
-
-
 def read_meta(directory: Path) -> ModelMeta:
-    path = Path(directory) / META
-    if not path.exists():
-        raise FileNotFoundError(f"no {META} in {directory}: not a cutout model directory")
-    return ModelMeta.from_json(json.loads(path.read_text()))
+    return ModelMeta.from_json(stage_meta(directory))
 
 
 def write_meta(directory: Path, meta: ModelMeta) -> None:
@@ -84,20 +65,14 @@ def save(model, directory: Path, meta: ModelMeta) -> str:
     if getattr(model, "optimizer", None) is not None:
         # Keras writes a compiled model's optimizer state too (doubling the file), and
         # clone_model keeps the compile state: rebuild the bare architecture instead.
-        from cutout.unet import build_unet
+        from cutout.segmentation.unet import build_unet
 
         bare = build_unet(meta.input_size, meta.depth, meta.base_filters, name=meta.name)
         bare.set_weights(model.get_weights())
         model = bare
     model.save_weights(directory / WEIGHTS)
     write_meta(directory, meta)
-    return version_of(directory)
-
-
-def version_of(directory: Path) -> str:
-    """A name and content hash: stable across machines, different for every retrain."""
-    meta = read_meta(directory)
-    return f"{meta.name}-{weights_digest(Path(directory))[:10]}"
+    return stage_version(directory)
 
 
 @dataclass
@@ -114,26 +89,14 @@ class LoadedModel:
 
 
 def load(directory: Path, input_size: tuple[int, int] | None = None) -> LoadedModel:
-    from cutout.unet import build_unet
+    from cutout.segmentation.unet import build_unet
 
     directory = Path(directory)
     meta = read_meta(directory)
     size = tuple(input_size or meta.input_size)
     model = build_unet(size, depth=meta.depth, base_filters=meta.base_filters, name=meta.name)
     model.load_weights(directory / WEIGHTS)
-    return LoadedModel(meta, version_of(directory), model, size)
-
-
-def bundle_stages(path: Path) -> tuple[Path, Path | None]:
-    """(first, second or None) artefact directories of a bundle or a lone first-pass model."""
-    path = Path(path)
-    if (path / META).exists():
-        return path, None
-    first = path / "first"
-    if not (first / META).exists():
-        raise FileNotFoundError(f"{path} holds neither {META} nor first/{META}: set CUTOUT_MODEL to a model directory")
-    second = path / "second"
-    return first, (second if (second / META).exists() else None)
+    return LoadedModel(meta, stage_version(directory), model, size)
 
 
 def load_bundle(path: Path, input_size: tuple[int, int] | None = None,
@@ -147,10 +110,3 @@ def load_bundle(path: Path, input_size: tuple[int, int] | None = None,
     second = load(second_dir, input_size) if second_dir is not None and second_pass is not False else None
     return first, second
 
-
-def bundle_version(path: Path, second_pass: bool = True) -> str:
-    first, second = bundle_stages(path)
-    version = version_of(first)
-    if second is not None and second_pass:
-        version += "+" + version_of(second).rsplit("-", 1)[1]
-    return version

@@ -1,4 +1,5 @@
-"""Labelled folders: images/ beside masks/ (plain 0/255 PNGs) or cutouts/ (RGBA, alpha = truth)."""
+"""Training data: labelled folders (images/ beside masks/ of plain 0/255 PNGs or cutouts/ of
+RGBA, alpha = truth), their deterministic split, and the normalisation statistics."""
 
 from __future__ import annotations
 
@@ -41,3 +42,18 @@ def split(pairs: list[Pair], seed: int = 0, val_fraction: float = 0.2) -> tuple[
     val = sorted((pairs[i] for i in order[:n_val]), key=lambda p: p.id)
     train = sorted((pairs[i] for i in order[n_val:]), key=lambda p: p.id)
     return train, val
+
+
+def channel_stats(images) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std over an iterable of HxWx3 uint8 images (pooled over pixels)."""
+    total = np.zeros(3)
+    total_sq = np.zeros(3)
+    count = 0
+    for image in images:
+        pixels = image.reshape(-1, 3).astype(np.float64)
+        total += pixels.sum(0)
+        total_sq += (pixels ** 2).sum(0)
+        count += len(pixels)
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 1e-6))
+    return mean.tolist(), std.tolist()

@@ -1,6 +1,9 @@
 """`cutout demo`: the whole path on a few sample garments, in one process when no services
 are configured (SQLite file, a local folder as the bucket, Celery eager); against the
-configured database, bucket and workers when there are."""
+configured database, bucket and workers when there are.
+
+The demo plays every part (studio, producer, worker, cutout team), so it lives beside the
+services rather than in one of them: it may import them all, and none imports it."""
 
 from __future__ import annotations
 
@@ -13,11 +16,13 @@ from pathlib import Path
 import click
 import numpy as np
 
-from cutout import db, imageio, naming, registry, synthetic
+from cutout import db, imageio, naming
 from cutout.config import Settings
+from demo import synthetic
+from producer import sweep
 
 log = logging.getLogger(__name__)
-SAMPLES = Path(__file__).resolve().parent.parent / "cutout" / "samples"
+SAMPLES = Path(__file__).resolve().parent / "samples"
 CCP_SAMPLES = ("0007", "0017", "0024")
 WITH_REFERENCE = ("0017", "0024")
 
@@ -72,7 +77,6 @@ def _wait_for_workers(url: str, timeout: float) -> None:
 @click.option("--timeout", default=600.0, show_default=True, help="With real workers: how long to wait for them.")
 def demo(out, timeout):
     """Run the whole path on the shipped sample garments and print the report."""
-    from cutout import pipeline
     from cutout.report import format_table, needs_cutout
     from cutout.storage import storage_from_settings
 
@@ -88,26 +92,27 @@ def demo(out, timeout):
     db.upgrade(settings.database_url)
     storage = storage_from_settings(settings)
     garments = upload_samples(storage)
-    found = registry.register(settings.database_url, storage)
+    found = sweep.register(settings.database_url, storage)
     click.echo(f"registered: {found.shots} shots, {found.references} reference cutouts", err=True)
 
     if embedded:
         from worker import tasks
-        from worker.app import app
+        from worker.app import app, start_process
+        from worker.resources import Resources
 
         app.conf.task_always_eager = True
-        pipeline._context = pipeline.Context(settings)  # the tasks use these settings, not the environment's
+        start_process(Resources(settings))  # this process is the worker, with these settings
         started = time.monotonic()
-        sent = registry.enqueue_shots(settings.database_url, _eager_sender(tasks.segment_shot), settings.requeue_after_seconds)
-        registry.enqueue_scoring(settings.database_url, _eager_sender(tasks.score_segmentation))
+        sent = sweep.enqueue_shots(settings.database_url, _eager_sender(tasks.segment_shot), settings.requeue_after_seconds)
+        sweep.enqueue_scoring(settings.database_url, _eager_sender(tasks.score_segmentation))
         click.echo(f"segmented {sent} shots in {time.monotonic() - started:.1f} s", err=True)
     else:
         from cutout.queue import SCORE_SEGMENTATION, SEGMENT_SHOT, make_celery
 
         app = make_celery(settings, "cutout-demo")
-        registry.enqueue_shots(settings.database_url, lambda i: app.send_task(SEGMENT_SHOT, args=[i]), settings.requeue_after_seconds)
+        sweep.enqueue_shots(settings.database_url, lambda i: app.send_task(SEGMENT_SHOT, args=[i]), settings.requeue_after_seconds)
         _wait_for_workers(settings.database_url, timeout)
-        registry.enqueue_scoring(settings.database_url, lambda i: app.send_task(SCORE_SEGMENTATION, args=[i]))
+        sweep.enqueue_scoring(settings.database_url, lambda i: app.send_task(SCORE_SEGMENTATION, args=[i]))
 
     report = needs_cutout(settings.database_url, settings.min_confidence, settings.min_dice, include_all=True)
     report["garments"] = [g for g in report["garments"] if g["garment_id"] in garments]

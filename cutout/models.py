@@ -1,0 +1,119 @@
+"""Model identity: what a model version is called, which one is current, and how versions
+are registered and promoted. The only module that answers these questions.
+
+A *stage* is a directory with ``model.json`` (architecture, normalisation, tuned threshold,
+training and evaluation figures) and ``model.weights.h5``. A *bundle* holds ``first/`` and
+optionally ``second/``; ``CUTOUT_MODEL`` and the model store hold bundles.
+
+A version names the weights, not the files: ``<name>-<hash of the weight arrays>`` for a
+stage; a bundle's version adds ``+<second stage's hash>`` when the second pass runs and
+``-tta`` when flip test-time augmentation is on, so results of different set-ups never
+share a key. No TensorFlow here: h5py reads the arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from cutout.db import insert
+from cutout.schema import ModelVersion
+
+log = logging.getLogger(__name__)
+
+META = "model.json"
+WEIGHTS = "model.weights.h5"
+
+
+def weights_digest(directory: Path) -> str:
+    """A hash of the layer weights alone: the same model hashes the same whether or not the
+    file also carries optimizer state, and whatever HDF5 put around the arrays."""
+    import h5py
+
+    h = hashlib.sha256()
+    with h5py.File(Path(directory) / WEIGHTS, "r") as f:
+        names = []
+        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        for name in sorted(n for n in names if not n.startswith("optimizer")):
+            h.update(name.encode())
+            h.update(f[name][()].tobytes())
+    return h.hexdigest()
+
+
+def stage_meta(directory: Path) -> dict:
+    path = Path(directory) / META
+    if not path.exists():
+        raise FileNotFoundError(f"no {META} in {directory}: not a cutout model directory")
+    return json.loads(path.read_text())
+
+
+def stage_version(directory: Path) -> str:
+    """Stable across machines, different for every retrain."""
+    return f"{stage_meta(directory)['name']}-{weights_digest(directory)[:10]}"
+
+
+def combine(first: str, second: str | None = None, tta: bool = False) -> str:
+    """A bundle's version from its stages' versions, as the segmenter runs it."""
+    version = first
+    if second is not None:
+        version += "+" + second.rsplit("-", 1)[1]
+    return version + ("-tta" if tta else "")
+
+
+def bundle_stages(path: Path) -> tuple[Path, Path | None]:
+    """(first, second or None) stage directories of a bundle or of a lone first-pass stage."""
+    path = Path(path)
+    if (path / META).exists():
+        return path, None
+    first = path / "first"
+    if not (first / META).exists():
+        raise FileNotFoundError(f"{path} holds neither {META} nor first/{META}: set CUTOUT_MODEL to a model directory")
+    second = path / "second"
+    return first, (second if (second / META).exists() else None)
+
+
+def bundle_version(path: Path, second_pass: bool = True, tta: bool = False) -> str:
+    first, second = bundle_stages(path)
+    return combine(stage_version(first), stage_version(second) if second is not None and second_pass else None, tta)
+
+
+def current_bundle(session: Session, default: Path) -> Path:
+    """The bundle workers should run: the promoted one, else the configured default."""
+    location = session.execute(select(ModelVersion.location).where(ModelVersion.is_current.is_(True))).scalar_one_or_none()
+    return Path(location) if location and Path(location).exists() else Path(default)
+
+
+def register(session: Session, version: str, location: Path) -> int:
+    """Record a version (idempotent) with each stage's parameters and validation figures; its id."""
+    stages = dict(zip(("first", "second"), bundle_stages(location)))
+    metas = {stage: stage_meta(d) for stage, d in stages.items() if d is not None}
+    session.execute(insert(session, ModelVersion).values(
+        version=version, location=str(location),
+        params={stage: {k: v for k, v in meta.items() if k not in ("training", "evaluation")} for stage, meta in metas.items()},
+        metrics={stage: meta.get("evaluation", {}) for stage, meta in metas.items()},
+    ).on_conflict_do_nothing(index_elements=["version"]))
+    return session.execute(select(ModelVersion.id).where(ModelVersion.version == version)).scalar_one()
+
+
+def promote(session: Session, bundle: Path, store: Path, holdout: dict) -> tuple[str, Path]:
+    """Copy a bundle into the shared store and make it the current model, with its holdout figures."""
+    version = bundle_version(bundle)
+    target = Path(store) / version
+    if not target.exists():
+        partial = target.with_name(target.name + ".partial")
+        shutil.copytree(bundle, partial, dirs_exist_ok=True)
+        partial.rename(target)  # workers never see half a bundle
+    register(session, version, target)
+    session.execute(update(ModelVersion).where(ModelVersion.version != version).values(is_current=False))
+    row = session.execute(select(ModelVersion).where(ModelVersion.version == version)).scalar_one()
+    row.location, row.is_current, row.promoted_at = str(target), True, datetime.now(timezone.utc)
+    row.metrics = {**row.metrics, "holdout": holdout}
+    log.info("promoted %s (%s)", version, holdout)
+    return version, target

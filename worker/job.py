@@ -1,0 +1,171 @@
+"""What happens to one shot: the body of the worker's tasks, kept out of Celery so that the
+embedded demo and the tests run exactly the same code.
+
+One transaction claims the shot and reads everything the job needs (the shot, its reference
+cutout); the work runs outside any transaction; one transaction records the outcome.
+
+Every step is safe to repeat: a shot already done for this model and content is skipped,
+outputs are overwritten in place under deterministic keys, and the segmentation row is
+inserted with ON CONFLICT DO NOTHING.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+from sqlalchemy import select, update
+
+from cutout import imageio, naming
+from cutout.db import insert, session_scope
+from cutout.metrics import dice
+from cutout.schema import Reference, Segmentation, Shot
+from cutout.storage import NotFound
+from worker.resources import Resources
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What the job needs of the database, read in the claiming transaction."""
+
+    key: str
+    etag: str
+    garment_id: str
+    view: str
+    reference: tuple[str, str] | None  # (key, etag) of the view's reference cutout
+
+
+def _reference_of(session, garment_id: str, view: str) -> tuple[str, str] | None:
+    row = session.execute(select(Reference.key, Reference.etag).where(
+        Reference.garment_id == garment_id, Reference.view == view)).first()
+    return None if row is None else (row.key, row.etag)
+
+
+def _claim(session, shot_id: int, model_version_id: int) -> Claimed | str:
+    shot = session.get(Shot, shot_id)
+    if shot is None:
+        log.warning("shot %s does not exist (database reset?); nothing to do", shot_id)
+        return "missing"
+    done = session.execute(select(Segmentation.id).where(
+        Segmentation.shot_id == shot_id, Segmentation.model_version_id == model_version_id,
+        Segmentation.shot_etag == shot.etag)).first()
+    if done is not None:
+        shot.status, shot.failure_reason = "done", None
+        return "already-done"
+    shot.status, shot.attempts = "processing", shot.attempts + 1
+    shot.started_at, shot.failure_reason = datetime.now(timezone.utc), None
+    return Claimed(shot.key, shot.etag, shot.garment_id, shot.view, _reference_of(session, shot.garment_id, shot.view))
+
+
+def mark_failed(res: Resources, shot_id: int, reason: str) -> None:
+    with session_scope(res.url) as session:
+        session.execute(update(Shot).where(Shot.id == shot_id).values(
+            status="failed", failure_reason=reason[:2000], finished_at=datetime.now(timezone.utc)))
+    log.warning("shot %s failed: %s", shot_id, reason)
+
+
+def _reference_dice(res: Resources, reference: tuple[str, str] | None, mask: np.ndarray):
+    """(Dice, reference ETag, problem) of a mask against the view's reference cutout, if any."""
+    if reference is None:
+        return None, None, None
+    key, etag = reference
+    try:
+        truth = imageio.decode_png(res.storage.get(key), res.settings.max_pixels, want="cutout")
+    except (imageio.BadImage, NotFound) as exc:
+        return None, etag, f"reference {key} unusable: {exc}"
+    if truth.shape != mask.shape:
+        return None, etag, f"reference {key} is {truth.shape[1]}x{truth.shape[0]}, the shot {mask.shape[1]}x{mask.shape[0]}"
+    return dice(mask, truth), etag, None
+
+
+def _outputs(rgb: np.ndarray, prediction) -> dict[str, tuple[bytes, str]]:
+    return {
+        "first_mask": (imageio.encode_png(prediction.first_mask), "image/png"),
+        "mask": (imageio.encode_png(prediction.mask), "image/png"),
+        "cutout": (imageio.encode_png(imageio.rgba_cutout(rgb, prediction.mask)), "image/png"),
+        "overlay": (imageio.encode_jpeg(imageio.overlay(rgb, prediction.mask)), "image/jpeg"),
+    }
+
+
+def segment_shot(res: Resources, shot_id: int) -> str:
+    """Segment one shot and record the result. Returns what happened, for logs and tests."""
+    model = res.model()  # load (or refresh) before claiming, so the claim is short
+    with session_scope(res.url) as session:
+        job = _claim(session, shot_id, model.version_id)
+    if isinstance(job, str):
+        return job
+
+    timings = {}
+    t = time.perf_counter()
+    try:
+        data = res.storage.get(job.key)
+    except NotFound:
+        mark_failed(res, shot_id, f"{job.key} is no longer in the bucket")
+        return "failed"
+    timings["download_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    try:
+        rgb = imageio.decode_png(data, res.settings.max_pixels, want="photo")
+    except imageio.BadImage as exc:
+        mark_failed(res, shot_id, f"bad input: {exc}")
+        return "failed"
+    timings["decode_s"] = time.perf_counter() - t
+
+    prediction = model.segmenter.segment(rgb)
+    timings.update(prediction.timings)
+
+    t = time.perf_counter()
+    outputs = _outputs(rgb, prediction)
+    timings["encode_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    keys = naming.result_keys(model.version, job.garment_id, job.view)
+    for name, (blob, content_type) in outputs.items():
+        res.storage.put(keys[name], blob, content_type)
+    timings["upload_s"] = time.perf_counter() - t
+
+    score, ref_etag, problem = _reference_dice(res, job.reference, prediction.mask)
+    parts = dict(prediction.confidence_parts)
+    if problem:
+        parts["reference_problem"] = problem
+    with session_scope(res.url) as session:
+        session.execute(insert(session, Segmentation).values(
+            shot_id=shot_id, model_version_id=model.version_id, shot_etag=job.etag,
+            width=rgb.shape[1], height=rgb.shape[0],
+            first_mask_key=keys["first_mask"], mask_key=keys["mask"], cutout_key=keys["cutout"], overlay_key=keys["overlay"],
+            threshold_first=prediction.threshold_first, threshold_second=prediction.threshold_second,
+            confidence=float(prediction.confidence), confidence_parts=parts,
+            dice=score, dice_reference_etag=ref_etag, score_requested_etag=ref_etag,
+            timings={k: round(v, 4) for k, v in timings.items()},
+        ).on_conflict_do_nothing(index_elements=["shot_id", "model_version_id", "shot_etag"]))
+        # Only the content we processed is done: a re-upload meanwhile has reset the row to pending.
+        session.execute(update(Shot).where(Shot.id == shot_id, Shot.etag == job.etag).values(
+            status="done", failure_reason=None, finished_at=datetime.now(timezone.utc)))
+    log.info("shot %s %s: confidence %.3f%s", shot_id, job.key, prediction.confidence,
+             f", Dice {score:.4f}" if score is not None else "")
+    return "done"
+
+
+def score_segmentation(res: Resources, segmentation_id: int) -> float | None:
+    """Dice of an existing mask against the view's (new) reference, without re-running the model."""
+    with session_scope(res.url) as session:
+        row = session.execute(
+            select(Segmentation.mask_key, Shot.garment_id, Shot.view)
+            .join(Shot, Shot.id == Segmentation.shot_id).where(Segmentation.id == segmentation_id)).first()
+        reference = None if row is None else _reference_of(session, row.garment_id, row.view)
+    if row is None:
+        return None
+    mask = imageio.decode_png(res.storage.get(row.mask_key), res.settings.max_pixels, want="cutout")
+    score, ref_etag, problem = _reference_dice(res, reference, mask)
+    with session_scope(res.url) as session:
+        seg = session.get(Segmentation, segmentation_id)
+        seg.dice, seg.dice_reference_etag = score, ref_etag
+        parts = {k: v for k, v in (seg.confidence_parts or {}).items() if k != "reference_problem"}
+        if problem:
+            parts["reference_problem"] = problem
+        seg.confidence_parts = parts
+    return score

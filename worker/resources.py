@@ -1,0 +1,79 @@
+"""What a worker process holds for its whole life: its settings, the bucket client and the
+model it runs, with the model's database id.
+
+Built once per process, after the fork (worker/app.py does it in Celery's
+``worker_process_init``): TensorFlow, boto3 clients and database connections must never be
+shared between a parent and its children. The model loads on the first task and is swapped
+for a newly promoted one without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cutout import models
+from cutout.config import Settings
+from cutout.db import session_scope
+from cutout.queue import Wait
+from cutout.storage import Storage, storage_from_settings
+
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailable(Wait):
+    """The worker cannot load its model: a deployment problem, not the shot's. Shots stay queued."""
+
+
+@dataclass(frozen=True)
+class RunningModel:
+    segmenter: object  # cutout.segmentation.segmenter.Segmenter
+    version_id: int  # model_versions.id, for the results' rows
+    location: Path
+
+    @property
+    def version(self) -> str:
+        return self.segmenter.version
+
+
+class Resources:
+    def __init__(self, settings: Settings, storage: Storage | None = None):
+        self.settings = settings.require("database_url", "bucket")
+        self.url = settings.database_url
+        self.storage = storage or storage_from_settings(settings)
+        self._model: RunningModel | None = None
+        self._checked = -math.inf
+        self._lock = threading.Lock()
+
+    def model(self) -> RunningModel:
+        """The model to use now: the promoted one if the database names one, else CUTOUT_MODEL.
+
+        Asked of the database at most every CUTOUT_MODEL_CHECK_SECONDS, not per shot.
+        """
+        with self._lock:
+            now = time.monotonic()
+            if self._model is None or now - self._checked >= self.settings.model_check_seconds:
+                with session_scope(self.url) as session:
+                    wanted = models.current_bundle(session, self.settings.model_dir)
+                self._checked = now
+                if self._model is None or wanted != self._model.location:
+                    self._model = self._load(wanted)
+            return self._model
+
+    def _load(self, location: Path) -> RunningModel:
+        from cutout.segmentation import runtime
+        from cutout.segmentation.segmenter import Segmenter
+
+        runtime.configure(self.settings.device, self.settings.tf_threads)
+        try:
+            segmenter = Segmenter.from_settings(replace(self.settings, model_dir=location))
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelUnavailable(f"cannot load the model: {exc}") from exc
+        with session_scope(self.url) as session:
+            version_id = models.register(session, segmenter.version, location)
+        log.info("model %s loaded from %s", segmenter.version, location)
+        return RunningModel(segmenter, version_id, location)
