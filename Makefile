@@ -25,16 +25,16 @@ test-unit: install
 test-integration: install
 	$(BIN)/python -m pytest -q tests/integration
 
-# Rebuild the shipped model bundle from the CCP dev data (about 1 h on 2 cores; see models/README.md).
+# Rebuild the shipped model bundle from the CCP dev data (about 1 h on 2 cores; see its model card, cutout/segmentation/default_model/README.md).
 DATA ?= ../shared/data/ccp
+SHIPPED := cutout/segmentation/default_model
 TRAIN_ARGS ?= --size 288x192 --epochs 30 --patience 5
 model: install
 	$(BIN)/cutout train $(DATA) --out runs/first --name unet-ccp-first $(TRAIN_ARGS)
 	$(BIN)/cutout train $(DATA) --out runs/second --name unet-ccp-second --second-pass runs/first $(TRAIN_ARGS)
-	rm -rf models/default && mkdir -p models/default
-	for stage in first second; do mkdir models/default/$$stage && \
-	  cp runs/$$stage/model.json runs/$$stage/model.weights.h5 runs/$$stage/training_log.csv runs/$$stage/curves.png models/default/$$stage/; done
-	$(BIN)/cutout evaluate $(DATA) --model models/default --split val --json > models/default/evaluation.json
+	for stage in first second; do rm -rf $(SHIPPED)/$$stage && mkdir -p $(SHIPPED)/$$stage && \
+	  cp runs/$$stage/model.json runs/$$stage/model.weights.h5 runs/$$stage/training_log.csv runs/$$stage/curves.png $(SHIPPED)/$$stage/; done
+	$(BIN)/cutout evaluate $(DATA) --model $(SHIPPED) --split val --json > $(SHIPPED)/evaluation.json
 
 bench: install
 	$(BIN)/python bench/inference.py

@@ -17,7 +17,7 @@ def db():
 @db.command()
 @click.option("--revision", default="head", show_default=True)
 def upgrade(revision):
-    """Migrate CUTOUT_DATABASE_URL to REVISION."""
+    """Migrate CUTOUT_DATABASE_URL to REVISION (under a lock: concurrent runs wait their turn)."""
     from cutout import db as database
 
     settings = Settings.from_env().require("database_url")

@@ -12,7 +12,7 @@ from importlib.resources import files
 from pathlib import Path
 
 # Package data, so that a non-editable install finds it too.
-DEFAULT_MODEL_DIR = Path(str(files("cutout.segmentation") / "default_model"))
+DEFAULT_MODEL_DIR = Path(str(files("cutout") / "segmentation" / "default_model"))  # without importing it
 DEFAULT_MODEL_STORE = Path("model-store")
 
 

@@ -46,6 +46,24 @@ def pg_url():
     admin.close()
 
 
+@pytest.fixture
+def empty_db():
+    """A database of its own, not migrated, dropped after the test."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    name = f"cutout_own_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(PG_ADMIN_URL)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    from cutout import db
+
+    db.dispose_all()
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint():
     from moto.server import ThreadedMotoServer
@@ -56,6 +74,88 @@ def s3_endpoint():
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+class GatedProxy:
+    """An HTTP proxy in front of moto that can hold the first GET of a chosen key until the
+    test releases it. The fleet under test talks to S3 through it, so a test knows for sure
+    when a worker is inside a task (it claimed the shot and is downloading it) instead of
+    polling for a state that may pass unseen."""
+
+    def __init__(self, upstream: str):
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlparse
+
+        self.gates: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        target = urlparse(upstream)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if self.command == "GET":
+                    proxy._hold(self.path)
+                upstream_conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+                upstream_conn.request(self.command, self.path, body=body, headers=headers)
+                response = upstream_conn.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", response.getheader("Content-Length", str(len(data)))
+                                 if self.command == "HEAD" else str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                upstream_conn.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", _free_port()), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def hold(self, key: str) -> dict:
+        """Hold the next GET whose path ends with `key`: returns its gate, whose "reached"
+        event is set when a request is held and whose "release" event lets it through."""
+        import threading
+
+        gate = {"reached": threading.Event(), "release": threading.Event()}
+        with self._lock:
+            self.gates[key] = gate
+        return gate
+
+    def _hold(self, path: str) -> None:
+        with self._lock:
+            key = next((k for k in self.gates if path.split("?")[0].endswith(k)), None)
+            gate = self.gates.pop(key) if key else None
+        if gate is not None:
+            gate["reached"].set()
+            gate["release"].wait(300)
+
+    def stop(self):
+        for gate in self.gates.values():
+            gate["release"].set()
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_proxy(s3_endpoint):
+    proxy = GatedProxy(s3_endpoint)
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +169,8 @@ def bucket(s3_endpoint):
 
 
 @pytest.fixture(scope="session")
-def fleet_env(pg_url, bucket, s3_endpoint, tiny_model):
-    """The environment every process of the fleet under test gets."""
+def fleet_env(pg_url, bucket, s3_proxy, tiny_model):
+    """The environment every process of the fleet under test gets; S3 through the gated proxy."""
     queue = f"cutout-test-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
@@ -78,7 +178,7 @@ def fleet_env(pg_url, bucket, s3_endpoint, tiny_model):
         "CUTOUT_BROKER_URL": REDIS_URL,
         "CUTOUT_QUEUE": queue,
         "CUTOUT_BUCKET": bucket.bucket,
-        "CUTOUT_S3_ENDPOINT_URL": s3_endpoint,
+        "CUTOUT_S3_ENDPOINT_URL": s3_proxy.url,
         "CUTOUT_MODEL": str(tiny_model),
         "CUTOUT_TF_THREADS": "1",
         "CUTOUT_MAX_PIXELS": "30000000",

@@ -21,22 +21,26 @@ from tests.integration.test_fleet import all_done, segmentations_of, shots_of
 pytestmark = pytest.mark.integration
 
 
-def test_killed_child_mid_task_still_ends_done_once(fleet_env, bucket, worker, pg_url):
+def test_killed_child_mid_task_still_ends_done_once(fleet_env, bucket, worker, pg_url, s3_proxy):
     gid = synthetic.garment_id("sigkill")
-    # A 24-megapixel shot keeps the child busy for seconds: a wide window to kill it in.
-    rgba, _ = synthetic.studio_shot(21, "Front", size=(6000, 4000))
-    bucket.put(naming.shot_key(gid, "Front"), imageio.encode_png(rgba), "image/png")
-    run_cli(fleet_env, "produce", "--once")
-
-    wait_for(lambda: shots_of(pg_url, gid).get("Front", ("",))[0] == "processing", interval=0.05, what="processing")
-    children = worker.children()
-    assert len(children) == 1
-    os.kill(children[0], signal.SIGKILL)
+    key = naming.shot_key(gid, "Front")
+    bucket.put(key, imageio.encode_png(synthetic.studio_shot(21, "Front")[0]), "image/png")
+    gate = s3_proxy.hold(key)  # the child's first download of the shot waits here
+    try:
+        run_cli(fleet_env, "produce", "--once")
+        assert gate["reached"].wait(180), "the worker never started the shot"
+        status, _, _, attempts = shots_of(pg_url, gid)["Front"]
+        assert (status, attempts) == ("processing", 1), "claimed and committed before the download"
+        children = worker.children()
+        assert len(children) == 1
+        os.kill(children[0], signal.SIGKILL)
+    finally:
+        gate["release"].set()
 
     shots = wait_for(lambda: all_done(pg_url, gid, 1), what="shot done after the kill")
     status, reason, shot_id, attempts = shots["Front"]
     assert status == "done", reason
-    assert attempts >= 2, "the task ran again after the kill"
+    assert attempts == 2, "the task ran once more after the kill"
     assert len(segmentations_of(pg_url, gid)) == 1
     assert worker.proc.poll() is None, "the worker itself survived"
 

@@ -13,25 +13,13 @@ from producer import sweep
 from cutout.config import Settings
 from cutout.db import session_scope
 from cutout.schema import ModelVersion
-from trainer.retrain import in_holdout, should_promote
+from trainer.retrain import in_holdout
+from worker.resources import Resources
 
 pytestmark = pytest.mark.integration
 
 
-def test_promotion_needs_a_strict_win():
-    assert should_promote(0.95, 0.94, 0.001)
-    assert not should_promote(0.9405, 0.94, 0.001)
-    assert not should_promote(0.94, 0.94, 0.0)
-
-
-def test_holdout_is_frozen_by_garment():
-    ids = [synthetic.garment_id(f"h{i}") for i in range(200)]
-    assert [in_holdout(g, 10) for g in ids] == [in_holdout(g, 10) for g in ids]
-    assert 5 < sum(in_holdout(g, 10) for g in ids) < 40
-
-
 def test_retrain_promotes_and_workers_pick_it_up(pg_url, bucket, s3_endpoint, tiny_model, tmp_path):
-    from cutout import pipeline
     from trainer.retrain import retrain
 
     settings = Settings(database_url=pg_url, bucket=bucket.bucket, s3_endpoint_url=s3_endpoint, model_dir=tiny_model,
@@ -46,8 +34,8 @@ def test_retrain_promotes_and_workers_pick_it_up(pg_url, bucket, s3_endpoint, ti
         bucket.put(naming.cutout_key(gid, "Front"), imageio.encode_png(imageio.rgba_cutout(rgba, mask)), "image/png")
     sweep.register(pg_url, bucket)
 
-    ctx = pipeline.Context(settings)
-    before = ctx.segmenter().version
+    worker = Resources(settings)
+    before = worker.model().version
 
     summary = retrain(settings, epochs=2, patience=2)
     assert summary["outcome"] == "promoted", summary
@@ -58,7 +46,9 @@ def test_retrain_promotes_and_workers_pick_it_up(pg_url, bucket, s3_endpoint, ti
         current = s.execute(select(ModelVersion).where(ModelVersion.is_current.is_(True))).scalar_one()
     assert current.version == summary["candidate"]["version"]
     assert current.location.startswith(str(settings.model_store))
-    assert ctx.segmenter().version == current.version, "a running worker switches without a restart"
+    assert worker.model().version == current.version, "a running worker switches without a restart"
+    assert current.metrics["holdout"]["mean_dice"] == summary["candidate"]["holdout_mean_dice"]
+    assert set(current.params) == {"first", "second"}
 
     few = retrain(replace(settings, min_training_pairs=10_000), epochs=1)
     assert few["outcome"].startswith("skipped")

@@ -66,6 +66,31 @@ def test_tasks_the_producer_sends_are_registered_by_the_worker():
     assert RETRAIN in trainer.app.tasks
 
 
+def _extras(name):
+    return SERVICES[name].get("build", {}).get("args", {}).get("EXTRAS", "")
+
+
+@pytest.mark.parametrize("name", ["migrate", "producer", "beat"])
+def test_roles_without_a_model_run_the_slim_image(name):
+    assert _extras(name) == "" and SERVICES[name]["image"] == "cutout:latest"
+
+
+@pytest.mark.parametrize("name, extra", [("worker", "worker"), ("trainer", "trainer")])
+def test_roles_with_a_model_get_tensorflow_through_their_extra(name, extra):
+    import tomllib
+
+    assert _extras(name) == extra and SERVICES[name]["image"] != "cutout:latest"
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(req.startswith("tensorflow") for req in extras[extra])
+
+
+def test_the_image_installs_the_package_not_the_checkout():
+    dockerfile = (ROOT / "infra" / "Dockerfile").read_text()
+    assert "pip install --no-deps ." in dockerfile and "-e ." not in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "*" in ignored and "!.venv" not in ignored
+
+
 def test_trainer_reserves_a_gpu():
     devices = SERVICES["trainer"]["deploy"]["resources"]["reservations"]["devices"]
     assert any("gpu" in d["capabilities"] for d in devices)

@@ -1,15 +1,19 @@
-"""The design card's rules, checked: dependencies point one way, and every setting is documented."""
+"""The design card's rules, checked: dependencies point one way, the producer's path stays
+free of TensorFlow, every import is declared in the right extra, every setting is documented."""
 
 import ast
+import importlib.metadata
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("worker", "producer", "trainer")
+APPLICATIONS = SERVICES + ("demo",)  # the demo plays every part, so it may import every service
 
 
 def imported_packages(package: str) -> dict[str, set[str]]:
@@ -25,27 +29,79 @@ def imported_packages(package: str) -> dict[str, set[str]]:
     return found
 
 
-def test_shared_package_never_imports_a_service():
+def test_shared_package_never_imports_a_service_or_the_demo():
     for path, names in imported_packages("cutout").items():
-        assert not names & set(SERVICES), f"{path} imports {names & set(SERVICES)}"
+        assert not names & set(APPLICATIONS), f"{path} imports {names & set(APPLICATIONS)}"
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_no_service_imports_another(service):
-    others = set(SERVICES) - {service}
+def test_no_service_imports_another_or_the_demo(service):
+    others = set(APPLICATIONS) - {service}
     for path, names in imported_packages(service).items():
         assert not names & others, f"{path} imports {names & others}"
 
 
-def test_producer_source_never_mentions_tensorflow():
-    for path, names in imported_packages("producer").items():
-        assert not names & {"tensorflow", "keras"}, path
+def test_only_the_segmentation_package_imports_tensorflow_in_the_kernel():
+    for path, names in imported_packages("cutout").items():
+        if not path.startswith("cutout/segmentation/"):
+            assert not names & {"tensorflow", "keras", "h5py"} or path == "cutout/models.py", path
 
 
-def test_producer_starts_without_tensorflow():
-    code = "import sys, producer.watch, producer.cli; print(sorted(m for m in ('tensorflow', 'keras', 'worker') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.strip() == "[]"
+def _modules_loaded_by(code: str) -> list[str]:
+    probe = f"import sys; {code}; print(sorted(m for m in ('tensorflow', 'keras', 'cv2', 'h5py', 'cutout.segmentation', " \
+            "'worker', 'trainer', 'demo') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    return eval(out.stdout)
+
+
+def test_producer_starts_without_tensorflow_or_opencv():
+    assert _modules_loaded_by("import producer.cli, producer.watch, producer.sweep") == []
+
+
+def test_reports_migrations_and_beat_load_no_tensorflow():
+    loaded = _modules_loaded_by("import cutout.cli, cutout.commands, cutout.report, cutout.db, cutout.models, "
+                                "trainer.app, trainer.tasks")
+    assert not set(loaded) & {"tensorflow", "keras", "h5py", "cutout.segmentation", "worker", "demo"}, loaded
+
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _declared(requirements) -> set[str]:
+    names = set()
+    for req in requirements:
+        name = re.split(r"[\[<>=!~; ]", req, maxsplit=1)[0]
+        names.add(name.lower().replace("_", "-"))
+    return names
+
+
+def test_base_install_carries_no_tensorflow():
+    base = _declared(PYPROJECT["dependencies"])
+    assert not base & {"tensorflow", "keras", "h5py", "matplotlib"}
+    for extra in ("worker", "trainer"):
+        assert {"tensorflow", "keras", "h5py"} <= _declared(PYPROJECT["optional-dependencies"][extra])
+
+
+def _allowed(path: str) -> set[str]:
+    extras = PYPROJECT["optional-dependencies"]
+    allowed = _declared(PYPROJECT["dependencies"])
+    if path.startswith(("worker/", "demo/")):
+        allowed |= _declared(extras["worker"])
+    if path.startswith("trainer/"):
+        allowed |= _declared(extras["trainer"])
+    if path.startswith("cutout/segmentation/") or path == "cutout/models.py":
+        allowed |= _declared(extras["worker"]) & _declared(extras["trainer"])
+    return allowed
+
+
+def test_every_third_party_import_is_declared_where_it_is_used():
+    distributions = importlib.metadata.packages_distributions()
+    own = {"cutout", "worker", "producer", "trainer", "demo"}
+    for package in ("cutout", *APPLICATIONS):
+        for path, names in imported_packages(package).items():
+            for name in names - own - set(sys.stdlib_module_names) - {"__future__"}:
+                dists = {d.lower().replace("_", "-") for d in distributions.get(name, [name])}
+                assert dists & _allowed(path), f"{path} imports {name} ({dists}), not declared for it in pyproject.toml"
 
 
 def test_every_setting_is_in_the_readme():
