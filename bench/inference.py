@@ -18,9 +18,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cutout import imageio  # noqa: E402
+from cutout.config import Settings  # noqa: E402
 from cutout.segmentation import artefact, runtime  # noqa: E402
 from demo import synthetic  # noqa: E402
-from cutout.config import Settings  # noqa: E402
 
 
 def conv_flops(keras_model) -> float:

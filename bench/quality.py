@@ -19,10 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cutout import imageio  # noqa: E402
 from cutout.config import Settings  # noqa: E402
-from cutout.metrics import dice, summarise  # noqa: E402
+from cutout.metrics import dice  # noqa: E402
 from cutout.segmentation import artefact, runtime  # noqa: E402
 from cutout.segmentation.segmenter import binarise  # noqa: E402
 from trainer.data import find_pairs  # noqa: E402
+from trainer.evaluate import summarise  # noqa: E402
 
 PRIOR_SIZE = (384, 256)
 

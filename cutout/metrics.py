@@ -48,24 +48,3 @@ def boundary_f(pred: np.ndarray, truth: np.ndarray, tolerance: int = 2) -> float
         return 0.0
     return 2 * precision * recall / (precision + recall)
 
-
-def summarise(values, ids=None, outliers: int = 5) -> dict:
-    """Mean, median, std and the worst cases, as the study reported them."""
-    v = np.asarray(list(values), np.float64)
-    if len(v) == 0:
-        return {"n": 0}
-    order = np.argsort(v)
-    worst = [{"id": (ids[i] if ids is not None else int(i)), "value": float(v[i])} for i in order[:outliers]]
-    q1, q3 = np.percentile(v, [25, 75])
-    return {
-        "n": int(len(v)),
-        "mean": float(v.mean()),
-        "median": float(np.median(v)),
-        "std": float(v.std()),
-        "min": float(v.min()),
-        "q1": float(q1),
-        "q3": float(q3),
-        # The study's outliers: below Q1 - 1.5 IQR.
-        "n_outliers": int((v < q1 - 1.5 * (q3 - q1)).sum()),
-        "worst": worst,
-    }

@@ -11,11 +11,33 @@ from pathlib import Path
 import numpy as np
 
 from cutout import imageio
-from cutout.metrics import boundary_f, dice, summarise
+from cutout.metrics import boundary_f, dice
 from cutout.segmentation.segmenter import Segmenter, binarise
 from trainer.data import Pair
 
 SWEEP = [round(t, 2) for t in np.arange(0.20, 0.86, 0.05)]
+
+
+def summarise(values, ids=None, outliers: int = 5) -> dict:
+    """Mean, median, std and the worst cases, as the study reported them."""
+    v = np.asarray(list(values), np.float64)
+    if len(v) == 0:
+        return {"n": 0}
+    order = np.argsort(v)
+    worst = [{"id": (ids[i] if ids is not None else int(i)), "value": float(v[i])} for i in order[:outliers]]
+    q1, q3 = np.percentile(v, [25, 75])
+    return {
+        "n": int(len(v)),
+        "mean": float(v.mean()),
+        "median": float(np.median(v)),
+        "std": float(v.std()),
+        "min": float(v.min()),
+        "q1": float(q1),
+        "q3": float(q3),
+        # The study's outliers: below Q1 - 1.5 IQR.
+        "n_outliers": int((v < q1 - 1.5 * (q3 - q1)).sum()),
+        "worst": worst,
+    }
 
 
 def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: Path | None = None,

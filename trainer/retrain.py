@@ -61,9 +61,8 @@ def _download(storage, items: list[Labelled], folder: Path) -> None:
 
 
 def _mean_dice(bundle: Path, holdout: Path) -> float:
-    from trainer.evaluate import evaluate_pairs
-
     from cutout.segmentation.artefact import load_bundle
+    from trainer.evaluate import evaluate_pairs
 
     first, second = load_bundle(bundle)
     return evaluate_pairs(first, second, find_pairs(holdout), tta=False)["mean_dice"]

@@ -9,12 +9,12 @@ import signal
 import cv2
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from cutout import imageio, naming
-from demo import synthetic
 from cutout.db import session_scope
-from cutout.schema import Rejection, Segmentation, Shot
+from cutout.schema import Rejection
+from demo import synthetic
 from tests.integration.conftest import run_cli, wait_for
 from tests.integration.test_fleet import all_done, segmentations_of, shots_of
 

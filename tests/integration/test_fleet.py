@@ -8,13 +8,13 @@ import json
 import cv2
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from cutout import imageio, naming
-from demo import synthetic
 from cutout.db import session_scope
 from cutout.metrics import dice
 from cutout.schema import Segmentation, Shot
+from demo import synthetic
 from tests.integration.conftest import run_cli, wait_for
 
 pytestmark = pytest.mark.integration

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from cutout import imageio, naming
-from demo import synthetic
-from producer import sweep
 from cutout.config import Settings
 from cutout.db import session_scope
 from cutout.schema import ModelVersion
+from demo import synthetic
+from producer import sweep
 from trainer.retrain import in_holdout
 from worker.resources import Resources
 

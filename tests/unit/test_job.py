@@ -1,7 +1,6 @@
 """The worker's job on SQLite and a folder bucket (fast); the same code runs on the real fleet
 in tests/integration."""
 
-import numpy as np
 import pytest
 from sqlalchemy import event, select
 

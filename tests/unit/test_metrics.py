@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from cutout.metrics import boundary_f, dice, summarise
+from cutout.metrics import boundary_f, dice
+from trainer.evaluate import summarise
 
 
 def square(size=20, lo=5, hi=15):

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 
-
 @pytest.mark.parametrize("size, depth, base", [((64, 64), 3, 4), ((96, 64), 4, 2), ((128, 192), 5, 2)])
 def test_unet_builds_at_sizes_and_aspects(size, depth, base):
     from cutout.segmentation.unet import build_unet
@@ -34,10 +33,10 @@ def test_side_not_divisible_is_refused():
 def test_a_few_training_steps_lower_the_loss():
     import keras
 
-    from trainer.losses import BceDiceLoss, dice_metric
-    from demo.synthetic import studio_shot
     from cutout.segmentation.preprocess import fit_image, fit_mask, normalise
     from cutout.segmentation.unet import build_unet
+    from demo.synthetic import studio_shot
+    from trainer.losses import BceDiceLoss, dice_metric
 
     keras.utils.set_random_seed(1)
     xs, ys = [], []

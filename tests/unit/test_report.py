@@ -1,6 +1,5 @@
 import pytest
 
-from cutout import db
 from cutout.db import session_scope
 from cutout.report import format_csv, format_table, needs_cutout
 from cutout.schema import Garment, ModelVersion, Segmentation, Shot

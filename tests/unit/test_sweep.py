@@ -6,12 +6,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select, update
 
-from cutout import db
-from producer import sweep
 from cutout.db import session_scope
 from cutout.naming import cutout_key, shot_key
 from cutout.schema import Garment, Rejection, Segmentation, Shot
 from cutout.storage import LocalStorage
+from producer import sweep
 
 G1 = "11111111-1111-4111-8111-111111111111"
 G2 = "22222222-2222-4222-8222-222222222222"

@@ -9,7 +9,6 @@ from click.testing import CliRunner
 from tests.helpers import write_labelled_folder
 
 
-
 @pytest.fixture
 def folder(tmp_path):
     return write_labelled_folder(tmp_path / "data", 6, truth="cutouts")
@@ -17,8 +16,8 @@ def folder(tmp_path):
 
 def test_train_first_and_second_pass(folder, tmp_path):
     from cutout import models
-    from cutout.segmentation import artefact
     from cutout.cli import main
+    from cutout.segmentation import artefact
 
     runner = CliRunner()
     common = ["--size", "64x64", "--depth", "3", "--base-filters", "2", "--epochs", "2", "--batch-size", "2", "--no-xla"]
