@@ -18,7 +18,14 @@ ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = os.environ.get("CUTOUT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CUTOUT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
-pytestmark = pytest.mark.integration
+
+
+def pytest_collection_modifyitems(items):
+    """Everything under tests/integration needs the services: marked so, whatever the file says."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.integration)
 
 
 def _free_port() -> int:

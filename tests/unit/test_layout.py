@@ -124,3 +124,11 @@ def test_every_command_has_help():
     for command in commands:
         result = runner.invoke(main, [*command.split(), "--help"])
         assert result.exit_code == 0 and "Usage" in result.output, (command, result.output)
+
+
+def test_without_tensorflow_segmentation_names_the_extra_to_install():
+    code = ("import sys; sys.modules['tensorflow'] = None\n"
+            "from cutout.config import ConfigError\nfrom cutout.segmentation import runtime\n"
+            "try:\n    runtime.configure()\nexcept ConfigError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert "pip install 'cutout[worker]'" in out.stdout
