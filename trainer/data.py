@@ -17,6 +17,12 @@ class Pair:
     image: Path
     truth: Path
 
+    @property
+    def source(self) -> str:
+        """The photo a pair was made from: composites of one photo are named <photo>_<variant>,
+        and all of them fall on the same side of a split."""
+        return self.id.split("_", 1)[0]
+
 
 def find_pairs(folder: Path) -> list[Pair]:
     folder = Path(folder)
@@ -36,11 +42,15 @@ def find_pairs(folder: Path) -> list[Pair]:
 
 
 def split(pairs: list[Pair], seed: int = 0, val_fraction: float = 0.2) -> tuple[list[Pair], list[Pair]]:
-    """Deterministic train/validation split: the same files and seed give the same split."""
-    order = np.random.default_rng(seed).permutation(len(pairs))
-    n_val = max(1, round(len(pairs) * val_fraction)) if len(pairs) > 1 else 0
-    val = sorted((pairs[i] for i in order[:n_val]), key=lambda p: p.id)
-    train = sorted((pairs[i] for i in order[n_val:]), key=lambda p: p.id)
+    """Deterministic train/validation split by source photo: the same photos and seed give the
+    same split, and no validation photo's person is ever trained on (in any composite of it).
+    With one pair per photo, the split is the same as a split of the pairs themselves."""
+    sources = sorted({p.source for p in pairs})
+    order = np.random.default_rng(seed).permutation(len(sources))
+    n_val = max(1, round(len(sources) * val_fraction)) if len(sources) > 1 else 0
+    held_out = {sources[i] for i in order[:n_val]}
+    val = sorted((p for p in pairs if p.source in held_out), key=lambda p: p.id)
+    train = sorted((p for p in pairs if p.source not in held_out), key=lambda p: p.id)
     return train, val
 
 

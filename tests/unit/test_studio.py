@@ -1,0 +1,104 @@
+"""Studio-style composites: the truth stays on the garment through every transform, skin and
+hair become plastic with their shading, the same seed makes the same image, and composites
+of one photo never straddle the train/validation split."""
+
+import cv2
+import numpy as np
+import pytest
+
+from trainer.data import Pair, split
+from trainer.studio import PLASTIC, Annotated, build, compose, plastic, read_ccp
+
+RED = (220, 20, 20)
+
+
+def person_photo(h=420, w=280) -> Annotated:
+    """A street photo: grass-green surroundings, a person whose garment is pure red, skin tan."""
+    rgb = np.zeros((h, w, 3), np.uint8)
+    rgb[:] = (40, 160, 40)
+    person = np.zeros((h, w), bool)
+    cv2.ellipse(person.view(np.uint8), (w // 2, 60), (30, 40), 0, 0, 360, 1, -1)  # head
+    person[100:380, 70:210] = True  # torso and legs
+    garment = np.zeros((h, w), bool)
+    garment[110:300, 75:205] = True
+    garment[300:360, 95:120] = True  # a narrow leg of the trousers, off centre (flip shows)
+    rgb[person] = (200, 160, 130)
+    rng = np.random.default_rng(0)
+    shade = np.clip(rng.normal(1, 0.1, (h, w)), 0.7, 1.3)[:, :, None]
+    rgb[person] = np.clip(rgb[person] * shade[person], 0, 255).astype(np.uint8)
+    rgb[garment] = RED
+    return Annotated("0042", rgb, person, garment, person & ~garment)
+
+
+def is_red(image):
+    r, g, b = (image[..., i].astype(int) for i in range(3))
+    return (r > 150) & (g < 90) & (b < 90)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_truth_stays_on_the_garment_through_every_transform(seed):
+    image, truth = compose(person_photo(), np.random.default_rng(seed), size=(432, 288))
+    assert image.shape == (432, 288, 3) and truth.shape == (432, 288) and set(np.unique(truth)) <= {0, 255}
+    kernel = np.ones((5, 5), np.uint8)
+    inside = cv2.erode(truth, kernel) > 0
+    outside = cv2.dilate(truth, kernel) == 0
+    assert inside.sum() > 1000
+    assert is_red(image)[inside].mean() > 0.99, "the garment is where the truth says"
+    assert is_red(image)[outside].mean() < 0.001, "and nowhere else"
+
+
+def test_flips_and_scales_move_the_truth_with_the_photo():
+    centroids, heights = [], []
+    for seed in range(12):
+        _, truth = compose(person_photo(), np.random.default_rng(seed), size=(432, 288))
+        leg = truth[:, :] > 0
+        ys, xs = np.nonzero(leg)
+        lower = ys > np.percentile(ys, 90)  # the lowest tenth: the narrow trouser leg
+        centroids.append(xs[lower].mean() - 144)
+        heights.append(ys.max() - ys.min())
+    assert min(centroids) < -5 and max(centroids) > 5, "mirrored in some, not in others"
+    assert max(heights) / min(heights) > 1.08, "scaled differently"
+
+
+def test_the_same_seed_makes_the_same_composite():
+    a = compose(person_photo(), np.random.default_rng([0, 42, 1]), size=(216, 144))
+    b = compose(person_photo(), np.random.default_rng([0, 42, 1]), size=(216, 144))
+    c = compose(person_photo(), np.random.default_rng([0, 42, 2]), size=(216, 144))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_plastic_is_the_tone_with_the_shading_kept():
+    photo = person_photo()
+    out = plastic(photo.rgb, photo.body, PLASTIC["grey"], np.random.default_rng(1))
+    assert np.array_equal(out[~photo.body], photo.rgb[~photo.body]), "only skin and hair change"
+    before = photo.rgb[photo.body].astype(float).mean(1)
+    after = out[photo.body].astype(float)
+    assert np.corrcoef(before, after.mean(1))[0, 1] > 0.95, "shading kept"
+    assert np.abs(after[:, 0] - after[:, 2]).max() < 12, "grey plastic, not tan skin"
+
+
+def test_composites_of_one_photo_fall_on_one_side_of_the_split():
+    pairs = [Pair(f"{i:04d}_{v}", None, None) for i in range(50) for v in ("street", "s0", "Front")]
+    train, val = split(pairs, seed=0, val_fraction=0.2)
+    assert len(val) == 10 * 3 and not {p.source for p in train} & {p.source for p in val}
+
+
+def test_build_writes_a_labelled_folder_from_ccp_files(tmp_path):
+    ccp = tmp_path / "ccp"
+    for d in ("images", "masks", "labels"):
+        (ccp / d).mkdir(parents=True)
+    (ccp / "labels.txt").write_text("\n".join(["null", "hair", "shirt", "skin"]) + "\n")
+    photo = person_photo()
+    labels = np.where(photo.garment, 2, np.where(photo.person, 3, 0)).astype(np.uint8)
+    cv2.imwrite(str(ccp / "images" / "0042.jpg"), cv2.cvtColor(photo.rgb, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(ccp / "masks" / "0042.png"), np.where(photo.garment, 255, 0).astype(np.uint8))
+    cv2.imwrite(str(ccp / "labels" / "0042.png"), labels)
+    read = read_ccp(ccp, "0042")
+    assert np.array_equal(read.garment, photo.garment) and np.array_equal(read.body, photo.person & ~photo.garment)
+    n = build(ccp, tmp_path / "out", ["0042"], size=(216, 144), views=("Front", "FrontRight", "Back"), street=True)
+    assert n == 4
+    names = sorted(p.name for p in (tmp_path / "out" / "images").iterdir())
+    assert names == ["0042_Back.jpg", "0042_Front.jpg", "0042_FrontRight.jpg", "0042_street.jpg"]
+    mask = cv2.imread(str(tmp_path / "out" / "masks" / "0042_Front.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (216, 144) and mask.max() == 255

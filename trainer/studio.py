@@ -1,0 +1,203 @@
+"""Studio-style training data from street photos with a full per-pixel annotation.
+
+The studio shoots garments on a mannequin, on a paper backdrop, at 1152x1728. CCP gives
+people in the street with every pixel labelled (skin, hair, each garment, shoes, bags...).
+A composite lifts the person (label > 0) out of the street, optionally turns skin and hair
+into flat plastic keeping their shading (a mannequin), and places it, scaled like the
+studio frames it, on a generated backdrop: a paper sweep with a gradient, a tint, a
+vignette and a floor shadow, and the studio's clutter (turntable, stand, wires, the edge of
+a background sheet). The garment mask goes through the very same geometric transform, so
+the truth stays aligned with the photo.
+
+Everything is drawn from a generator seeded by (seed, photo id, variant): the same call
+makes the same image on any machine.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from trainer.data import split
+
+log = logging.getLogger(__name__)
+
+STUDIO_SIZE = (1728, 1152)  # (height, width), as the studio shoots
+# Flat plastic tones of mannequins, RGB.
+PLASTIC = {"white": (236, 234, 230), "black": (38, 38, 40), "beige": (214, 188, 160), "grey": (152, 152, 154)}
+
+
+@dataclass(frozen=True)
+class Annotated:
+    """One street photo with its truth and the regions a mannequin replaces."""
+
+    id: str
+    rgb: np.ndarray  # HxWx3 uint8
+    person: np.ndarray  # HxW bool, every annotated pixel
+    garment: np.ndarray  # HxW bool, the truth
+    body: np.ndarray  # HxW bool, skin and hair
+
+
+def read_ccp(folder: Path, photo_id: str) -> Annotated:
+    """A CCP photo, its garment mask and its full annotation (labels.txt names the indices)."""
+    folder = Path(folder)
+    names = (folder / "labels.txt").read_text().split()
+    rgb = cv2.cvtColor(cv2.imread(str(folder / "images" / f"{photo_id}.jpg"), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    labels = cv2.imread(str(folder / "labels" / f"{photo_id}.png"), cv2.IMREAD_UNCHANGED)
+    garment = cv2.imread(str(folder / "masks" / f"{photo_id}.png"), cv2.IMREAD_UNCHANGED) > 127
+    if labels is None or labels.shape != rgb.shape[:2] or garment.shape != rgb.shape[:2]:
+        raise ValueError(f"{photo_id}: photo, labels and mask differ in size or are missing")
+    body = np.isin(labels, [names.index("skin"), names.index("hair")])
+    return Annotated(photo_id, rgb, labels > 0, garment, body)
+
+
+def plastic(rgb: np.ndarray, region: np.ndarray, tone, rng: np.random.Generator) -> np.ndarray:
+    """Skin and hair as flat plastic of `tone`, keeping their shading (relative luminance)."""
+    out = rgb.copy()
+    if not region.any():
+        return out
+    luma = rgb[region].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    shading = np.clip(luma / max(float(np.median(luma)), 1.0), 0.45, 1.5) ** rng.uniform(0.6, 0.9)
+    sheen = np.asarray(tone, np.float32) * rng.uniform(0.92, 1.05)
+    out[region] = np.clip(shading[:, None] * sheen, 0, 255).astype(np.uint8)
+    return out
+
+
+def _smooth_noise(rng, h, w, scale: int, amplitude: float) -> np.ndarray:
+    small = rng.normal(0, 1, (h // scale + 2, w // scale + 2)).astype(np.float32)
+    return cv2.resize(cv2.GaussianBlur(small, (0, 0), 1.5), (w, h), interpolation=cv2.INTER_CUBIC) * amplitude
+
+
+def backdrop(rng: np.random.Generator, size, floor_y: int, feet_x: int, person_width: int) -> np.ndarray:
+    """A paper sweep, float32 HxWx3 in 0..255, with the studio's clutter under and behind the
+    mannequin (everything here is later covered by the person where they overlap)."""
+    h, w = size
+    kind = rng.choice(["white", "grey", "tint", "dark"], p=[0.45, 0.25, 0.22, 0.08])
+    base = {"white": rng.uniform(215, 248, 1).repeat(3), "grey": rng.uniform(120, 200, 1).repeat(3),
+            "tint": rng.uniform(150, 240, 3), "dark": rng.uniform(25, 80, 1).repeat(3)}[kind]
+    base = base * rng.uniform(0.97, 1.03, 3)  # white balance
+    top, bottom = base * rng.uniform(0.9, 1.05), base * rng.uniform(0.8, 1.02)
+    # The sweep: wall above, a smooth bend, floor below.
+    t = np.clip((np.arange(h, dtype=np.float32) / h - rng.uniform(0.45, 0.75)) / rng.uniform(0.1, 0.3) + 0.5, 0, 1)
+    t = t * t * (3 - 2 * t)
+    image = (top[None, :] * (1 - t[:, None]) + bottom[None, :] * t[:, None])[:, None, :] * np.ones((1, w, 1), np.float32)
+    image *= 1 + _smooth_noise(rng, h, w, 64, 0.015)[:, :, None]  # paper is never perfectly even
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r2 = ((xx - w / 2) / (w / 2)) ** 2 + ((yy - h * 0.45) / (h / 2)) ** 2
+    image *= (1 - rng.uniform(0.0, 0.35) * np.clip(r2 / 2, 0, 1))[:, :, None]  # vignette
+
+    if rng.random() < 0.3:  # the edge of a background sheet, hanging a little in front
+        edge = int(rng.uniform(0.05, 0.3) * w) if rng.random() < 0.5 else int(rng.uniform(0.7, 0.95) * w)
+        side = slice(0, edge) if edge < w / 2 else slice(edge, w)
+        image[:, side] *= rng.uniform(0.85, 1.1, 3)
+        image[:, max(0, edge - 2):edge + 2] *= rng.uniform(0.6, 0.85)
+    if rng.random() < 0.45:  # turntable
+        tw, th = int(person_width * rng.uniform(1.2, 2.0) / 2), int(h * rng.uniform(0.015, 0.035))
+        colour = rng.choice([rng.uniform(20, 60), rng.uniform(120, 180), rng.uniform(200, 240)])
+        cv2.ellipse(image, (feet_x, floor_y), (tw, th), 0, 0, 360, [float(colour)] * 3, -1)
+        cv2.ellipse(image, (feet_x, floor_y + th // 3), (tw, th), 0, 0, 180, [float(colour) * 0.7] * 3, -1)
+    if rng.random() < 0.5:  # a stand: a pole from the floor into the mannequin, a cross-foot
+        pole = max(3, int(w * rng.uniform(0.006, 0.015)))
+        grey = [float(rng.uniform(60, 190))] * 3
+        cv2.rectangle(image, (feet_x - pole // 2, int(floor_y - h * 0.45)), (feet_x + pole // 2, floor_y), grey, -1)
+        cv2.line(image, (feet_x - int(person_width * 0.4), floor_y), (feet_x + int(person_width * 0.4), floor_y),
+                 grey, max(3, pole))
+    for _ in range(int(rng.integers(0, 3)) if rng.random() < 0.3 else 0):  # wires
+        x0, x1 = int(rng.uniform(0, w)), int(rng.uniform(0, w))
+        pts = np.array([[x0, 0], [int((x0 + x1) / 2 + rng.uniform(-80, 80)), int(h * rng.uniform(0.3, 0.7))],
+                        [x1, int(h * rng.uniform(0.6, 1.0))]], np.int32)
+        cv2.polylines(image, [pts], False, [float(rng.uniform(10, 60))] * 3, int(rng.integers(1, 4)), cv2.LINE_AA)
+    # Floor shadow: soft and wide under the feet.
+    shadow = np.zeros((h, w), np.float32)
+    cv2.ellipse(shadow, (feet_x, floor_y), (int(person_width * rng.uniform(0.4, 0.8)), int(h * rng.uniform(0.01, 0.03))),
+                0, 0, 360, 1.0, -1)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), h * 0.012)
+    image *= (1 - rng.uniform(0.15, 0.5) * shadow)[:, :, None]
+    return image
+
+
+def compose(photo: Annotated, rng: np.random.Generator, size=STUDIO_SIZE,
+            mannequin: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(HxWx3 uint8 studio-style photo, HxW uint8 0/255 garment truth) at `size` (height, width)."""
+    h, w = size
+    rgb = photo.rgb
+    if mannequin if mannequin is not None else rng.random() < 0.6:
+        tone = PLASTIC[rng.choice(list(PLASTIC))]
+        rgb = plastic(rgb, photo.body, tone, rng)
+    # Studio light on the person: a little brighter or darker, a little warmer or cooler.
+    rgb = np.clip(rgb.astype(np.float32) * rng.uniform(0.9, 1.12) * rng.uniform(0.96, 1.04, 3), 0, 255)
+
+    ys, xs = np.nonzero(photo.person)
+    top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    scale = rng.uniform(0.72, 0.93) * h / (bottom - top)
+    scale = min(scale, 0.96 * w / (right - left))
+    flip = rng.random() < 0.5
+    centre_x = w / 2 + rng.uniform(-0.05, 0.05) * w
+    floor_y = min(h * rng.uniform(0.9, 0.975), h - 2)
+    sx = -scale if flip else scale
+    # x' = sx * (x - (left + right) / 2) + centre_x ; y' = scale * (y - bottom) + floor_y
+    matrix = np.array([[sx, 0, centre_x - sx * (left + right) / 2], [0, scale, floor_y - scale * bottom]], np.float32)
+
+    def warp(array, interpolation=cv2.INTER_LINEAR):
+        return cv2.warpAffine(array, matrix, (w, h), flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+    person_rgb = warp(rgb)
+    # Soften the hand-drawn cut by about a pixel, as a real edge is soft.
+    alpha = cv2.GaussianBlur(warp(photo.person.astype(np.float32)), (0, 0), rng.uniform(0.6, 1.2))[:, :, None]
+    truth = warp(photo.garment.astype(np.float32)) > 0.5
+    feet_x = int(round(centre_x))
+    background = backdrop(rng, size, int(floor_y), feet_x, int((right - left) * scale))
+    image = alpha * person_rgb + (1 - alpha) * background
+    image += rng.normal(0, rng.uniform(0.5, 2.5), image.shape).astype(np.float32)  # sensor noise
+    if rng.random() < 0.3:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 0.7))
+    return np.clip(image, 0, 255).astype(np.uint8), np.where(truth, 255, 0).astype(np.uint8)
+
+
+def photo_ids(folder: Path, which: str, seed: int = 0, val_fraction: float = 0.2) -> list[str]:
+    """CCP photo ids of `which` split ("train", "val" or "all"), split as `cutout train` splits them."""
+    from trainer.data import find_pairs
+
+    pairs = find_pairs(folder)
+    if which == "all":
+        return [p.id for p in pairs]
+    train, val = split(pairs, seed, val_fraction)
+    return [p.id for p in (train if which == "train" else val)]
+
+
+def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_SIZE, seed: int = 0,
+          street: bool = False, views: tuple[str, ...] | None = None, progress=None) -> int:
+    """Write composites as a labelled folder (images/<id>_<variant>.jpg, masks/<id>_<variant>.png).
+
+    views: name the variants after the studio's views (Front, FrontRight, Back) instead of
+    numbering them, for a set that looks like the studio's garments. street: also link each
+    street photo and its mask as <id>_street, mixing both domains in one folder.
+    Returns the number of images written.
+    """
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    names = list(views) if views else [f"s{v}" for v in range(variants)]
+    written = 0
+    for n, photo_id in enumerate(ids):
+        photo = read_ccp(ccp, photo_id)
+        for v, name in enumerate(names):
+            rng = np.random.default_rng([seed, int(photo_id), v])
+            image, truth = compose(photo, rng, size)
+            cv2.imwrite(str(out / "images" / f"{photo_id}_{name}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+            cv2.imwrite(str(out / "masks" / f"{photo_id}_{name}.png"), truth)
+            written += 1
+        if street:
+            for kind, suffix in (("images", ".jpg"), ("masks", ".png")):
+                link = out / kind / f"{photo_id}_street{suffix}"
+                if not link.exists():
+                    link.symlink_to((Path(ccp) / kind / f"{photo_id}{suffix}").resolve())
+            written += 1
+        if progress:
+            progress(n + 1, len(ids))
+    return written
