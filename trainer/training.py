@@ -41,7 +41,7 @@ class TrainConfig:
     flip: bool = True
     colour: bool = True
     boundary_weight: float = 0.0
-    precision: str = "float32"
+    precision: str = "auto"  # float32, mixed_bfloat16, mixed_float16, or auto (see choose_precision)
     jit_compile: bool = True
     second_pass_of: Path | None = None  # a first-pass model directory: train the focused model
     dilate_fraction: float = 0.03
@@ -143,6 +143,45 @@ def _EpochTimer():
     return EpochTimer()
 
 
+def _step_seconds(policy: str, cfg: TrainConfig, steps: int = 4) -> float:
+    import keras
+
+    from cutout.segmentation.unet import build_unet
+    from trainer.losses import BceDiceLoss
+
+    keras.mixed_precision.set_global_policy(policy)
+    model = build_unet(cfg.input_size, cfg.depth, cfg.base_filters)
+    model.compile(optimizer=keras.optimizers.RMSprop(3e-4), loss=BceDiceLoss(), jit_compile=cfg.jit_compile)
+    x = np.random.default_rng(0).normal(size=(cfg.batch_size, *cfg.input_size, 3)).astype(np.float32)
+    y = (x[..., :1] > 0).astype(np.float32)
+    model.train_on_batch(x, y)  # compiles
+    started = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    keras.mixed_precision.set_global_policy("float32")
+    return (time.perf_counter() - started) / steps
+
+
+def choose_precision(cfg: TrainConfig, device: str) -> tuple[str, dict]:
+    """"auto" trains in float32 unless this CPU computes bfloat16 natively (AVX-512 BF16, AMX)
+    *and* a few training steps measured here, now, run faster in mixed_bfloat16: on AVX2-only
+    CPUs bfloat16 is emulated and was 6x slower. CPUs differ from one machine to the next, so
+    nothing is assumed."""
+    from cutout.segmentation.runtime import cpu_info
+
+    cpu = cpu_info()
+    if cfg.precision != "auto":
+        return cfg.precision, {"cpu": cpu, "chosen_by": "--precision"}
+    if device == "gpu":
+        return "float32", {"cpu": cpu, "chosen_by": "auto: a GPU (bfloat16 not measured there)"}
+    if not cpu["native_bf16"]:
+        return "float32", {"cpu": cpu, "chosen_by": "auto: no native bfloat16 on this CPU"}
+    seconds = {policy: round(_step_seconds(policy, cfg), 4) for policy in ("float32", "mixed_bfloat16")}
+    chosen = min(seconds, key=seconds.get)
+    log.info("precision probe (s per step): %s -> %s", seconds, chosen)
+    return chosen, {"cpu": cpu, "chosen_by": "auto: measured", "seconds_per_step": seconds}
+
+
 def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     """Train, tune the threshold on validation, write the artefact; returns its directory."""
     from cutout.segmentation import runtime
@@ -154,8 +193,9 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     from cutout.segmentation.unet import build_unet
     from trainer.losses import BceDiceLoss, dice_metric
 
+    precision, precision_choice = choose_precision(cfg, used_device)
     keras.utils.set_random_seed(cfg.seed)
-    keras.mixed_precision.set_global_policy(cfg.precision)
+    keras.mixed_precision.set_global_policy(precision)
     started = time.time()
 
     pairs = find_pairs(cfg.data)
@@ -224,7 +264,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
             "data": str(cfg.data), "n_train": len(train_pairs), "n_val": len(val_pairs),
             "seed": cfg.seed, "val_fraction": cfg.val_fraction, "val_ids": [p.id for p in val_pairs],
             "epochs_run": len(val_dice), "best_epoch": best_epoch, "best_val_dice_model_res": float(max(val_dice)),
-            "batch_size": cfg.batch_size, "precision": cfg.precision, "jit_compile": cfg.jit_compile, "device": used_device,
+            "batch_size": cfg.batch_size, "precision": precision, "precision_choice": precision_choice, "jit_compile": cfg.jit_compile, "device": used_device,
             "augmentation": {"flip": cfg.flip, "colour": cfg.colour}, "boundary_weight": cfg.boundary_weight,
             "first_pass_model": first.version if first else None,
             "first_pass_model_dir": str(cfg.second_pass_of) if first else None,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
+from pathlib import Path
 
 from cutout.config import ConfigError
 
@@ -47,3 +49,20 @@ def configure(device: str = "auto", threads: int = 0) -> str:
     _done = True
     log.info("TensorFlow %s on %s (%s intra-op threads)", tf.__version__, used, threads or "default")
     return used
+
+
+def cpu_info() -> dict:
+    """This machine's CPU, read at run time (machines differ from one session to the next):
+    its model name and whether it computes bfloat16 natively (AVX-512 BF16 or AMX)."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and name in ("", platform.machine(), platform.processor()):
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {"model": name, "cores": os.cpu_count(), "avx2": "avx2" in flags, "avx512f": "avx512f" in flags,
+            "native_bf16": bool(flags & {"avx512_bf16", "amx_bf16"})}
