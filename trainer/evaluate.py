@@ -12,7 +12,8 @@ import numpy as np
 
 from cutout import imageio
 from cutout.metrics import boundary_f, dice
-from cutout.segmentation.segmenter import Segmenter, binarise
+from cutout.segmentation.edges import refine
+from cutout.segmentation.segmenter import Segmenter, binarise, confidence_score
 from trainer.data import Pair
 
 SWEEP = [round(t, 2) for t in np.arange(0.20, 0.86, 0.05)]
@@ -55,17 +56,24 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
         rgb = imageio.read_photo_file(pair.image)
         truth = imageio.read_mask_file(pair.truth)
         first_prob, final = seg.probabilities(rgb)
-        probs = {"single": (first_prob, seg.threshold_first)}
+        # The final probability as the worker makes it: with the bundle's edge refinement.
+        refined = refine(rgb, final, seg.final.meta.refine)
+        probs = {"single": (refined if second is None else first_prob, seg.threshold_first)}
         if second is not None:
-            probs["double"] = (final, seg.threshold_second)
+            probs["double"] = (refined, seg.threshold_second)
         if tta:
             name, threshold = ("double_tta", seg.threshold_second) if second is not None else ("single_tta", seg.threshold_first)
-            probs[name] = (seg.flip_averaged(rgb, first_prob, final)[1], threshold)
-        row = {"id": pair.id}
+            probs[name] = (refine(rgb, seg.flip_averaged(rgb, first_prob, final)[1], seg.final.meta.refine), threshold)
+        row = {"id": pair.id, "garment": pair.source}
         for name, (prob, threshold) in probs.items():
             mask = binarise(prob, threshold)
             row[f"{name}_dice"] = dice(mask, truth)
             row[f"{name}_boundary_f"] = boundary_f(mask, truth)
+        main_prob, main_threshold = probs[main]
+        confidence, signals = confidence_score(
+            main_prob, main_threshold, binarise(main_prob, main_threshold),
+            binarise(first_prob, seg.threshold_first) if second is not None else None, seg.final.meta.calibration)
+        row.update(confidence=confidence, **{f"signal_{k}": v for k, v in signals.items()})
         for name in sweep:
             prob = probs[name][0]
             for t in SWEEP:
@@ -84,10 +92,30 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
     report["threshold_sweep"] = {k: {str(t): float(np.mean(v)) if v else None for t, v in d.items()} for k, d in sweep.items()}
     report["mean_dice"] = report[main]["dice"].get("mean")
     report["median_dice"] = report[main]["dice"].get("median")
+    report["boundary_f"] = report[main]["boundary_f"].get("mean")
+    report["automation"] = automation(rows, main, seg.final.meta.release)
     report["per_image"] = rows
     if gallery is not None and rows:
         write_gallery(gallery, keep, sorted(rows, key=lambda r: r[f"{main}_dice"])[:worst], main)
     return report
+
+
+def automation(rows: list[dict], variant: str, rule: dict | None) -> dict:
+    """Share of garments the release rule lets out without a person, and how many of those are
+    right (every view at Dice >= the rule's good Dice, 0.95), with the whole automation curve."""
+    from trainer.calibration import GOOD_DICE, automation_curve, garment_table
+
+    garments = garment_table([{"garment": r["garment"], "predicted": r["confidence"], "dice": r[f"{variant}_dice"]}
+                              for r in rows])
+    good = (rule or {}).get("good_dice", GOOD_DICE)
+    result = {"garments": len(garments), "rule": rule, "curve": automation_curve(garments, good)}
+    if rule:
+        out = [g for g in garments.values() if g["predicted"] >= rule["min_predicted_dice"]]
+        result.update(released=round(len(out) / max(1, len(garments)), 4),
+                      precision=round(sum(g["dice"] >= good for g in out) / len(out), 4) if out else None)
+    else:
+        result.update(released=None, precision=None)
+    return result
 
 
 def write_gallery(folder: Path, images: dict, worst_rows: list[dict], variant: str) -> None:

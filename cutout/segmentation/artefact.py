@@ -35,6 +35,10 @@ class ModelMeta:
     fill: list[float] | None = None  # second pass: the colour the background was blanked to
     training: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
+    # Tuned on validation for the bundle whose last stage this is (cutout calibrate):
+    refine: dict | None = None  # guided-filter edge refinement {"radius", "eps"}
+    calibration: dict | None = None  # confidence signals -> predicted Dice {"score", "x", "y"}
+    release: dict | None = None  # the release rule {"min_predicted_dice", ...}
 
     def to_json(self) -> dict:
         d = dict(self.__dict__)

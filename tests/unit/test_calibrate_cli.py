@@ -1,0 +1,64 @@
+"""`cutout calibrate` writes a bundle's edge refinement, calibration and release rule; the
+segmenter and `cutout evaluate` then use them."""
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cutout import imageio
+from cutout.cli import main
+from cutout.naming import VIEWS
+from demo import synthetic
+
+
+@pytest.fixture
+def studio_folder(tmp_path):
+    """Four garments in three views each, named <photo>_<View> like `cutout studio-data --views`."""
+    folder = tmp_path / "studio-val"
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    for g in range(4):
+        for view in VIEWS:
+            rgba, mask = synthetic.studio_shot(g, view, size=(288, 192))
+            cv2.imwrite(str(folder / "images" / f"{g:04d}_{view}.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))
+            (folder / "masks" / f"{g:04d}_{view}.png").write_bytes(imageio.encode_png(mask))
+    return folder
+
+
+def test_calibrate_then_segment_and_evaluate_with_the_result(studio_folder, tiny_model, tmp_path):
+    from cutout.config import Settings
+    from cutout.segmentation import artefact
+    from cutout.segmentation.segmenter import Segmenter, predicted_dice
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_model, bundle)
+    runner = CliRunner()
+    result = runner.invoke(main, ["calibrate", str(studio_folder), "--model", str(bundle), "--plots", str(tmp_path / "plots")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    assert summary["n"] == 12 and summary["garments"] == 4
+
+    meta = artefact.read_meta(bundle / "second")
+    assert meta.calibration["score"] and np.all(np.diff(meta.calibration["y"]) >= 0)
+    assert "min_predicted_dice" in meta.release and meta.evaluation["studio"]["n"] == 12
+    assert artefact.read_meta(bundle / "first").calibration is None, "the bundle's rule lives in its last stage"
+    assert (tmp_path / "plots" / "automation.png").stat().st_size > 0
+    assert (tmp_path / "plots" / "reliability.png").stat().st_size > 0
+
+    seg = Segmenter.from_settings(Settings(model_dir=bundle))
+    rgb = synthetic.studio_shot(7, size=(288, 192))[0][:, :, :3]
+    prediction = seg.segment(rgb)
+    assert prediction.confidence == pytest.approx(predicted_dice(prediction.confidence_parts, meta.calibration))
+    assert ("refine_s" in prediction.timings) == (meta.refine is not None)
+
+    result = runner.invoke(main, ["evaluate", str(studio_folder), "--model", str(bundle), "--json", "--no-tta"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert {"n", "mean_dice", "median_dice", "boundary_f", "automation"} <= set(report)
+    assert report["boundary_f"] == pytest.approx(report["double"]["boundary_f"]["mean"])
+    assert report["automation"]["garments"] == 4 and report["automation"]["rule"] == meta.release
+    assert report["mean_dice"] == pytest.approx(summary["mean_dice"], abs=1e-6), "evaluate runs what calibrate chose"

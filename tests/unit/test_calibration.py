@@ -1,0 +1,74 @@
+"""Confidence as an estimate of Dice, and the release rule chosen from it."""
+
+import numpy as np
+import pytest
+
+from cutout.segmentation.segmenter import predicted_dice
+from trainer.calibration import automation_curve, choose_release, fit_calibration, garment_table, isotonic
+
+
+def test_isotonic_fit_is_monotone_bounded_and_least_squares():
+    rng = np.random.default_rng(0)
+    x = rng.random(300)
+    y = np.clip(0.6 + 0.4 * x + rng.normal(0, 0.08, 300), 0, 1.2)
+    kx, ky = isotonic(x, y)
+    assert np.all(np.diff(kx) >= 0) and np.all(np.diff(ky) >= -1e-12), "monotone"
+    assert ky.min() >= 0 and ky.max() <= 1, "bounded"
+    # Pool adjacent violators by hand on a tiny case: (1, 3, 2) -> (1, 2.5, 2.5).
+    kx, ky = isotonic([0, 1, 2], [1, 3, 2])
+    assert np.interp([0, 1, 2], kx, ky).tolist() == pytest.approx([1, 1, 1])  # clipped to 1
+    kx, ky = isotonic([0, 1, 2], [0.1, 0.3, 0.2])
+    assert np.interp([0, 1, 2], kx, ky).tolist() == pytest.approx([0.1, 0.25, 0.25])
+
+
+def test_calibration_picks_the_informative_score_and_predicts_dice():
+    rng = np.random.default_rng(1)
+    dice = rng.uniform(0.7, 1.0, 400)
+    signals = [{"decisiveness": rng.random(), "agreement": 1.0, "garment_fraction": 0.2,
+                "expected_dice": float(np.clip(d + rng.normal(0, 0.01), 0, 1))} for d in dice]
+    calibration = fit_calibration(signals, list(dice))
+    assert calibration["score"].startswith("expected_dice"), "decisiveness here is noise"
+    predicted = np.array([predicted_dice(s, calibration) for s in signals])
+    assert np.mean(np.abs(predicted - dice)) < 0.02
+    assert predicted_dice({"decisiveness": 0, "agreement": 0, "expected_dice": 0, "garment_fraction": 0},
+                          calibration) >= 0.0
+    xs = np.linspace(0, 1, 50)
+    curve = [predicted_dice({"decisiveness": 1, "agreement": 1, "expected_dice": v, "garment_fraction": 0.2},
+                            calibration) for v in xs]
+    assert np.all(np.diff(curve) >= -1e-12) and min(curve) >= 0 and max(curve) <= 1
+
+
+def rows(garment, predicted_and_truth):
+    """Per-view rows; a view predicted None failed (it predicts 0)."""
+    return [{"garment": garment, "dice": d, "predicted": 0.0 if p is None else p} for p, d in predicted_and_truth]
+
+
+def test_a_garment_with_one_bad_view_is_never_released():
+    data = (rows("good", [(0.99, 0.99)] * 3) + rows("one-bad", [(0.99, 0.99), (0.99, 0.99), (0.80, 0.80)])
+            + rows("one-failed", [(0.99, 0.99), (0.99, 0.99), (None, 0.0)]))
+    garments = garment_table(data)
+    assert garments["one-bad"]["predicted"] == pytest.approx(0.80) and garments["one-failed"]["predicted"] == 0.0
+    rule = choose_release(garments, precision=0.98)
+    threshold = rule["min_predicted_dice"]
+    assert garments["good"]["predicted"] >= threshold
+    assert garments["one-bad"]["predicted"] < threshold and garments["one-failed"]["predicted"] < threshold
+
+
+def test_release_threshold_is_the_lowest_that_keeps_precision():
+    # Ten garments, predicted 0.90..0.99; the two lowest are really bad.
+    data = []
+    for i in range(10):
+        p = 0.90 + i / 100
+        data += rows(f"g{i}", [(p, 0.99 if i >= 2 else 0.90)] * 3)
+    garments = garment_table(data)
+    rule = choose_release(garments, precision=0.98)
+    assert rule["min_predicted_dice"] == pytest.approx(0.92)
+    assert rule["validation"] == {"garments": 10, "released": 0.8, "precision": 1.0}
+    curve = automation_curve(garments)
+    assert curve[0]["released"] == 0.1 and curve[-1] == {"threshold": pytest.approx(0.90), "released": 1.0,
+                                                        "precision": 0.8}
+
+
+def test_when_nothing_reaches_the_precision_nothing_is_released():
+    garments = garment_table(rows("bad", [(0.99, 0.5)] * 3))
+    assert choose_release(garments)["min_predicted_dice"] > 1.0

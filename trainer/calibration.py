@@ -1,0 +1,170 @@
+"""Turning confidence signals into an estimate of Dice, and choosing the release rule.
+
+Both are fitted on validation garments, never on training ones:
+
+- calibration: isotonic regression (pool adjacent violators) of the measured Dice on one
+  scalar score of the signals; of the candidate scores, the one whose calibrated estimate
+  has the smallest squared error wins. The result is monotone and bounded by construction,
+  and stored as points to interpolate between.
+- release rule: a garment is released when every one of its views is done and the smallest
+  predicted Dice among them reaches a threshold; the threshold is the lowest at which at
+  least `precision` of the released validation garments have every view at Dice >= `good`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cutout.segmentation.segmenter import SCORES
+
+GOOD_DICE = 0.95
+TARGET_PRECISION = 0.98
+
+
+def isotonic(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """Non-decreasing least-squares fit of y on x: (knots x, fitted y) to interpolate between."""
+    order = np.argsort(x, kind="stable")
+    xs, ys = np.asarray(x, float)[order], np.asarray(y, float)[order]
+    blocks = []  # [sum of y, count, first x, last x]
+    for xi, yi in zip(xs, ys):
+        blocks.append([yi, 1, xi, xi])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            total, count, _, last = blocks.pop()
+            blocks[-1][0] += total
+            blocks[-1][1] += count
+            blocks[-1][3] = last
+    knots_x, knots_y = [], []
+    for total, count, first, last in blocks:
+        for xk in (first, last) if last > first else (first,):
+            knots_x.append(xk)
+            knots_y.append(total / count)
+    return np.array(knots_x), np.clip(np.array(knots_y), 0.0, 1.0)
+
+
+def fit_calibration(signals: list[dict], dice: list[float]) -> dict:
+    """The calibration (see module doc) from per-view signals and their measured Dice."""
+    best = None
+    for name, score in SCORES.items():
+        x = np.array([score(s) for s in signals])
+        kx, ky = isotonic(x, dice)
+        error = float(np.mean((np.interp(x, kx, ky) - np.asarray(dice)) ** 2))
+        if best is None or error < best["mse"]:
+            best = {"score": name, "x": [round(float(v), 6) for v in kx], "y": [round(float(v), 6) for v in ky],
+                    "mse": round(error, 6), "n": len(dice)}
+    return best
+
+
+def garment_table(rows: list[dict]) -> dict[str, dict]:
+    """Per garment: the smallest predicted and measured Dice of its views, from per-view rows
+    {"garment", "predicted", "dice"} (a failed view predicts 0)."""
+    garments: dict[str, dict] = {}
+    for row in rows:
+        g = garments.setdefault(row["garment"], {"predicted": 1.0, "dice": 1.0, "views": 0})
+        g["predicted"] = min(g["predicted"], row["predicted"])
+        g["dice"] = min(g["dice"], row["dice"])
+        g["views"] += 1
+    return garments
+
+
+def automation_curve(garments: dict[str, dict], good: float = GOOD_DICE) -> list[dict]:
+    """For each candidate threshold (every garment's predicted Dice, high to low): the share of
+    garments released and the precision among them."""
+    items = sorted(garments.values(), key=lambda g: -g["predicted"])
+    curve, right = [], 0
+    for k, g in enumerate(items, 1):
+        right += g["dice"] >= good
+        if k == len(items) or items[k]["predicted"] < g["predicted"]:
+            curve.append({"threshold": g["predicted"], "released": k / len(items), "precision": right / k})
+    return curve
+
+
+def choose_release(garments: dict[str, dict], precision: float = TARGET_PRECISION, good: float = GOOD_DICE) -> dict:
+    """The release rule: the lowest threshold whose released garments reach `precision`."""
+    curve = automation_curve(garments, good)
+    ok = [c for c in curve if c["precision"] >= precision]
+    if not ok:  # nothing can be released at this precision: release nothing
+        return {"min_predicted_dice": 1.01, "good_dice": good, "target_precision": precision,
+                "validation": {"garments": len(garments), "released": 0.0, "precision": None}}
+    chosen = max(ok, key=lambda c: c["released"])
+    return {"min_predicted_dice": round(chosen["threshold"], 6), "good_dice": good, "target_precision": precision,
+            "validation": {"garments": len(garments), "released": round(chosen["released"], 4),
+                           "precision": round(chosen["precision"], 4)}}
+
+
+
+# Edge refinement candidates (full-resolution window radius, regularisation); None = off.
+REFINE_GRID = (None, {"radius": 8, "eps": 1e-3}, {"radius": 16, "eps": 1e-3}, {"radius": 16, "eps": 1e-2})
+DICE_TOLERANCE = 0.002  # refinement is for edges: it may not cost more mean Dice than this
+
+
+def measure(seg, pairs, grid=REFINE_GRID, progress=None) -> list[list[dict]]:
+    """Per photo, per refinement candidate: Dice, boundary F and the confidence signals."""
+    from cutout import imageio
+    from cutout.metrics import boundary_f, dice
+    from cutout.segmentation.edges import refine
+    from cutout.segmentation.segmenter import binarise, confidence_signals
+
+    threshold = seg.threshold_second if seg.second is not None else seg.threshold_first
+    results = []
+    for n, pair in enumerate(pairs, 1):
+        rgb, truth = imageio.read_photo_file(pair.image), imageio.read_mask_file(pair.truth)
+        first_prob, final = seg.probabilities(rgb)
+        first_mask = binarise(first_prob, seg.threshold_first) if seg.second is not None else None
+        per = []
+        for params in grid:
+            prob = refine(rgb, final, params)
+            mask = binarise(prob, threshold)
+            per.append({"id": pair.id, "garment": pair.source, "dice": dice(mask, truth),
+                        "boundary_f": boundary_f(mask, truth),
+                        "signals": confidence_signals(prob, threshold, mask, first_mask)})
+        results.append(per)
+        if progress:
+            progress(n, len(pairs))
+    return results
+
+
+def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | None = None, progress=None) -> dict:
+    """Tune the edge refinement, fit the calibration and choose the release rule of a bundle on
+    a labelled studio-style validation folder (three views per garment: <photo>_<View>), and
+    write them into the bundle's last stage's model.json."""
+    from cutout.models import bundle_stages
+    from cutout.segmentation import artefact
+    from cutout.segmentation.segmenter import Segmenter
+    from trainer.data import find_pairs
+    from trainer.plots import automation_plot, reliability_plot
+
+    first, second = artefact.load_bundle(bundle)
+    seg = Segmenter(first, second)
+    pairs = find_pairs(data)[:limit]
+    measured = measure(seg, pairs, REFINE_GRID, progress)
+    means = [{"dice": float(np.mean([m[k]["dice"] for m in measured])),
+              "boundary_f": float(np.mean([m[k]["boundary_f"] for m in measured]))} for k in range(len(REFINE_GRID))]
+    allowed = [k for k in range(len(REFINE_GRID)) if means[k]["dice"] >= means[0]["dice"] - DICE_TOLERANCE]
+    chosen = max(allowed, key=lambda k: means[k]["boundary_f"])
+    views = [m[chosen] for m in measured]
+    calibration = fit_calibration([v["signals"] for v in views], [v["dice"] for v in views])
+    from cutout.segmentation.segmenter import predicted_dice
+
+    rows = [{"garment": v["garment"], "predicted": predicted_dice(v["signals"], calibration), "dice": v["dice"]}
+            for v in views]
+    garments = garment_table(rows)
+    release = choose_release(garments)
+    last = bundle_stages(bundle)[1] or bundle_stages(bundle)[0]
+    meta = artefact.read_meta(last)
+    meta.refine, meta.calibration, meta.release = REFINE_GRID[chosen], calibration, release
+    dice = np.array([v["dice"] for v in views])
+    meta.evaluation = {**meta.evaluation, "studio": {
+        "data": str(data), "n": len(views), "garments": len(garments),
+        "mean_dice": float(dice.mean()), "median_dice": float(np.median(dice)),
+        "mean_boundary_f": means[chosen]["boundary_f"],
+        "refinement_candidates": [{"refine": REFINE_GRID[k], **means[k]} for k in range(len(REFINE_GRID))],
+        "released": release["validation"]["released"], "precision": release["validation"]["precision"]}}
+    artefact.write_meta(last, meta)
+    if plots is not None:
+        Path(plots).mkdir(parents=True, exist_ok=True)
+        automation_plot(automation_curve(garments), release, Path(plots) / "automation.png")
+        reliability_plot([r["predicted"] for r in rows], list(dice), Path(plots) / "reliability.png")
+    return {"model": str(bundle), "refine": meta.refine, "calibration_score": calibration["score"],
+            "calibration_mse": calibration["mse"], "release": release, **meta.evaluation["studio"]}
