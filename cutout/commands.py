@@ -32,11 +32,13 @@ def report():
 
 @report.command("needs-cutout")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--min-confidence", type=float, help="Default CUTOUT_MIN_CONFIDENCE.")
+@click.option("--min-confidence", type=float,
+              help="Release views at or above this confidence, overriding each model's own release rule "
+                   "(default CUTOUT_MIN_CONFIDENCE, else the rule).")
 @click.option("--min-dice", type=float, help="Default CUTOUT_MIN_DICE.")
-@click.option("--all", "include_all", is_flag=True, help="List every garment, not only those needing a person.")
+@click.option("--all", "include_all", is_flag=True, help="List every garment: also those waiting and those released.")
 def needs_cutout(fmt, min_confidence, min_dice, include_all):
-    """Garments that need a person to cut them out, worst first, with their views."""
+    """Which garments are released and which need a person to cut them out (worst first, with why)."""
     from cutout.report import format_csv, format_table, needs_cutout as build
 
     settings = Settings.from_env().require("database_url")

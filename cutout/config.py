@@ -92,7 +92,7 @@ class Settings:
     promote_margin: float = 0.001  # the candidate must beat the current mean Dice by this much
 
     # Reports.
-    min_confidence: float = 0.90
+    min_confidence: float | None = None  # None = each model's release rule (see cutout.report)
     min_dice: float = 0.97
 
     @classmethod
@@ -134,7 +134,7 @@ class Settings:
             holdout_percent=_int("CUTOUT_HOLDOUT_PERCENT", 10),
             min_training_pairs=_int("CUTOUT_MIN_TRAINING_PAIRS", 50),
             promote_margin=_float("CUTOUT_PROMOTE_MARGIN", 0.001),
-            min_confidence=_float("CUTOUT_MIN_CONFIDENCE", 0.90),
+            min_confidence=_float("CUTOUT_MIN_CONFIDENCE", None),
             min_dice=_float("CUTOUT_MIN_DICE", 0.97),
         )
 

@@ -1,4 +1,15 @@
-"""Which garments need a person to cut them out, worst first, per garment across its views."""
+"""Which garments the fleet releases and which need a person, per garment across its views.
+
+A garment is *released* when all three views are done, no reference cutout disagrees with
+them (Dice below min_dice), and every view's confidence (the model's estimate of its Dice)
+reaches the release rule of the model that made it: the threshold tuned on validation
+garments so that at least 98 % of released garments have every view at Dice >= 0.95
+(``model.json``'s ``release``). ``min_confidence`` overrides the models' rules; a model
+without a rule uses DEFAULT_MIN_CONFIDENCE.
+
+It *needs a person* when a view failed, a confidence is below the rule, or a reference
+disagrees; it is *waiting* while a view is missing or still being processed.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +19,28 @@ from cutout.db import session_scope
 from cutout.naming import VIEWS
 from cutout.schema import ModelVersion, Rejection, Segmentation, Shot
 
+DEFAULT_MIN_CONFIDENCE = 0.90
+RELEASED, NEEDS_PERSON, WAITING = "released", "needs a person", "waiting"
 
-def needs_cutout(url: str, min_confidence: float, min_dice: float, include_all: bool = False) -> dict:
-    """{"garments": [...ranked...], "failed_shots": [...], "rejected_keys": [...], "thresholds": {...}}.
 
-    A view needs a person when it failed, its confidence is below min_confidence, or its Dice
-    against a reference is below min_dice. A garment's score is its worst view's (Dice where a
-    reference exists, else confidence; a failed view scores 0), and garments rank by it.
+def release_threshold(params: dict | None) -> float | None:
+    """The release rule's threshold in a model version's params (its last stage's), if any."""
+    params = params or {}
+    stage = params.get("second") or params.get("first") or {}
+    rule = stage.get("release") or {}
+    return rule.get("min_predicted_dice")
+
+
+def needs_cutout(url: str, min_confidence: float | None, min_dice: float, include_all: bool = False) -> dict:
+    """{"garments": [...ranked...], "counts": {...}, "failed_shots": [...], "rejected_keys": [...]}.
+
+    Garments that need a person come first, worst first (their score is their worst view's:
+    Dice where a reference exists, else confidence; a failed view scores 0); with
+    include_all, waiting and released garments follow.
     """
     with session_scope(url) as session:
         rows = session.execute(
-            select(Shot, Segmentation, ModelVersion.version)
+            select(Shot, Segmentation, ModelVersion.version, ModelVersion.params)
             .outerjoin(Segmentation, and_(Segmentation.shot_id == Shot.id, Segmentation.shot_etag == Shot.etag))
             .outerjoin(ModelVersion, ModelVersion.id == Segmentation.model_version_id)
             .order_by(Shot.garment_id, Shot.view, Segmentation.created_at.desc(), Segmentation.id.desc())
@@ -29,27 +51,32 @@ def needs_cutout(url: str, min_confidence: float, min_dice: float, include_all: 
     garments: dict[str, dict] = {}
     failed = []
     seen = set()
-    for shot, seg, version in rows:
+    for shot, seg, version, params in rows:
         if shot.id in seen:
             continue  # only the newest segmentation of the shot's current content
         seen.add(shot.id)
-        g = garments.setdefault(shot.garment_id, {"garment_id": shot.garment_id, "views": {}, "reasons": []})
+        g = garments.setdefault(shot.garment_id, {"garment_id": shot.garment_id, "views": {}, "reasons": [],
+                                                  "waiting_for": []})
         view = {"status": shot.status, "key": shot.key}
         if shot.status == "failed":
             view["failure_reason"] = shot.failure_reason
             failed.append({"garment_id": shot.garment_id, "view": shot.view, "key": shot.key, "reason": shot.failure_reason})
             g["reasons"].append(f"{shot.view} failed: {shot.failure_reason}")
-        if seg is not None and shot.status == "done":
+        elif shot.status != "done" or seg is None:
+            g["waiting_for"].append(f"{shot.view} {shot.status}")
+        else:
+            threshold = min_confidence if min_confidence is not None else release_threshold(params)
+            threshold = DEFAULT_MIN_CONFIDENCE if threshold is None else threshold
             view.update(confidence=round(seg.confidence, 4), dice=None if seg.dice is None else round(seg.dice, 4),
-                        model_version=version, mask_key=seg.mask_key, cutout_key=seg.cutout_key,
-                        overlay_key=seg.overlay_key)
-            if seg.confidence < min_confidence:
-                g["reasons"].append(f"{shot.view} confidence {seg.confidence:.3f} < {min_confidence}")
+                        release_threshold=round(threshold, 4), model_version=version, mask_key=seg.mask_key,
+                        cutout_key=seg.cutout_key, overlay_key=seg.overlay_key)
+            if seg.confidence < threshold:
+                g["reasons"].append(f"{shot.view} confidence {seg.confidence:.3f} < {threshold:.3f}")
             if seg.dice is not None and seg.dice < min_dice:
                 g["reasons"].append(f"{shot.view} Dice {seg.dice:.4f} < {min_dice}")
         g["views"][shot.view] = view
 
-    ranked = []
+    ranked = {NEEDS_PERSON: [], WAITING: [], RELEASED: []}
     for g in garments.values():
         scores = []
         for view in g["views"].values():
@@ -58,16 +85,22 @@ def needs_cutout(url: str, min_confidence: float, min_dice: float, include_all: 
             elif "confidence" in view:
                 scores.append(view["dice"] if view["dice"] is not None else view["confidence"])
         g["score"] = round(min(scores), 4) if scores else None
-        g["needs_cutout"] = bool(g["reasons"])
         g["missing_views"] = [v for v in VIEWS if v not in g["views"]]
-        g["pending_views"] = [v for v, d in g["views"].items() if d["status"] in ("pending", "processing")]
-        if g["needs_cutout"] or include_all:
-            ranked.append(g)
-    ranked.sort(key=lambda g: (g["score"] is None, g["score"] if g["score"] is not None else 0, g["garment_id"]))
-    for rank, g in enumerate(ranked, 1):
+        g["waiting_for"] += [f"{v} missing" for v in g["missing_views"]]
+        g["status"] = NEEDS_PERSON if g["reasons"] else WAITING if g["waiting_for"] else RELEASED
+        g["needs_cutout"] = g["status"] == NEEDS_PERSON
+        ranked[g["status"]].append(g)
+    order = []
+    for status in (NEEDS_PERSON, WAITING, RELEASED):
+        group = sorted(ranked[status], key=lambda g: (g["score"] is None, g["score"] or 0.0, g["garment_id"]))
+        if status == NEEDS_PERSON or include_all:
+            order += group
+    for rank, g in enumerate(order, 1):
         g["rank"] = rank
     return {"thresholds": {"min_confidence": min_confidence, "min_dice": min_dice},
-            "garments": ranked, "failed_shots": failed, "rejected_keys": rejected}
+            "counts": {status: len(group) for status, group in ranked.items()},
+            "released_garments": sorted(g["garment_id"] for g in ranked[RELEASED]),
+            "garments": order, "failed_shots": failed, "rejected_keys": rejected}
 
 
 def _cell(view: dict | None) -> str:
@@ -82,14 +115,18 @@ def _cell(view: dict | None) -> str:
 
 
 def format_table(report: dict) -> str:
-    lines = [f"Garments needing a cutout (confidence < {report['thresholds']['min_confidence']}, "
-             f"Dice < {report['thresholds']['min_dice']}, or failed), worst first:"]
-    header = f"{'#':>3}  {'garment':36}  {'score':>6}  " + "  ".join(f"{v:18}" for v in VIEWS)
+    rule = report["thresholds"]["min_confidence"]
+    counts = report["counts"]
+    lines = [f"{counts[RELEASED]} garments released, {counts[NEEDS_PERSON]} need a person, {counts[WAITING]} waiting "
+             f"(release rule: {'confidence >= ' + str(rule) if rule is not None else 'each model’s own'}; "
+             f"reference Dice >= {report['thresholds']['min_dice']}).", "", "Worst first:"]
+    header = f"{'#':>3}  {'garment':36}  {'status':14}  {'score':>6}  " + "  ".join(f"{v:18}" for v in VIEWS) + "  why"
     lines += [header, "-" * len(header)]
     for g in report["garments"]:
         score = "-" if g["score"] is None else f"{g['score']:.4f}"
         cells = "  ".join(f"{_cell(g['views'].get(v)):18}" for v in VIEWS)
-        lines.append(f"{g['rank']:>3}  {g['garment_id']:36}  {score:>6}  {cells}")
+        why = "; ".join(g["reasons"] or g["waiting_for"]) or "-"
+        lines.append(f"{g['rank']:>3}  {g['garment_id']:36}  {g['status']:14}  {score:>6}  {cells}  {why}")
     if not report["garments"]:
         lines.append("  (none)")
     lines.append("")
@@ -106,11 +143,11 @@ def format_csv(report: dict) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["rank", "garment_id", "score", "needs_cutout", "view", "status", "confidence", "dice",
-                     "failure_reason", "overlay_key", "reasons"])
+    writer.writerow(["rank", "garment_id", "status", "score", "needs_cutout", "view", "view_status", "confidence",
+                     "release_threshold", "dice", "failure_reason", "overlay_key", "reasons"])
     for g in report["garments"]:
         for view_name, v in sorted(g["views"].items(), key=lambda kv: VIEWS.index(kv[0])):
-            writer.writerow([g["rank"], g["garment_id"], g["score"], g["needs_cutout"], view_name, v["status"],
-                             v.get("confidence"), v.get("dice"), v.get("failure_reason"), v.get("overlay_key"),
-                             "; ".join(g["reasons"])])
+            writer.writerow([g["rank"], g["garment_id"], g["status"], g["score"], g["needs_cutout"], view_name,
+                             v["status"], v.get("confidence"), v.get("release_threshold"), v.get("dice"),
+                             v.get("failure_reason"), v.get("overlay_key"), "; ".join(g["reasons"] or g["waiting_for"])])
     return out.getvalue()

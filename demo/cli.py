@@ -20,24 +20,28 @@ from cutout import db, imageio, naming
 from cutout.config import Settings
 from demo import synthetic
 from producer import sweep
+from trainer.studio import compose, read_ccp
 
 log = logging.getLogger(__name__)
-SAMPLES = Path(__file__).resolve().parent / "samples"
+SAMPLES = Path(__file__).resolve().parent / "samples" / "ccp"
 CCP_SAMPLES = ("0007", "0017", "0024")
-WITH_REFERENCE = ("0017", "0024")
+WITH_REFERENCE = ("0017",)
 
 
 def upload_samples(storage) -> list[str]:
-    """Put the sample garments in the bucket as the studio and the cutout team would."""
+    """Put the sample garments in the bucket as the studio and the cutout team would: each CCP
+    sample person as a studio-style garment in its three views (trainer.studio's composites,
+    the same on every machine), the hand cutout of one view, and one drawn synthetic garment."""
     garments = []
     for sample in CCP_SAMPLES:
         gid = synthetic.garment_id(f"ccp-{sample}")
-        rgb = imageio.read_photo_file(SAMPLES / f"ccp-{sample}.jpg")
-        rgba = imageio.rgba_cutout(rgb, np.full(rgb.shape[:2], 255, np.uint8))  # the studio's opaque RGBA
-        storage.put(naming.shot_key(gid, "Front"), imageio.encode_png(rgba), "image/png")
-        if sample in WITH_REFERENCE:
-            mask = imageio.read_mask_file(SAMPLES / f"ccp-{sample}-mask.png")
-            storage.put(naming.cutout_key(gid, "Front"), imageio.encode_png(imageio.rgba_cutout(rgb, mask)), "image/png")
+        photo = read_ccp(SAMPLES, sample)
+        for v, view in enumerate(naming.VIEWS):
+            rgb, truth = compose(photo, np.random.default_rng([0, int(sample), v]))
+            rgba = imageio.rgba_cutout(rgb, np.full(rgb.shape[:2], 255, np.uint8))  # the studio's opaque RGBA
+            storage.put(naming.shot_key(gid, view), imageio.encode_png(rgba), "image/png")
+            if sample in WITH_REFERENCE and view == "Front":
+                storage.put(naming.cutout_key(gid, view), imageio.encode_png(imageio.rgba_cutout(rgb, truth)), "image/png")
         garments.append(gid)
     garments.append(synthetic.upload_garment(storage, "studio-1", seed=1))
     return garments
@@ -116,7 +120,7 @@ def demo(out, timeout):
 
     report = needs_cutout(settings.database_url, settings.min_confidence, settings.min_dice, include_all=True)
     report["garments"] = [g for g in report["garments"] if g["garment_id"] in garments]
-    click.echo(format_table(report).replace("Garments needing a cutout", "Sample garments (all listed)", 1))
+    click.echo(format_table(report).replace("Worst first:", "The sample garments, worst first:", 1))
     if settings.bucket.startswith("file://"):
         results = Path(settings.bucket[len("file://"):]) / naming.RESULTS_PREFIX
         click.echo(f"\nmasks, cutouts and overlays: {results}/<model-version>/")

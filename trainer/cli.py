@@ -35,19 +35,28 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--flip/--no-flip", default=True, show_default=True, help="Horizontal flip augmentation.")
 @click.option("--colour/--no-colour", default=True, show_default=True, help="Mild colour jitter augmentation.")
 @click.option("--boundary-weight", default=0.0, show_default=True, help="Extra BCE weight near the truth's edges.")
-@click.option("--precision", type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16"]), default="float32", show_default=True,
-              help="mixed_bfloat16 pays only on CPUs with AVX-512 BF16 or AMX; on AVX2-only CPUs it was 6x slower.")
+@click.option("--precision", type=click.Choice(["auto", "float32", "mixed_bfloat16", "mixed_float16"]), default="auto",
+              show_default=True, help="auto: float32, unless this CPU has native bfloat16 (AVX-512 BF16, AMX) and a "
+              "short probe measures mixed_bfloat16 faster (on AVX2-only CPUs it was 6x slower).")
 @click.option("--xla/--no-xla", "jit_compile", default=True, show_default=True, help="Compile the training step with XLA (1.5x faster on CPU here).")
 @click.option("--second-pass", "second_pass_of", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Train the focused second-pass model on photos blanked outside this first-pass model's dilated predictions.")
 @click.option("--dilate", "dilate_fraction", default=0.03, show_default=True, help="Second pass: dilation radius as a fraction of the photo's shorter side.")
 @click.option("--limit", type=int, help="Use only the first N labelled pairs (smoke runs).")
-def train(data, out, input_size, second_pass_of, **options):
+@click.option("--init-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Warm start from this model stage (its depth, width and normalisation are kept).")
+def train(data, out, input_size, second_pass_of, init_from, **options):
     """Train a segmentation model on DATA (images/ + masks/ or cutouts/)."""
-    from trainer.training import TrainConfig, train as run
+    from trainer.training import TrainConfig
+    from trainer.training import train as run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = Settings.from_env()
+    if init_from is not None:
+        from cutout.segmentation.artefact import read_meta
+
+        meta = read_meta(init_from)
+        options.update(depth=meta.depth, base_filters=meta.base_filters, init_from=init_from, norm=(meta.mean, meta.std))
     cfg = TrainConfig(data=data, out=out, input_size=_size(input_size), second_pass_of=second_pass_of, **options)
     path = run(cfg, device=settings.device, threads=settings.tf_threads)
     meta = json.loads((path / "model.json").read_text())
@@ -65,7 +74,9 @@ def train(data, out, input_size, second_pass_of, **options):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (n, mean_dice, median_dice, ...).")
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write per-image figures here.")
 @click.option("--gallery", type=click.Path(path_type=Path), help="Write overlays of the worst cases to this folder.")
-def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery):
+@click.option("--plots", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the automation curve and the reliability diagram (PNG) to this folder.")
+def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery, plots):
     """Score a model against a labelled folder DATA (images/ + masks/ or cutouts/)."""
     from cutout.segmentation import artefact, runtime
     from trainer.data import find_pairs
@@ -86,6 +97,14 @@ def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery):
                             thresholds=(settings.threshold_first, settings.threshold_second))
     if csv_path:
         write_csv(csv_path, report["per_image"])
+    main = "double" if "double" in report else "single"
+    if plots:
+        from trainer.plots import automation_plot, reliability_plot
+
+        plots.mkdir(parents=True, exist_ok=True)
+        automation_plot(report["automation"]["curve"], report["automation"]["rule"], plots / "automation.png")
+        reliability_plot([r["confidence"] for r in report["per_image"]], [r[f"{main}_dice"] for r in report["per_image"]],
+                         plots / "reliability.png")
     if as_json:
         click.echo(json.dumps({k: v for k, v in report.items() if k != "per_image"}))
         return
@@ -95,7 +114,15 @@ def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery):
             d, b = report[name]["dice"], report[name]["boundary_f"]
             click.echo(f"  {name:<11} Dice mean {d['mean']:.4f} median {d['median']:.4f} std {d['std']:.4f} "
                        f"outliers {d['n_outliers']}  boundary F mean {b['mean']:.4f} median {b['median']:.4f}")
-    main = "double" if "double" in report else "single"
+    auto = report["automation"]
+    if auto["rule"]:
+        precision = "-" if auto["precision"] is None else f"{auto['precision']:.3f}"
+        click.echo(f"  release rule confidence >= {auto['rule']['min_predicted_dice']:.3f}: {auto['released']:.1%} of "
+                   f"{auto['garments']} garments released, precision {precision}")
+    else:
+        click.echo(f"  no release rule in this model (`cutout calibrate` tunes one); {auto['garments']} garments")
+    click.echo("  automation curve (released share -> precision): " + ", ".join(
+        f"{c['released']:.0%}->{c['precision']:.3f}" for c in auto["curve"][::max(1, len(auto["curve"]) // 10)]))
     worst = ", ".join(f"{w['id']} ({w['value']:.3f})" for w in report[main]["dice"]["worst"])
     click.echo(f"  worst: {worst}")
 
@@ -109,3 +136,55 @@ def retrain(epochs, patience):
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     click.echo(json.dumps(run(Settings.from_env(), epochs=epochs, patience=patience), indent=2))
+
+
+@click.command("studio-data")
+@click.argument("ccp", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Labelled folder to write.")
+@click.option("--split", "which", type=click.Choice(["train", "val", "all"]), default="train", show_default=True,
+              help="Which photos, split by photo id exactly as `cutout train` splits CCP (seed 0, 20 %).")
+@click.option("--variants", default=1, show_default=True, help="Composites per photo (numbered _s0, _s1 ...).")
+@click.option("--views", is_flag=True, help="Three composites per photo named _Front, _FrontRight, _Back: a studio-style garment.")
+@click.option("--street/--no-street", default=False, show_default=True, help="Also link the street photo itself (mixed training data).")
+@click.option("--size", default="1728x1152", show_default=True, help="Frame HEIGHTxWIDTH (the studio's is 1728x1152).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--limit", type=int, help="Only the first N photos (smoke runs).")
+def studio_data(ccp, out, which, variants, views, street, size, seed, limit):
+    """Make studio-style shots from CCP (images/, masks/, labels/ and labels.txt): each person
+    lifted onto a generated studio backdrop, often as a mannequin, the garment mask as truth."""
+    from trainer.studio import build, photo_ids
+
+    if not (ccp / "labels").is_dir() or not (ccp / "labels.txt").exists():
+        raise click.ClickException(f"{ccp} has no labels/ and labels.txt: studio composites need CCP's full annotation")
+    ids = photo_ids(ccp, which)[:limit]
+    names = ("Front", "FrontRight", "Back") if views else None
+
+    def progress(done, total):
+        if done % 25 == 0 or done == total:
+            click.echo(f"  {done}/{total} photos", err=True)
+
+    n = build(ccp, out, ids, variants=variants, size=_size(size), seed=seed, street=street, views=names, progress=progress)
+    click.echo(json.dumps({"out": str(out), "photos": len(ids), "images": n}))
+
+
+@click.command()
+@click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The bundle to calibrate; its last stage's model.json is rewritten.")
+@click.option("--plots", type=click.Path(file_okay=False, path_type=Path), help="Folder for automation.png and reliability.png.")
+@click.option("--limit", type=int, help="Only the first N photos (smoke runs).")
+def calibrate(data, model_dir, plots, limit):
+    """Tune a bundle's edge refinement, confidence calibration and release rule on DATA: a
+    labelled studio-style VALIDATION folder (three views per garment, <photo>_<View>), never
+    one the model trained on."""
+    from cutout.segmentation import runtime
+    from trainer.calibration import calibrate as run
+
+    settings = Settings.from_env()
+    runtime.configure(settings.device, settings.tf_threads)
+
+    def progress(done, total):
+        if done % 25 == 0 or done == total:
+            click.echo(f"  {done}/{total} photos", err=True)
+
+    click.echo(json.dumps(run(model_dir, data, plots or model_dir, limit, progress), indent=2))

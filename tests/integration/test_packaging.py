@@ -35,7 +35,8 @@ def test_the_wheel_carries_model_migrations_and_samples(wheel):
                  "cutout/segmentation/default_model/first/model.weights.h5",
                  "cutout/segmentation/default_model/second/model.weights.h5",
                  "cutout/segmentation/default_model/README.md",
-                 "demo/samples/ccp-0007.jpg", "demo/samples/NOTICE.md",
+                 "demo/samples/ccp/images/0007.jpg", "demo/samples/ccp/labels/0007.png",
+                 "demo/samples/ccp/labels.txt", "demo/samples/ccp/NOTICE.md",
                  "producer/sweep.py", "worker/job.py", "trainer/training.py"):
         assert name in names, name
     assert not any(n.startswith(("tests/", "bench/", "migrations/")) for n in names)

@@ -7,16 +7,19 @@ from cutout.schema import Garment, ModelVersion, Segmentation, Shot
 GOOD = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
 BAD = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
 WORSE = "cccccccc-cccc-4ccc-8ccc-cccccccccccc"
+WAITS = "dddddddd-dddd-4ddd-8ddd-dddddddddddd"
 
 
 @pytest.fixture
 def url(sqlite_url):
     url = sqlite_url
     with session_scope(url) as s:
-        s.add(ModelVersion(id=1, version="m-1", location="/m", params={}, metrics={}))
+        s.add(ModelVersion(id=1, version="m-1", location="/m", metrics={},
+                           params={"first": {"threshold": 0.5}, "second": {"release": {"min_predicted_dice": 0.955}}}))
         n = 0
         for gid, views in {
             GOOD: {"Front": (0.98, 0.99), "FrontRight": (0.97, None), "Back": (0.96, None)},
+            WAITS: {"Front": (0.99, None), "Back": (0.99, None)},
             BAD: {"Front": (0.95, 0.93), "FrontRight": (0.70, None), "Back": (0.99, None)},
             WORSE: {"Front": "failed", "Back": (0.5, None)},
         }.items():
@@ -50,15 +53,35 @@ def test_ranked_worst_first_with_reasons(url):
     assert report["failed_shots"][0]["reason"].startswith("bad input")
 
 
-def test_all_lists_good_garments_too(url):
+def test_all_lists_waiting_and_released_garments_too(url):
     report = needs_cutout(url, 0.9, 0.97, include_all=True)
-    assert [g["garment_id"] for g in report["garments"]][-1] == GOOD
-    assert report["garments"][-1]["needs_cutout"] is False
+    assert [(g["garment_id"], g["status"]) for g in report["garments"]] == [
+        (WORSE, "needs a person"), (BAD, "needs a person"), (WAITS, "waiting"), (GOOD, "released")]
+    assert report["counts"] == {"needs a person": 2, "waiting": 1, "released": 1}
+    assert report["released_garments"] == [GOOD]
+    assert report["garments"][2]["waiting_for"] == ["FrontRight missing"], "never released with a view missing"
+
+
+def test_each_models_release_rule_decides_by_default(url):
+    report = needs_cutout(url, None, 0.97, include_all=True)
+    status = {g["garment_id"]: g for g in report["garments"]}
+    assert status[GOOD]["status"] == "released", "0.96 and up pass the model's rule of 0.955"
+    assert status[GOOD]["views"]["Back"]["release_threshold"] == 0.955
+    strict = needs_cutout(url, 0.965, 0.97, include_all=True)  # an override: the Back view (0.96) now fails it
+    good = next(g for g in strict["garments"] if g["garment_id"] == GOOD)
+    assert good["status"] == "needs a person" and good["reasons"] == ["Back confidence 0.960 < 0.965"]
+
+
+def test_one_bad_view_keeps_a_garment_from_release(url):
+    report = needs_cutout(url, None, 0.97, include_all=True)
+    bad = next(g for g in report["garments"] if g["garment_id"] == BAD)
+    assert bad["status"] == "needs a person" and "FrontRight confidence 0.700 < 0.955" in bad["reasons"]
 
 
 def test_table_and_csv(url):
     report = needs_cutout(url, 0.9, 0.97)
     table = format_table(report)
     assert WORSE in table and "failed" in table and "not a PNG" in table
+    assert table.startswith("1 garments released, 2 need a person, 1 waiting")
     rows = format_csv(report).strip().splitlines()
-    assert rows[0].startswith("rank,garment_id") and len(rows) == 1 + 2 + 3
+    assert rows[0].startswith("rank,garment_id,status") and len(rows) == 1 + 2 + 3
