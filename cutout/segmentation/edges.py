@@ -18,6 +18,17 @@ def _box(image: np.ndarray, radius: int) -> np.ndarray:
     return cv2.boxFilter(image, -1, (2 * radius + 1, 2 * radius + 1), normalize=True, borderType=cv2.BORDER_REFLECT)
 
 
+def _solve3(m: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Solve the symmetric 3x3 systems m x = v per pixel by the adjugate: several times
+    faster than a batched np.linalg.solve on a few hundred thousand tiny systems."""
+    a, b, c, d, e, f = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2], m[..., 1, 1], m[..., 1, 2], m[..., 2, 2]
+    i00, i01, i02 = d * f - e * e, c * e - b * f, b * e - c * d
+    i11, i12, i22 = a * f - c * c, b * c - a * e, a * d - b * b
+    det = a * i00 + b * i01 + c * i02
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    return np.stack([i00 * x + i01 * y + i02 * z, i01 * x + i11 * y + i12 * z, i02 * x + i12 * y + i22 * z], -1) / det[..., None]
+
+
 def guided_filter(guide: np.ndarray, prob: np.ndarray, radius: int, eps: float, subsample: int = 4) -> np.ndarray:
     """Filter `prob` (HxW float32) guided by the colour photo `guide` (HxWx3 uint8).
 
@@ -38,17 +49,34 @@ def guided_filter(guide: np.ndarray, prob: np.ndarray, radius: int, eps: float, 
         for j in range(i, 3):
             var[..., i, j] = var[..., j, i] = _box(I[..., i] * I[..., j], r) - mean_I[..., i] * mean_I[..., j]
     var += eps * np.eye(3, dtype=np.float32)
-    a = np.linalg.solve(var, cov_Ip[..., None])[..., 0]
+    a = _solve3(var, cov_Ip)
     b = mean_p - (a * mean_I).sum(-1)
     mean_a = cv2.resize(_box(a, r), (w, h), interpolation=cv2.INTER_LINEAR)
     mean_b = cv2.resize(_box(b, r), (w, h), interpolation=cv2.INTER_LINEAR)
-    full = guide.astype(np.float32) * np.float32(1 / 255.0)
-    out = (mean_a * full).sum(-1) + mean_b
-    return np.clip(out, 0.0, 1.0)
+    out = np.einsum("ijk,ijk->ij", mean_a, guide, dtype=np.float32, casting="unsafe") * np.float32(1 / 255.0) + mean_b
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _garment_box(prob: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """Rows and columns around everything that is not clearly background."""
+    rows = np.flatnonzero((prob > 0.02).any(1))
+    cols = np.flatnonzero((prob > 0.02).any(0))
+    if not len(rows):
+        return slice(0, 0), slice(0, 0)
+    h, w = prob.shape
+    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
 
 
 def refine(rgb: np.ndarray, prob: np.ndarray, params: dict | None) -> np.ndarray:
     """The probability map with edges that follow the photo; unchanged without parameters."""
     if not params:
         return prob
-    return guided_filter(rgb, prob, int(params["radius"]), float(params["eps"]), int(params.get("subsample", 4)))
+    radius = int(params["radius"])
+    # Far from the garment the map is background either way: filter only the box around it.
+    rows, cols = _garment_box(prob, 4 * radius)
+    out = prob.copy()
+    if rows.stop > rows.start and cols.stop > cols.start:
+        out[rows, cols] = guided_filter(np.ascontiguousarray(rgb[rows, cols]), prob[rows, cols], radius,
+                                        float(params["eps"]), int(params.get("subsample", 4)))
+    return out
