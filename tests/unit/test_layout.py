@@ -120,6 +120,7 @@ def test_every_command_has_help():
 
     runner = CliRunner()
     commands = ["", "db", "db upgrade", "report", "report needs-cutout", "produce", "demo", "train", "evaluate", "retrain",
+                "studio-data", "calibrate",
                 "shots", "shots retry"]
     for command in commands:
         result = runner.invoke(main, [*command.split(), "--help"])
