@@ -29,7 +29,9 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--base-filters", default=8, show_default=True, help="Filters at the first level (the study: 32 at 256 px, 8 at 1024 px).")
 @click.option("--epochs", default=40, show_default=True)
 @click.option("--batch-size", default=8, show_default=True)
-@click.option("--patience", default=6, show_default=True, help="Early stopping patience on validation Dice.")
+@click.option("--patience", default=6, show_default=True, help="Early stopping patience, in epochs.")
+@click.option("--stop-on", type=click.Choice(["loss", "dice"]), default="loss", show_default=True,
+              help="Early stopping and the kept checkpoint follow validation loss or validation Dice (noisier).")
 @click.option("--seed", default=0, show_default=True, help="Seeds the train/validation split and the weights.")
 @click.option("--val-fraction", default=0.2, show_default=True)
 @click.option("--flip/--no-flip", default=True, show_default=True, help="Horizontal flip augmentation.")
