@@ -25,16 +25,22 @@ test-unit: install
 test-integration: install
 	$(BIN)/python -m pytest -q tests/integration
 
-# Rebuild the shipped model bundle from the CCP dev data (about 1 h on 2 cores; see its model card, cutout/segmentation/default_model/README.md).
+# Rebuild the shipped model from the CCP dev data, exactly as it was made (about 2 h on 2 cores;
+# see its model card, cutout/segmentation/default_model/README.md): the street model first,
+# then studio-style composites, three fine-tuning runs, and calibration on studio validation.
 DATA ?= ../shared/data/ccp
 SHIPPED := cutout/segmentation/default_model
-TRAIN_ARGS ?= --size 288x192 --epochs 30 --patience 5
 model: install
-	$(BIN)/cutout train $(DATA) --out runs/first --name unet-ccp-first $(TRAIN_ARGS)
-	$(BIN)/cutout train $(DATA) --out runs/second --name unet-ccp-second --second-pass runs/first $(TRAIN_ARGS)
-	for stage in first second; do rm -rf $(SHIPPED)/$$stage && mkdir -p $(SHIPPED)/$$stage && \
-	  cp runs/$$stage/model.json runs/$$stage/model.weights.h5 runs/$$stage/training_log.csv runs/$$stage/curves.png $(SHIPPED)/$$stage/; done
-	$(BIN)/cutout evaluate $(DATA) --model $(SHIPPED) --split val --json > $(SHIPPED)/evaluation.json
+	$(BIN)/cutout train $(DATA) --out runs/first --name unet-ccp-first --size 288x192 --epochs 30 --patience 5 --stop-on dice
+	$(BIN)/cutout studio-data $(DATA) --out runs/mix-train --split all --variants 1 --street --size 864x576
+	$(BIN)/cutout studio-data $(DATA) --out runs/studio-val --split val --views
+	$(BIN)/cutout train runs/mix-train --out runs/studio-first --name unet-studio-first --size 288x192 --init-from runs/first --epochs 10 --patience 4 --stop-on dice
+	$(BIN)/cutout train runs/mix-train --out runs/studio-first2 --name unet-studio-first --size 288x192 --init-from runs/studio-first --epochs 8 --patience 3
+	$(BIN)/cutout train runs/mix-train --out runs/studio-first3 --name unet-studio-first --size 288x192 --init-from runs/studio-first2 --epochs 6 --patience 3
+	rm -rf $(SHIPPED)/first $(SHIPPED)/second && mkdir -p $(SHIPPED)/first
+	cp runs/studio-first3/model.json runs/studio-first3/model.weights.h5 runs/studio-first3/training_log.csv runs/studio-first3/curves.png $(SHIPPED)/first/
+	$(BIN)/cutout calibrate runs/studio-val --model $(SHIPPED) --plots $(SHIPPED)
+	$(BIN)/cutout evaluate runs/studio-val --model $(SHIPPED) --no-tta --json > $(SHIPPED)/evaluation.json
 
 bench: install
 	$(BIN)/python bench/inference.py

@@ -62,7 +62,7 @@ def main():
     rgba, _ = synthetic.studio_shot(7)
     png = imageio.encode_png(rgba)
 
-    stages = {"decode": [], "first_pass": [], "second_pass": [], "encode_outputs": [], "total": []}
+    stages = {"decode": [], "first_pass": [], "second_pass": [], "refine_edges": [], "encode_outputs": [], "total": []}
     for i in range(args.repeat + 1):
         t0 = time.perf_counter()
         rgb = imageio.decode_png(png, 40_000_000)
@@ -78,6 +78,7 @@ def main():
         stages["decode"].append(t1 - t0)
         stages["first_pass"].append(result.timings["first_pass_s"])
         stages["second_pass"].append(result.timings.get("second_pass_s", 0.0))
+        stages["refine_edges"].append(result.timings.get("refine_s", 0.0))
         stages["encode_outputs"].append(t3 - t2)
         stages["total"].append(t3 - t0)
 

@@ -70,8 +70,8 @@ def needs_cutout(url: str, min_confidence: float | None, min_dice: float, includ
             view.update(confidence=round(seg.confidence, 4), dice=None if seg.dice is None else round(seg.dice, 4),
                         release_threshold=round(threshold, 4), model_version=version, mask_key=seg.mask_key,
                         cutout_key=seg.cutout_key, overlay_key=seg.overlay_key)
-            if seg.confidence < threshold:
-                g["reasons"].append(f"{shot.view} confidence {seg.confidence:.3f} < {threshold:.3f}")
+            if seg.confidence < threshold:  # said as the table shows it, to four places
+                g["reasons"].append(f"{shot.view} confidence {view['confidence']:.4f} < {threshold:.4f}")
             if seg.dice is not None and seg.dice < min_dice:
                 g["reasons"].append(f"{shot.view} Dice {seg.dice:.4f} < {min_dice}")
         g["views"][shot.view] = view

@@ -94,27 +94,36 @@ def choose_release(garments: dict[str, dict], precision: float = TARGET_PRECISIO
 
 
 
-# Edge refinement candidates (full-resolution window radius, regularisation); None = off.
-REFINE_GRID = (None, {"radius": 8, "eps": 1e-3}, {"radius": 16, "eps": 1e-3}, {"radius": 16, "eps": 1e-2})
-DICE_TOLERANCE = 0.002  # refinement is for edges: it may not cost more mean Dice than this
+# Edge refinement candidates (full-resolution window radius, regularisation; None = off) and
+# thresholds, tried together: the refined map's best threshold is not the raw map's.
+REFINE_GRID = (None, {"radius": 16, "eps": 1e-3}, {"radius": 32, "eps": 1e-3}, {"radius": 48, "eps": 1e-3})
+THRESHOLDS = (0.3, 0.4, 0.5)
+DICE_TOLERANCE = 0.002  # among set-ups within this of the best mean Dice, the best edges win
 
 
-def measure(seg, pairs, grid=REFINE_GRID, progress=None) -> list[list[dict]]:
-    """Per photo, per refinement candidate: Dice, boundary F and the confidence signals."""
+def candidates(grid=REFINE_GRID, thresholds=THRESHOLDS) -> list[tuple[dict | None, float]]:
+    return [(params, t) for params in grid for t in thresholds]
+
+
+def measure(seg, pairs, options, progress=None) -> list[list[dict]]:
+    """Per photo, per (refinement, threshold) option: Dice, boundary F and the confidence signals."""
     from cutout import imageio
     from cutout.metrics import boundary_f, dice
     from cutout.segmentation.edges import refine
     from cutout.segmentation.segmenter import binarise, confidence_signals
 
-    threshold = seg.threshold_second if seg.second is not None else seg.threshold_first
     results = []
     for n, pair in enumerate(pairs, 1):
         rgb, truth = imageio.read_photo_file(pair.image), imageio.read_mask_file(pair.truth)
         first_prob, final = seg.probabilities(rgb)
         first_mask = binarise(first_prob, seg.threshold_first) if seg.second is not None else None
+        refined = {}
         per = []
-        for params in grid:
-            prob = refine(rgb, final, params)
+        for params, threshold in options:
+            key = None if params is None else (params["radius"], params["eps"])
+            if key not in refined:
+                refined[key] = refine(rgb, final, params)
+            prob = refined[key]
             mask = binarise(prob, threshold)
             per.append({"id": pair.id, "garment": pair.source, "dice": dice(mask, truth),
                         "boundary_f": boundary_f(mask, truth),
@@ -138,10 +147,12 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
     first, second = artefact.load_bundle(bundle)
     seg = Segmenter(first, second)
     pairs = find_pairs(data)[:limit]
-    measured = measure(seg, pairs, REFINE_GRID, progress)
+    options = candidates()
+    measured = measure(seg, pairs, options, progress)
     means = [{"dice": float(np.mean([m[k]["dice"] for m in measured])),
-              "boundary_f": float(np.mean([m[k]["boundary_f"] for m in measured]))} for k in range(len(REFINE_GRID))]
-    allowed = [k for k in range(len(REFINE_GRID)) if means[k]["dice"] >= means[0]["dice"] - DICE_TOLERANCE]
+              "boundary_f": float(np.mean([m[k]["boundary_f"] for m in measured]))} for k in range(len(options))]
+    best_dice = max(m["dice"] for m in means)
+    allowed = [k for k in range(len(options)) if means[k]["dice"] >= best_dice - DICE_TOLERANCE]
     chosen = max(allowed, key=lambda k: means[k]["boundary_f"])
     views = [m[chosen] for m in measured]
     calibration = fit_calibration([v["signals"] for v in views], [v["dice"] for v in views])
@@ -153,18 +164,20 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
     release = choose_release(garments)
     last = bundle_stages(bundle)[1] or bundle_stages(bundle)[0]
     meta = artefact.read_meta(last)
-    meta.refine, meta.calibration, meta.release = REFINE_GRID[chosen], calibration, release
+    meta.refine, meta.calibration, meta.release = options[chosen][0], calibration, release
+    meta.threshold = options[chosen][1]
     dice = np.array([v["dice"] for v in views])
     meta.evaluation = {**meta.evaluation, "studio": {
         "data": str(data), "n": len(views), "garments": len(garments),
         "mean_dice": float(dice.mean()), "median_dice": float(np.median(dice)),
         "mean_boundary_f": means[chosen]["boundary_f"],
-        "refinement_candidates": [{"refine": REFINE_GRID[k], **means[k]} for k in range(len(REFINE_GRID))],
+        "threshold": meta.threshold,
+        "candidates": [{"refine": options[k][0], "threshold": options[k][1], **means[k]} for k in range(len(options))],
         "released": release["validation"]["released"], "precision": release["validation"]["precision"]}}
     artefact.write_meta(last, meta)
     if plots is not None:
         Path(plots).mkdir(parents=True, exist_ok=True)
         automation_plot(automation_curve(garments), release, Path(plots) / "automation.png")
         reliability_plot([r["predicted"] for r in rows], list(dice), Path(plots) / "reliability.png")
-    return {"model": str(bundle), "refine": meta.refine, "calibration_score": calibration["score"],
+    return {"model": str(bundle), "refine": meta.refine, "threshold": meta.threshold, "calibration_score": calibration["score"],
             "calibration_mse": calibration["mse"], "release": release, **meta.evaluation["studio"]}

@@ -69,13 +69,13 @@ def test_each_models_release_rule_decides_by_default(url):
     assert status[GOOD]["views"]["Back"]["release_threshold"] == 0.955
     strict = needs_cutout(url, 0.965, 0.97, include_all=True)  # an override: the Back view (0.96) now fails it
     good = next(g for g in strict["garments"] if g["garment_id"] == GOOD)
-    assert good["status"] == "needs a person" and good["reasons"] == ["Back confidence 0.960 < 0.965"]
+    assert good["status"] == "needs a person" and good["reasons"] == ["Back confidence 0.9600 < 0.9650"]
 
 
 def test_one_bad_view_keeps_a_garment_from_release(url):
     report = needs_cutout(url, None, 0.97, include_all=True)
     bad = next(g for g in report["garments"] if g["garment_id"] == BAD)
-    assert bad["status"] == "needs a person" and "FrontRight confidence 0.700 < 0.955" in bad["reasons"]
+    assert bad["status"] == "needs a person" and "FrontRight confidence 0.7000 < 0.9550" in bad["reasons"]
 
 
 def test_table_and_csv(url):
