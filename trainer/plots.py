@@ -16,6 +16,15 @@ def _pyplot():
     return plt
 
 
+def _finish(plt, fig, ax, title: str, legend: str, path: Path) -> None:
+    ax.grid(alpha=0.3)
+    ax.legend(loc=legend)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def automation_plot(curve: list[dict], rule: dict | None, path: Path) -> None:
     """Share of garments released against the precision among them, as the threshold falls."""
     plt = _pyplot()
@@ -30,12 +39,7 @@ def automation_plot(curve: list[dict], rule: dict | None, path: Path) -> None:
     ax.set_ylabel(f"precision (all views Dice >= {(rule or {}).get('good_dice', 0.95)})")
     ax.set_xlim(0, 1)
     ax.set_ylim(min(0.5, min((c["precision"] for c in curve), default=0.5)), 1.01)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower left")
-    ax.set_title("Automation curve")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _finish(plt, fig, ax, "Automation curve", "lower left", path)
 
 
 def reliability_plot(predicted, measured, path: Path, bins: int = 10) -> None:
@@ -58,9 +62,4 @@ def reliability_plot(predicted, measured, path: Path, bins: int = 10) -> None:
     ax.set_ylim(lo, 1.0)
     ax.set_xlabel("predicted Dice (confidence)")
     ax.set_ylabel("measured Dice")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
-    ax.set_title("Reliability")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _finish(plt, fig, ax, "Reliability", "upper left", path)
