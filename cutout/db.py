@@ -110,7 +110,6 @@ def upgrade(url: str, revision: str = "head") -> None:
         engine.dispose()
 
 
-
 def dispose_all() -> None:
     for engine in _engines.values():
         engine.dispose(close=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from cutout import db, imageio, naming
+from cutout import db, naming
 from cutout.config import Settings
 from demo import synthetic
 from producer import sweep
@@ -34,15 +34,10 @@ def upload_samples(storage) -> list[str]:
     the same on every machine), the hand cutout of one view, and one drawn synthetic garment."""
     garments = []
     for sample in CCP_SAMPLES:
-        gid = synthetic.garment_id(f"ccp-{sample}")
         photo = read_ccp(SAMPLES, sample)
-        for v, view in enumerate(naming.VIEWS):
-            rgb, truth = compose(photo, np.random.default_rng([0, int(sample), v]))
-            rgba = imageio.rgba_cutout(rgb, np.full(rgb.shape[:2], 255, np.uint8))  # the studio's opaque RGBA
-            storage.put(naming.shot_key(gid, view), imageio.encode_png(rgba), "image/png")
-            if sample in WITH_REFERENCE and view == "Front":
-                storage.put(naming.cutout_key(gid, view), imageio.encode_png(imageio.rgba_cutout(rgb, truth)), "image/png")
-        garments.append(gid)
+        shots = {view: compose(photo, np.random.default_rng([0, int(sample), v])) for v, view in enumerate(naming.VIEWS)}
+        garments.append(synthetic.upload_views(storage, synthetic.garment_id(f"ccp-{sample}"), shots,
+                                               references=("Front",) if sample in WITH_REFERENCE else ()))
     garments.append(synthetic.upload_garment(storage, "studio-1", seed=1))
     return garments
 

@@ -72,14 +72,19 @@ def studio_shot(seed: int, view: str = "Front", size: tuple[int, int] = STUDIO_S
     return rgba, mask
 
 
+def upload_views(storage, gid: str, shots: dict, references=("Front",)) -> str:
+    """Put one garment's views in a bucket under the studio's keys: `shots` maps each view to
+    (photo, garment mask); the views in `references` also get their hand cutout. Returns gid."""
+    for view, (photo, mask) in shots.items():
+        opaque = rgba_cutout(photo, np.full(photo.shape[:2], 255, np.uint8))  # the studio's RGBA
+        storage.put(shot_key(gid, view), encode_png(opaque), "image/png")
+        if view in references:
+            storage.put(cutout_key(gid, view), encode_png(rgba_cutout(photo, mask)), "image/png")
+    return gid
+
+
 def upload_garment(storage, name: str, seed: int, views=VIEWS, references=("Front",),
                    size: tuple[int, int] = STUDIO_SIZE) -> str:
     """Put a synthetic garment's shots (and reference cutouts for `references`) in a bucket,
     under the studio's keys. Returns the garment's UUID."""
-    gid = garment_id(name)
-    for view in views:
-        rgba, mask = studio_shot(seed, view, size)
-        storage.put(shot_key(gid, view), encode_png(rgba), "image/png")
-        if view in references:
-            storage.put(cutout_key(gid, view), encode_png(rgba_cutout(rgba, mask)), "image/png")
-    return gid
+    return upload_views(storage, garment_id(name), {view: studio_shot(seed, view, size) for view in views}, references)

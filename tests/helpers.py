@@ -36,8 +36,10 @@ def png_bytes(array: np.ndarray) -> bytes:
     return encode_png(array)
 
 
-def write_labelled_folder(folder: Path, n: int, size=(144, 96), truth: str = "masks") -> Path:
-    """images/ beside masks/ (plain 0/255) or cutouts/ (RGBA, alpha = truth) of synthetic shots."""
+def write_labelled_folder(folder: Path, n: int, size=(144, 96), truth: str = "masks", views=None) -> Path:
+    """images/ beside masks/ (plain 0/255) or cutouts/ (RGBA, alpha = truth) of synthetic shots:
+    one per garment named NN, or with `views` each garment's views named NNNN_<View>, as
+    `cutout studio-data --views` names them."""
     import cv2
 
     from cutout import imageio
@@ -46,8 +48,19 @@ def write_labelled_folder(folder: Path, n: int, size=(144, 96), truth: str = "ma
     (folder / "images").mkdir(parents=True)
     (folder / truth).mkdir()
     for i in range(n):
-        rgba, mask = synthetic.studio_shot(i, size=size)
-        cv2.imwrite(str(folder / "images" / f"{i:02d}.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))
-        data = imageio.encode_png(imageio.rgba_cutout(rgba, mask) if truth == "cutouts" else mask)
-        (folder / truth / f"{i:02d}.png").write_bytes(data)
+        for view in views or ("Front",):
+            name = f"{i:04d}_{view}" if views else f"{i:02d}"
+            rgba, mask = synthetic.studio_shot(i, view, size=size)
+            cv2.imwrite(str(folder / "images" / f"{name}.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))
+            data = imageio.encode_png(imageio.rgba_cutout(rgba, mask) if truth == "cutouts" else mask)
+            (folder / truth / f"{name}.png").write_bytes(data)
     return folder
+
+
+def free_port() -> int:
+    """A port nothing listens on once the probe socket is closed."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -116,7 +116,7 @@ def measure(seg, pairs, options, progress=None) -> list[list[dict]]:
     for n, pair in enumerate(pairs, 1):
         rgb, truth = imageio.read_photo_file(pair.image), imageio.read_mask_file(pair.truth)
         first_prob, final = seg.probabilities(rgb)
-        first_mask = binarise(first_prob, seg.threshold_first) if seg.second is not None else None
+        first_mask = seg.agreement_mask(first_prob)
         refined = {}
         per = []
         for params, threshold in options:
@@ -142,7 +142,7 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
     from cutout.segmentation import artefact
     from cutout.segmentation.segmenter import Segmenter
     from trainer.data import find_pairs
-    from trainer.plots import automation_plot, reliability_plot
+    from trainer.plots import write_plots
 
     first, second = artefact.load_bundle(bundle)
     seg = Segmenter(first, second)
@@ -162,7 +162,8 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
             for v in views]
     garments = garment_table(rows)
     release = choose_release(garments)
-    last = bundle_stages(bundle)[1] or bundle_stages(bundle)[0]
+    first_dir, second_dir = bundle_stages(bundle)
+    last = second_dir or first_dir
     meta = artefact.read_meta(last)
     meta.refine, meta.calibration, meta.release = options[chosen][0], calibration, release
     meta.threshold = options[chosen][1]
@@ -176,8 +177,6 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
         "released": release["validation"]["released"], "precision": release["validation"]["precision"]}}
     artefact.write_meta(last, meta)
     if plots is not None:
-        Path(plots).mkdir(parents=True, exist_ok=True)
-        automation_plot(automation_curve(garments), release, Path(plots) / "automation.png")
-        reliability_plot([r["predicted"] for r in rows], list(dice), Path(plots) / "reliability.png")
+        write_plots(plots, automation_curve(garments), release, [r["predicted"] for r in rows], list(dice))
     return {"model": str(bundle), "refine": meta.refine, "threshold": meta.threshold, "calibration_score": calibration["score"],
             "calibration_mse": calibration["mse"], "release": release, **meta.evaluation["studio"]}

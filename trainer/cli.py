@@ -11,6 +11,12 @@ import click
 from cutout.config import Settings
 
 
+def _progress(done: int, total: int) -> None:
+    """Long runs over a folder say where they are, every 25 photos."""
+    if done % 25 == 0 or done == total:
+        click.echo(f"  {done}/{total} photos", err=True)
+
+
 def _size(value: str) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in value.lower().split("x"))
@@ -101,12 +107,10 @@ def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery, plo
         write_csv(csv_path, report["per_image"])
     main = "double" if "double" in report else "single"
     if plots:
-        from trainer.plots import automation_plot, reliability_plot
+        from trainer.plots import write_plots
 
-        plots.mkdir(parents=True, exist_ok=True)
-        automation_plot(report["automation"]["curve"], report["automation"]["rule"], plots / "automation.png")
-        reliability_plot([r["confidence"] for r in report["per_image"]], [r[f"{main}_dice"] for r in report["per_image"]],
-                         plots / "reliability.png")
+        write_plots(plots, report["automation"]["curve"], report["automation"]["rule"],
+                    [r["confidence"] for r in report["per_image"]], [r[f"{main}_dice"] for r in report["per_image"]])
     if as_json:
         click.echo(json.dumps({k: v for k, v in report.items() if k != "per_image"}))
         return
@@ -161,11 +165,7 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, limit):
     ids = photo_ids(ccp, which)[:limit]
     names = ("Front", "FrontRight", "Back") if views else None
 
-    def progress(done, total):
-        if done % 25 == 0 or done == total:
-            click.echo(f"  {done}/{total} photos", err=True)
-
-    n = build(ccp, out, ids, variants=variants, size=_size(size), seed=seed, street=street, views=names, progress=progress)
+    n = build(ccp, out, ids, variants=variants, size=_size(size), seed=seed, street=street, views=names, progress=_progress)
     click.echo(json.dumps({"out": str(out), "photos": len(ids), "images": n}))
 
 
@@ -185,8 +185,4 @@ def calibrate(data, model_dir, plots, limit):
     settings = Settings.from_env()
     runtime.configure(settings.device, settings.tf_threads)
 
-    def progress(done, total):
-        if done % 25 == 0 or done == total:
-            click.echo(f"  {done}/{total} photos", err=True)
-
-    click.echo(json.dumps(run(model_dir, data, plots or model_dir, limit, progress), indent=2))
+    click.echo(json.dumps(run(model_dir, data, plots or model_dir, limit, _progress), indent=2))

@@ -62,17 +62,16 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
         if second is not None:
             probs["double"] = (refined, seg.threshold_second)
         if tta:
-            name, threshold = ("double_tta", seg.threshold_second) if second is not None else ("single_tta", seg.threshold_first)
-            probs[name] = (refine(rgb, seg.flip_averaged(rgb, first_prob, final)[1], seg.final.meta.refine), threshold)
+            name = "double_tta" if second is not None else "single_tta"
+            probs[name] = (refine(rgb, seg.flip_averaged(rgb, first_prob, final)[1], seg.final.meta.refine), seg.threshold)
         row = {"id": pair.id, "garment": pair.source}
         for name, (prob, threshold) in probs.items():
             mask = binarise(prob, threshold)
             row[f"{name}_dice"] = dice(mask, truth)
             row[f"{name}_boundary_f"] = boundary_f(mask, truth)
-        main_prob, main_threshold = probs[main]
-        confidence, signals = confidence_score(
-            main_prob, main_threshold, binarise(main_prob, main_threshold),
-            binarise(first_prob, seg.threshold_first) if second is not None else None, seg.final.meta.calibration)
+        main_prob = probs[main][0]
+        confidence, signals = confidence_score(main_prob, seg.threshold, binarise(main_prob, seg.threshold),
+                                               seg.agreement_mask(first_prob), seg.final.meta.calibration)
         row.update(confidence=confidence, **{f"signal_{k}": v for k, v in signals.items()})
         for name in sweep:
             prob = probs[name][0]

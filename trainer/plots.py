@@ -63,3 +63,11 @@ def reliability_plot(predicted, measured, path: Path, bins: int = 10) -> None:
     ax.set_xlabel("predicted Dice (confidence)")
     ax.set_ylabel("measured Dice")
     _finish(plt, fig, ax, "Reliability", "upper left", path)
+
+
+def write_plots(folder: Path, curve: list[dict], rule: dict | None, predicted, measured) -> None:
+    """automation.png and reliability.png of one evaluation, in `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    automation_plot(curve, rule, folder / "automation.png")
+    reliability_plot(predicted, measured, folder / "reliability.png")

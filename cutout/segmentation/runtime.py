@@ -54,15 +54,15 @@ def configure(device: str = "auto", threads: int = 0) -> str:
 def cpu_info() -> dict:
     """This machine's CPU, read at run time (machines differ from one session to the next):
     its model name and whether it computes bfloat16 natively (AVX-512 BF16 or AMX)."""
-    name, flags = platform.processor() or platform.machine(), set()
+    name, flags = "", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name" and name in ("", platform.machine(), platform.processor()):
+            if key.strip() == "model name" and not name:
                 name = value.strip()
             elif key.strip() == "flags" and not flags:
                 flags = set(value.split())
-    except OSError:
+    except OSError:  # not Linux: the name platform gives, no flags (so no bfloat16 assumed)
         pass
-    return {"model": name, "cores": os.cpu_count(), "avx2": "avx2" in flags, "avx512f": "avx512f" in flags,
-            "native_bf16": bool(flags & {"avx512_bf16", "amx_bf16"})}
+    return {"model": name or platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "avx2": "avx2" in flags, "avx512f": "avx512f" in flags, "native_bf16": bool(flags & {"avx512_bf16", "amx_bf16"})}

@@ -160,6 +160,15 @@ class Segmenter:
         """The last stage: its model.json carries the bundle's refinement, calibration and release rule."""
         return self.second or self.first
 
+    @property
+    def threshold(self) -> float:
+        """The threshold of the final probability (the last stage's)."""
+        return self.threshold_first if self.second is None else self.threshold_second
+
+    def agreement_mask(self, first_prob: np.ndarray) -> np.ndarray | None:
+        """The first-pass mask the final one is compared with for the confidence; None with one pass."""
+        return binarise(first_prob, self.threshold_first) if self.second is not None else None
+
     def segment(self, rgb: np.ndarray) -> Prediction:
         timings: dict = {}
         first_prob, prob = self.probabilities(rgb, timings)
@@ -172,9 +181,8 @@ class Segmenter:
                 first_prob = prob
             timings["refine_s"] = time.perf_counter() - t
         first_mask = binarise(first_prob, self.threshold_first)
-        threshold = self.threshold_first if self.second is None else self.threshold_second
-        mask = binarise(prob, threshold)
-        score, parts = confidence_score(prob, threshold, mask, first_mask if self.second is not None else None,
+        mask = binarise(prob, self.threshold)
+        score, parts = confidence_score(prob, self.threshold, mask, first_mask if self.second is not None else None,
                                         self.final.meta.calibration)
         return Prediction(first_prob, prob, first_mask, mask, self.threshold_first, self.threshold_second,
                             score, parts, timings)

@@ -4,29 +4,20 @@ segmenter and `cutout evaluate` then use them."""
 import json
 import shutil
 
-import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cutout import imageio
 from cutout.cli import main
 from cutout.naming import VIEWS
 from demo import synthetic
+from tests.helpers import write_labelled_folder
 
 
 @pytest.fixture
 def studio_folder(tmp_path):
     """Four garments in three views each, named <photo>_<View> like `cutout studio-data --views`."""
-    folder = tmp_path / "studio-val"
-    (folder / "images").mkdir(parents=True)
-    (folder / "masks").mkdir()
-    for g in range(4):
-        for view in VIEWS:
-            rgba, mask = synthetic.studio_shot(g, view, size=(288, 192))
-            cv2.imwrite(str(folder / "images" / f"{g:04d}_{view}.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))
-            (folder / "masks" / f"{g:04d}_{view}.png").write_bytes(imageio.encode_png(mask))
-    return folder
+    return write_labelled_folder(tmp_path / "studio-val", 4, size=(288, 192), views=VIEWS)
 
 
 def test_calibrate_then_segment_and_evaluate_with_the_result(studio_folder, tiny_model, tmp_path):

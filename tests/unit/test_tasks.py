@@ -2,7 +2,6 @@
 an S3 endpoint that does not answer) is retried, and recorded as the shot's failure when it
 persists."""
 
-import socket
 
 import boto3
 import pytest
@@ -17,21 +16,16 @@ from cutout.storage import S3Storage
 from demo import synthetic
 from demo.cli import _eager_sender
 from producer import sweep
+from tests.helpers import free_port
 from worker import tasks
 from worker.app import start_process
 from worker.resources import Resources
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # nothing listens once the socket is closed
-
-
 def dead_s3() -> S3Storage:
     """A real boto3 client whose endpoint refuses connections: botocore raises its own
     EndpointConnectionError, not Python's ConnectionError."""
-    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{closed_port()}", region_name="us-east-1",
+    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{free_port()}", region_name="us-east-1",
                           aws_access_key_id="x", aws_secret_access_key="x",
                           config=Config(retries={"max_attempts": 1}, connect_timeout=1))
     return S3Storage("studio", client=client)
