@@ -19,7 +19,7 @@ import numpy as np
 from cutout import models
 from cutout.imageio import read_mask_file, read_photo_file
 from cutout.segmentation import artefact
-from cutout.segmentation.preprocess import fit_image, fit_mask, focus
+from cutout.segmentation.preprocess import fit_image, fit_mask, focus, focus_crop
 from trainer.data import Pair, channel_stats, find_pairs, split
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class TrainConfig:
     jit_compile: bool = True
     second_pass_of: Path | None = None  # a first-pass model directory: train the focused model
     dilate_fraction: float = 0.03
+    focus: str = "crop"  # second pass: "crop" to the garment's box, or the whole blanked "frame"
     limit: int | None = None  # use only the first N pairs (smoke runs, tests)
     init_from: Path | None = None  # warm start: a model directory with the same architecture
     norm: tuple[list[float], list[float]] | None = None  # keep these mean/std (warm starts)
@@ -55,8 +56,10 @@ class TrainConfig:
 
 
 def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | None, fill, threshold):
-    """Fitted uint8 photos and float masks; for the second pass, focused on first-pass predictions."""
-    from cutout.segmentation.segmenter import Segmenter, binarise
+    """Fitted uint8 photos and float masks; for the second pass, focused on first-pass predictions
+    exactly as the worker focuses them (a photo where the first pass found nothing is left out:
+    the worker never runs the second model on it)."""
+    from cutout.segmentation.segmenter import Segmenter, aspect, binarise
 
     segmenter = Segmenter(first) if first is not None else None
     xs, ys = [], []
@@ -67,7 +70,15 @@ def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | Non
             raise ValueError(f"{pair.id}: mask {truth.shape} and photo {rgb.shape[:2]} differ in size")
         if segmenter is not None:
             predicted = binarise(segmenter.first_pass(rgb), threshold)
-            rgb, _ = focus(rgb, predicted, cfg.dilate_fraction, fill)
+            if cfg.focus == "crop":
+                cropped = focus_crop(rgb, predicted, cfg.dilate_fraction, fill, aspect(cfg.input_size))
+                if cropped is None:
+                    log.warning("%s: the first pass found no garment; left out of the second pass", pair.id)
+                    continue
+                rgb, _, box = cropped
+                truth = truth[box.slices]
+            else:
+                rgb, _ = focus(rgb, predicted, cfg.dilate_fraction, fill)
         fitted, _ = fit_image(rgb, cfg.input_size, cfg.fit, fill=fill)
         xs.append(fitted)
         ys.append(fit_mask(truth, cfg.input_size, cfg.fit))
@@ -211,8 +222,8 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     if cfg.second_pass_of:
         first = artefact.load(cfg.second_pass_of)
         fill, threshold = first.meta.mean, first.meta.threshold
-        log.info("second pass: focusing on %s's predictions (threshold %.2f, dilation %.3f)",
-                 first.version, threshold, cfg.dilate_fraction)
+        log.info("second pass: focusing on %s's predictions (threshold %.2f, dilation %.3f, %s)",
+                 first.version, threshold, cfg.dilate_fraction, cfg.focus)
     else:
         # Fill for padding = the training photos' mean colour, measured on raw photos.
         fill, _ = channel_stats(read_photo_file(p.image)[::4, ::4] for p in train_pairs)
@@ -267,6 +278,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
         threshold=0.5,
         dilate_fraction=cfg.dilate_fraction if stage == "second" else None,
         fill=list(fill) if stage == "second" else None,
+        focus=cfg.focus if stage == "second" else "frame",
         training={
             "data": str(cfg.data), "n_train": len(train_pairs), "n_val": len(val_pairs),
             "seed": cfg.seed, "val_fraction": cfg.val_fraction, "val_ids": [p.id for p in val_pairs],

@@ -33,6 +33,7 @@ class ModelMeta:
     threshold: float
     dilate_fraction: float | None = None  # second pass: how the first mask was dilated in training
     fill: list[float] | None = None  # second pass: the colour the background was blanked to
+    focus: str = "frame"  # second pass: "frame" (whole photo, blanked) or "crop" (the garment's box)
     training: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
     # Tuned on validation for the bundle whose last stage this is (cutout calibrate):

@@ -1,8 +1,9 @@
 """The two-pass segmentation of one photo, and its confidence score.
 
 First pass: the whole photo, fitted to the first model's input.
-Second pass: the photo blanked outside the dilated first mask, fitted to the second model's
-input; the second model was trained on exactly such images made from the first model's
+Second pass: the photo blanked outside the dilated first mask and cut to the garment's box
+(or, for earlier bundles, the whole blanked frame), fitted to the second model's input;
+the second model was trained on exactly such images made from the first model's
 *predictions* (see trainer/), so it sees at inference what it saw in training.
 """
 
@@ -18,7 +19,7 @@ from cutout.metrics import dice
 from cutout.models import combine
 from cutout.segmentation import artefact
 from cutout.segmentation.edges import refine
-from cutout.segmentation.preprocess import fit_image, focus, normalise, unfit_probability
+from cutout.segmentation.preprocess import fit_image, focus, focus_crop, normalise, unfit_probability
 
 
 @dataclass
@@ -34,6 +35,11 @@ class Prediction:
     confidence: float
     confidence_parts: dict
     timings: dict = field(default_factory=dict)
+
+
+def aspect(size: tuple[int, int]) -> float:
+    """height / width of a model input (height, width)."""
+    return size[0] / size[1]
 
 
 def binarise(prob: np.ndarray, threshold: float) -> np.ndarray:
@@ -130,9 +136,17 @@ class Segmenter:
 
     def second_pass(self, rgb: np.ndarray, first_mask: np.ndarray) -> np.ndarray:
         meta = self.second.meta
-        focused, region = focus(rgb, first_mask, meta.dilate_fraction, meta.fill or meta.mean)
+        fill = meta.fill or meta.mean
         # Outside the focus the second model saw only blank fill: nothing there can be garment.
-        return self._probability(self.second, focused) * region
+        if meta.focus != "crop":
+            focused, region = focus(rgb, first_mask, meta.dilate_fraction, fill)
+            return self._probability(self.second, focused) * region
+        prob = np.zeros(rgb.shape[:2], np.float32)
+        cropped = focus_crop(rgb, first_mask, meta.dilate_fraction, fill, aspect(self.second.input_size))
+        if cropped is not None:  # an empty first mask: no garment to look at closer
+            crop, region, box = cropped
+            prob[box.slices] = self._probability(self.second, crop) * region
+        return prob
 
     def probabilities(self, rgb: np.ndarray, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(first-pass, final) probabilities; final is the first when there is no second pass.

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from cutout.config import Settings
+
 
 @pytest.mark.parametrize("size, depth, base", [((64, 64), 3, 4), ((96, 64), 4, 2), ((128, 192), 5, 2)])
 def test_unet_builds_at_sizes_and_aspects(size, depth, base):
@@ -131,6 +133,27 @@ def test_segmenter_two_passes_at_the_photos_size(tiny_model):
     assert "+" in seg.version
     single = Segmenter.from_settings(Settings(model_dir=tiny_model, second_pass=False))
     assert single.second is None and "+" not in single.version
+
+
+def test_the_second_pass_looks_only_inside_the_garments_box(tiny_model):
+    from cutout.segmentation.preprocess import focus_crop
+    from cutout.segmentation.segmenter import Segmenter, aspect
+    from demo.synthetic import studio_shot
+
+    seg = Segmenter.from_settings(Settings(model_dir=tiny_model))
+    assert seg.second.meta.focus == "crop"
+    rgb = studio_shot(0)[0][:, :, :3]
+    first_mask = np.zeros(rgb.shape[:2], np.uint8)
+    first_mask[600:1000, 400:700] = 255
+    prob = seg.second_pass(rgb, first_mask)
+    crop, region, box = focus_crop(rgb, first_mask, seg.second.meta.dilate_fraction, seg.second.meta.fill,
+                                   aspect(seg.second.input_size))
+    assert prob.shape == rgb.shape[:2]
+    assert np.allclose(prob[box.slices], seg._probability(seg.second, crop) * region)
+    outside = np.ones(prob.shape, bool)
+    outside[box.slices] = region == 0
+    assert prob[outside].max() == 0.0 and prob[box.slices][region == 1].max() > 0.0
+    assert not seg.second_pass(rgb, np.zeros_like(first_mask)).any(), "no first mask, nothing to refine"
 
 
 def test_confidence_definition():

@@ -1,6 +1,7 @@
 import numpy as np
 
-from cutout.segmentation.preprocess import fit_image, fit_mask, focus, normalise, unfit_probability
+from cutout.segmentation.preprocess import (Box, fit_image, fit_mask, focus, focus_crop, garment_box, normalise,
+                                            unfit_probability)
 from trainer.data import channel_stats
 
 
@@ -42,6 +43,35 @@ def test_focus_blanks_outside_the_dilated_mask():
     assert tuple(focused[50, 50]) == (200, 200, 200)
     assert region[38, 50] == 1  # dilated by 5 px
     assert region[30, 50] == 0
+
+
+def test_garment_box_has_the_inputs_aspect_and_holds_the_region():
+    region = np.zeros((300, 200), np.uint8)
+    region[100:140, 50:150] = 1  # wide: the box grows in height to 3:2
+    box = garment_box(region, aspect=1.5)
+    assert (box.bottom - box.top, box.right - box.left) == (150, 100)
+    assert region[box.slices].sum() == region.sum()
+    assert (box.top + box.bottom) // 2 == 120 and (box.left + box.right) // 2 == 100, "centred on the region"
+    region[:] = 0
+    region[0:10, 190:200] = 1  # in a corner: shifted inside the photo, not cut off
+    box = garment_box(region, aspect=1.5)
+    assert box.top == 0 and box.right == 200 and (box.bottom - box.top, box.right - box.left) == (15, 10)
+    region[:] = 1  # the whole photo: as large as the photo allows
+    assert garment_box(region, aspect=1.5) == Box(0, 0, 300, 200)
+    assert garment_box(np.zeros((30, 20), np.uint8), 1.5) is None
+
+
+def test_focus_crop_keeps_truth_aligned_and_blanks_the_rest():
+    rgb = np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)
+    mask = np.zeros((300, 200), np.uint8)
+    mask[100:180, 60:120] = 255
+    crop, region, box = focus_crop(rgb, mask, 0.05, fill=[1, 2, 3], aspect=1.5)
+    assert crop.shape[:2] == region.shape == (box.bottom - box.top, box.right - box.left)
+    assert np.array_equal(crop[region == 1], rgb[box.slices][region == 1]), "the photo inside the focus, unmoved"
+    assert (crop[region == 0] == [1, 2, 3]).all()
+    assert mask[box.slices].sum() == mask.sum(), "the whole first mask and its 10 px margin are in the crop"
+    assert region.sum() > (mask > 0).sum(), "dilated"
+    assert focus_crop(rgb, np.zeros_like(mask), 0.05, fill=[1, 2, 3], aspect=1.5) is None
 
 
 def test_normalise_and_channel_stats():

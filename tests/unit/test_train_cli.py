@@ -36,6 +36,7 @@ def test_train_first_and_second_pass(folder, tmp_path):
     assert result.exit_code == 0, result.output
     second = artefact.read_meta(tmp_path / "second")
     assert second.stage == "second" and second.dilate_fraction == 0.03 and second.fill == meta.mean
+    assert second.focus == "crop" and meta.focus == "frame"
     assert second.training["first_pass_model"] == models.stage_version(tmp_path / "first")
     assert second.training["val_ids"] == meta.training["val_ids"], "same split as the first pass"
     assert json.loads((tmp_path / "second" / "validation.json").read_text())["double"]["dice"]["n"] == 1
