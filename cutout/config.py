@@ -95,6 +95,13 @@ class Settings:
     min_confidence: float | None = None  # None = each model's release rule (see cutout.report)
     min_dice: float = 0.97
 
+    # Review page.
+    secret_key: str | None = None  # signs session cookies and CSRF tokens; the same on every web process
+    upload_max_bytes: int = 32 * 1024 * 1024  # a corrected cutout (an RGBA 1152x1728 PNG is ~8 MB at most)
+    login_attempts: int = 5  # failed logins per name, and per address, within login_window_seconds
+    login_window_seconds: int = 900
+    secure_cookies: bool = False  # True behind HTTPS: the session cookie is then never sent in clear
+
     @classmethod
     def from_env(cls) -> "Settings":
         size = _env("CUTOUT_INPUT_SIZE")
@@ -136,6 +143,11 @@ class Settings:
             promote_margin=_float("CUTOUT_PROMOTE_MARGIN", 0.001),
             min_confidence=_float("CUTOUT_MIN_CONFIDENCE", None),
             min_dice=_float("CUTOUT_MIN_DICE", 0.97),
+            secret_key=_env("CUTOUT_SECRET_KEY"),
+            upload_max_bytes=_int("CUTOUT_UPLOAD_MAX_BYTES", 32 * 1024 * 1024),
+            login_attempts=_int("CUTOUT_LOGIN_ATTEMPTS", 5),
+            login_window_seconds=_int("CUTOUT_LOGIN_WINDOW_SECONDS", 900),
+            secure_cookies=_bool("CUTOUT_SECURE_COOKIES", False),
         )
 
     def require(self, *names: str) -> "Settings":

@@ -64,6 +64,15 @@ def decode_png(data: bytes, max_pixels: int, want: str = "photo") -> np.ndarray:
     return array[:, :, -1].copy()  # alpha is last in both grey+alpha and BGRA
 
 
+def decode_reference(data: bytes, shape: tuple[int, int], max_pixels: int) -> np.ndarray:
+    """A reference or corrected cutout for a shot of (height, width): its alpha as HxW uint8,
+    or BadImage saying what is wrong with it (the worker and the review page agree on this)."""
+    truth = decode_png(data, max_pixels, want="cutout")
+    if truth.shape != tuple(shape):
+        raise BadImage(f"the cutout is {truth.shape[1]}x{truth.shape[0]}, the shot {shape[1]}x{shape[0]}")
+    return truth
+
+
 def read_mask_file(path) -> np.ndarray:
     """A truth mask from disk, HxW uint8 0/255: a plain mask PNG or an RGBA cutout's alpha."""
     array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -98,6 +107,16 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return buf.tobytes()
+
+
+def thumbnail_jpeg(data: bytes, width: int, quality: int = 85) -> bytes:
+    """A stored image (PNG) shrunk to `width` px wide (INTER_AREA), as JPEG, for web pages."""
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if array is None:
+        raise BadImage("cannot decode the image")
+    height = max(1, round(array.shape[0] * width / array.shape[1]))
+    small = cv2.resize(array, (width, height), interpolation=cv2.INTER_AREA)
+    return encode_jpeg(cv2.cvtColor(small, cv2.COLOR_BGR2RGB), quality)
 
 
 def rgba_cutout(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -13,10 +13,18 @@ from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, DateTime, Fl
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SHOT_STATUSES = ("pending", "processing", "done", "failed")
+# What a person can say of one view's cutout on the review page.
+DECISIONS = ("approved", "needs_manual_cut", "corrected")
+# Decisions after which the view needs nobody any more: its cutout is good or was replaced.
+RESOLVING = ("approved", "corrected")
 
 
 class Base(DeclarativeBase):
     type_annotation_map = {dict: JSON}
+
+
+# 64-bit ids for tables that grow with every event; SQLite (the demo) autoincrements only INTEGER.
+BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 def _now():
@@ -136,3 +144,46 @@ class Segmentation(Base):
     score_requested_etag: Mapped[str | None] = mapped_column(String(128))  # a scoring task was sent for it
     timings: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = _now()
+
+
+class User(Base):
+    """A member of the cutout team who may use the review page (``cutout users add``)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = _now()
+
+
+class LoginFailure(Base):
+    """A failed login, kept for rate limiting by name and by address (shared by every web process)."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    remote_addr: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False,
+                                                 index=True)
+
+
+class Review(Base):
+    """A person's decision on one view's cutout, as the review page took it."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        CheckConstraint("decision IN ('approved', 'needs_manual_cut', 'corrected')", name="ck_reviews_decision"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shot_id: Mapped[int] = mapped_column(ForeignKey("shots.id"), index=True)
+    shot_etag: Mapped[str] = mapped_column(String(128))  # the content reviewed: a re-shoot needs a new review
+    segmentation_id: Mapped[int | None] = mapped_column(ForeignKey("segmentations.id"))
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    decision: Mapped[str] = mapped_column(String(24))
+    cutout_key: Mapped[str | None] = mapped_column(String(1024))  # the reference written (approved, corrected)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False,
+                                                 index=True)

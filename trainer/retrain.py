@@ -105,7 +105,7 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
                 depth=meta.depth, base_filters=meta.base_filters, epochs=epochs, patience=patience,
                 init_from=init, norm=(meta.mean, meta.std), verbose=2,
                 second_pass_of=candidate / "first" if stage == "second" else None,
-                dilate_fraction=meta.dilate_fraction or 0.03,
+                dilate_fraction=meta.dilate_fraction or 0.03, focus=meta.focus,
             ), device=settings.device, threads=settings.tf_threads)
         summary["current"] = {"version": models.bundle_version(current), "holdout_mean_dice": _mean_dice(current, tmp / "holdout")}
         summary["candidate"] = {"version": models.bundle_version(candidate), "holdout_mean_dice": _mean_dice(candidate, tmp / "holdout")}

@@ -75,11 +75,9 @@ def _reference_dice(res: Resources, reference: tuple[str, str] | None, mask: np.
         return None, None, None
     key, etag = reference
     try:
-        truth = imageio.decode_png(res.storage.get(key), res.settings.max_pixels, want="cutout")
+        truth = imageio.decode_reference(res.storage.get(key), mask.shape, res.settings.max_pixels)
     except (imageio.BadImage, NotFound) as exc:
         return None, etag, f"reference {key} unusable: {exc}"
-    if truth.shape != mask.shape:
-        return None, etag, f"reference {key} is {truth.shape[1]}x{truth.shape[0]}, the shot {mask.shape[1]}x{mask.shape[0]}"
     return dice(mask, truth), etag, None
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("worker", "producer", "trainer")
+SERVICES = ("worker", "producer", "trainer", "review")
 APPLICATIONS = SERVICES + ("demo",)  # the demo plays every part, so it may import every service
 
 
@@ -75,6 +75,11 @@ def _declared(requirements) -> set[str]:
     return names
 
 
+def test_review_page_loads_no_tensorflow():
+    loaded = _modules_loaded_by("import review.cli, review.app, review.pages, review.actions, review.users, review.charts")
+    assert not set(loaded) & {"tensorflow", "keras", "h5py", "cutout.segmentation", "worker", "trainer", "demo"}, loaded
+
+
 def test_base_install_carries_no_tensorflow():
     base = _declared(PYPROJECT["dependencies"])
     assert not base & {"tensorflow", "keras", "h5py", "matplotlib"}
@@ -89,6 +94,8 @@ def _allowed(path: str) -> set[str]:
         allowed |= _declared(extras["worker"])
     if path.startswith("trainer/"):
         allowed |= _declared(extras["trainer"])
+    if path.startswith("review/"):
+        allowed |= _declared(extras["review"]) | {"werkzeug", "jinja2"}  # Flask's own parts
     if path.startswith("cutout/segmentation/") or path == "cutout/models.py":
         allowed |= _declared(extras["worker"]) & _declared(extras["trainer"])
     return allowed
@@ -96,7 +103,7 @@ def _allowed(path: str) -> set[str]:
 
 def test_every_third_party_import_is_declared_where_it_is_used():
     distributions = importlib.metadata.packages_distributions()
-    own = {"cutout", "worker", "producer", "trainer", "demo"}
+    own = {"cutout", "worker", "producer", "trainer", "review", "demo"}
     for package in ("cutout", *APPLICATIONS):
         for path, names in imported_packages(package).items():
             for name in names - own - set(sys.stdlib_module_names) - {"__future__"}:
@@ -121,7 +128,8 @@ def test_every_command_has_help():
     runner = CliRunner()
     commands = ["", "db", "db upgrade", "report", "report needs-cutout", "produce", "demo", "train", "evaluate", "retrain",
                 "studio-data", "calibrate",
-                "shots", "shots retry"]
+                "shots", "shots retry", "review", "review serve", "users", "users add", "users set-password",
+                "users disable", "users list"]
     for command in commands:
         result = runner.invoke(main, [*command.split(), "--help"])
         assert result.exit_code == 0 and "Usage" in result.output, (command, result.output)

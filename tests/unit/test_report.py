@@ -57,7 +57,7 @@ def test_all_lists_waiting_and_released_garments_too(url):
     report = needs_cutout(url, 0.9, 0.97, include_all=True)
     assert [(g["garment_id"], g["status"]) for g in report["garments"]] == [
         (WORSE, "needs a person"), (BAD, "needs a person"), (WAITS, "waiting"), (GOOD, "released")]
-    assert report["counts"] == {"needs a person": 2, "waiting": 1, "released": 1}
+    assert report["counts"] == {"needs a person": 2, "waiting": 1, "reviewed": 0, "released": 1}
     assert report["released_garments"] == [GOOD]
     assert report["garments"][2]["waiting_for"] == ["FrontRight missing"], "never released with a view missing"
 
@@ -82,6 +82,38 @@ def test_table_and_csv(url):
     report = needs_cutout(url, 0.9, 0.97)
     table = format_table(report)
     assert WORSE in table and "failed" in table and "not a PNG" in table
-    assert table.startswith("1 garments released, 2 need a person, 1 waiting")
+    assert table.startswith("1 garments released, 2 need a person, 1 waiting, 0 settled by a review")
     rows = format_csv(report).strip().splitlines()
     assert rows[0].startswith("rank,garment_id,status") and len(rows) == 1 + 2 + 3
+
+
+def _review(url, shot_id, decision, etag="e"):
+    from cutout.schema import Review, User
+
+    with session_scope(url) as s:
+        user = s.query(User).filter_by(name="ann").one_or_none() or User(name="ann", password_hash="x")
+        s.add(user)
+        s.flush()
+        s.add(Review(shot_id=shot_id, shot_etag=etag, user_id=user.id, decision=decision))
+
+
+def test_reviews_settle_views_and_a_manual_cut_keeps_the_garment_with_a_person(url):
+    # BAD: shots 6 (Front, Dice 0.93), 7 (FrontRight, confidence 0.70), 8 (Back, fine).
+    _review(url, 6, "approved")
+    bad = next(g for g in needs_cutout(url, None, 0.97)["garments"] if g["garment_id"] == BAD)
+    assert bad["reasons"] == ["FrontRight confidence 0.7000 < 0.9550"], "the approved Front needs nobody any more"
+    assert bad["reviewed"] and bad["views"]["Front"]["review"]["by"] == "ann"
+    _review(url, 7, "needs_manual_cut")
+    bad = next(g for g in needs_cutout(url, None, 0.97)["garments"] if g["garment_id"] == BAD)
+    assert bad["reasons"] == ["FrontRight manual cut requested by ann", "FrontRight confidence 0.7000 < 0.9550"]
+    _review(url, 7, "corrected")  # the newest review counts
+    report = needs_cutout(url, None, 0.97, include_all=True)
+    assert BAD not in [g["garment_id"] for g in report["garments"] if g["status"] == "needs a person"]
+    assert next(g for g in report["garments"] if g["garment_id"] == BAD)["status"] == "reviewed"
+    assert report["counts"]["reviewed"] == 1
+
+
+def test_a_review_of_older_content_does_not_count(url):
+    _review(url, 7, "approved", etag="an earlier upload")
+    bad = next(g for g in needs_cutout(url, None, 0.97)["garments"] if g["garment_id"] == BAD)
+    assert "FrontRight confidence 0.7000 < 0.9550" in bad["reasons"] and "review" not in bad["views"]["FrontRight"]

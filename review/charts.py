@@ -1,0 +1,81 @@
+"""Model history for the review page: every version with its figures, quality over versions,
+and how the current model's confidence and Dice are spread."""
+
+from __future__ import annotations
+
+import io
+
+from sqlalchemy import select
+
+from cutout.db import session_scope
+from cutout.schema import ModelVersion, Segmentation
+
+
+def _holdout_dice(metrics: dict) -> float | None:
+    """The figure versions are compared on: the holdout mean Dice recorded at promotion, else
+    the studio-style validation mean Dice the model was calibrated with."""
+    metrics = metrics or {}
+    if "holdout" in metrics:
+        return metrics["holdout"].get("mean_dice")
+    stage = metrics.get("second") or metrics.get("first") or {}
+    return (stage.get("studio") or {}).get("mean_dice")
+
+
+def versions(url: str) -> list[dict]:
+    with session_scope(url) as session:
+        rows = session.execute(select(ModelVersion).order_by(ModelVersion.created_at, ModelVersion.id)).scalars().all()
+        return [{"version": r.version, "current": r.is_current, "created_at": r.created_at,
+                 "promoted_at": r.promoted_at, "holdout_dice": _holdout_dice(r.metrics), "location": r.location}
+                for r in rows]
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    out = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(out, format="png", dpi=90)
+    plt.close(fig)
+    return out.getvalue()
+
+
+def _figure(width=7.0, height=3.2, ncols=1):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, ncols, figsize=(width, height))
+
+
+def quality_png(url: str) -> bytes:
+    rows = [v for v in versions(url) if v["holdout_dice"] is not None]
+    fig, ax = _figure()
+    if rows:
+        ax.plot(range(1, len(rows) + 1), [v["holdout_dice"] for v in rows], marker="o")
+        ax.set_xticks(range(1, len(rows) + 1), [v["version"][-10:] for v in rows], rotation=30, fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no version has figures yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylabel("mean Dice (holdout)")
+    ax.set_title("Quality over model versions")
+    return _png(fig)
+
+
+def histogram_png(url: str) -> bytes:
+    with session_scope(url) as session:
+        current = session.execute(select(ModelVersion.id).where(ModelVersion.is_current.is_(True))).scalar_one_or_none()
+        if current is None:  # nothing promoted: the shipped model's, i.e. the newest version that segmented
+            current = session.execute(select(Segmentation.model_version_id)
+                                      .order_by(Segmentation.id.desc()).limit(1)).scalar_one_or_none()
+        rows = session.execute(select(Segmentation.confidence, Segmentation.dice)
+                               .where(Segmentation.model_version_id == current)).all()
+    fig, (left, right) = _figure(9.0, 3.2, ncols=2)
+    bins = [i / 50 for i in range(51)]
+    left.hist([r.confidence for r in rows], bins=bins, color="tab:blue")
+    left.set_title(f"confidence ({len(rows)} shots)")
+    dice = [r.dice for r in rows if r.dice is not None]
+    right.hist(dice, bins=bins, color="tab:green")
+    right.set_title(f"Dice against references ({len(dice)} shots)")
+    for ax in (left, right):
+        ax.set_xlim(0, 1)
+    return _png(fig)

@@ -1,0 +1,205 @@
+"""The review page's rules, on Flask's test client with SQLite and a folder bucket: who gets
+in, which forms are accepted, which uploads are refused, and what a decision changes."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from cutout import imageio, naming
+from cutout.config import Settings
+from cutout.db import session_scope
+from cutout.schema import Garment, ModelVersion, Review, Segmentation, Shot
+from cutout.storage import LocalStorage
+from review.app import create_app
+from review.users import add_user, disable_user
+from tests.helpers import png_bytes
+
+GID = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+SIZE = (48, 32)  # height, width
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return LocalStorage(tmp_path / "bucket")
+
+
+@pytest.fixture
+def settings(sqlite_url, storage):
+    return Settings(database_url=sqlite_url, bucket=storage.bucket, secret_key="test-secret", upload_max_bytes=50_000,
+                    login_attempts=3)
+
+
+@pytest.fixture
+def app(settings, storage):
+    rng = np.random.default_rng(0)
+    with session_scope(settings.database_url) as s:
+        s.add(ModelVersion(id=1, version="m-1", location="/m", metrics={}, params={}))
+        s.add(Garment(id=GID))
+        for n, view in enumerate(naming.VIEWS, 1):
+            photo = rng.integers(0, 255, (*SIZE, 3), dtype=np.uint8)
+            mask = np.zeros(SIZE, np.uint8)
+            mask[10:40, 8:24] = 255
+            keys = naming.result_keys("m-1", GID, view)
+            storage.put(naming.shot_key(GID, view), png_bytes(photo), "image/png")
+            storage.put(keys["cutout"], png_bytes(imageio.rgba_cutout(photo, mask)), "image/png")
+            storage.put(keys["overlay"], png_bytes(imageio.overlay(photo, mask)), "image/png")
+            storage.put(keys["mask"], png_bytes(mask), "image/png")
+            s.add(Shot(id=n, bucket=storage.bucket, key=naming.shot_key(GID, view), etag="e", size_bytes=1,
+                       garment_id=GID, view=view, status="done"))
+            s.flush()
+            s.add(Segmentation(shot_id=n, model_version_id=1, shot_etag="e", width=SIZE[1], height=SIZE[0],
+                               first_mask_key=keys["first_mask"], mask_key=keys["mask"], cutout_key=keys["cutout"],
+                               overlay_key=keys["overlay"], threshold_first=0.5, confidence=0.5,
+                               confidence_parts={}, timings={}))
+    add_user(settings.database_url, "ann", PASSWORD)
+    flask_app = create_app(settings, storage)
+    return flask_app
+
+
+def token(client, path="/login") -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+
+def login(client, password=PASSWORD, name="ann", next_=""):
+    return client.post("/login", data={"username": name, "password": password, "next": next_,
+                                       "csrf_token": token(client)})
+
+
+@pytest.fixture
+def client(app):
+    c = app.test_client()
+    assert login(c).status_code == 302
+    return c
+
+
+def reviews(settings):
+    with session_scope(settings.database_url) as s:
+        return s.execute(select(Review.decision, Review.shot_id)).all()
+
+
+def test_every_page_but_health_and_login_needs_a_session(app):
+    c = app.test_client()
+    assert c.get("/healthz").status_code == 200 and c.get("/login").status_code == 200
+    paths = {"/", "/models", "/models/quality.png", "/models/current/histogram.png", f"/garments/{GID}",
+             "/shots/1/overlay", "/shots/1/photo?w=100"}
+    seen = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert seen == {"static", "auth.login", "auth.logout", "pages.healthz", "pages.queue", "pages.garment",
+                    "pages.decide", "pages.image", "pages.models", "pages.quality_plot", "pages.histogram_plot"}, \
+        "a new page: add it to this test"
+    for path in paths:
+        response = c.get(path)
+        assert response.status_code == 302 and response.location.startswith("/login"), path
+    for path in (f"/garments/{GID}/Front/approve", "/logout"):
+        assert c.post(path).status_code in (400, 401), path  # no session, no token: refused either way
+    assert reviews(app.extensions["cutout"].settings) == []
+
+
+def test_login_sets_a_safe_cookie_and_never_redirects_off_site(app):
+    c = app.test_client()
+    response = login(c, next_="//evil.example/steal")
+    assert response.status_code == 302 and response.location == "/"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert login(app.test_client(), next_=f"/garments/{GID}").location == f"/garments/{GID}"
+
+
+def test_a_form_without_a_valid_csrf_token_is_refused(client, settings):
+    for data in ({}, {"csrf_token": "forged"}):
+        response = client.post(f"/garments/{GID}/Front/approve", data=data)
+        assert response.status_code == 400 and "Reload the page" in response.get_data(as_text=True)
+    assert reviews(settings) == []
+    assert client.post("/login", data={"username": "ann", "password": PASSWORD}).status_code == 400
+
+
+def test_failed_logins_are_rate_limited_by_name(app, settings):
+    c = app.test_client()
+    for _ in range(settings.login_attempts):
+        assert login(c, password="wrong password!").status_code == 401
+    response = login(c)  # the right password, too late
+    assert response.status_code == 429 and "Too many failed logins" in response.get_data(as_text=True)
+
+
+def test_passwords_are_stored_hashed_and_a_disabled_user_is_out_at_once(client, settings):
+    from cutout.schema import User
+
+    with session_scope(settings.database_url) as s:
+        stored = s.execute(select(User.password_hash).where(User.name == "ann")).scalar_one()
+    assert PASSWORD not in stored and stored.startswith("scrypt:")
+    assert client.get("/").status_code == 200
+    disable_user(settings.database_url, "ann")
+    assert client.get("/").status_code == 302, "the open session ends with the account"
+    assert login(client).status_code == 401
+
+
+def test_approve_writes_the_cutout_as_the_reference_and_records_who(client, settings, storage):
+    response = client.post(f"/garments/{GID}/Front/approve", data={"csrf_token": token(client, f"/garments/{GID}")})
+    assert response.status_code == 302
+    assert storage.get(naming.cutout_key(GID, "Front")) == storage.get(naming.result_keys("m-1", GID, "Front")["cutout"])
+    assert reviews(settings) == [("approved", 1)]
+    page = client.get(f"/garments/{GID}").get_data(as_text=True)
+    assert "approved" in page and "by ann" in page
+
+
+@pytest.mark.parametrize("upload, message", [
+    (b"GIF89a not a png at all", "not a PNG"),
+    (png_bytes(np.zeros((*SIZE, 3), np.uint8)), "RGB PNG; a cutout must be RGBA"),
+    (png_bytes(np.zeros((SIZE[0] + 2, SIZE[1], 4), np.uint8)), "the cutout is 32x50, the shot 32x48"),
+    (b"\x89PNG" + bytes(60_000), "over the upload cap"),
+])
+def test_a_bad_upload_is_refused_readably_and_changes_nothing(client, settings, storage, upload, message):
+    import io
+
+    response = client.post(f"/garments/{GID}/FrontRight/correct", content_type="multipart/form-data",
+                           data={"csrf_token": token(client, f"/garments/{GID}"),
+                                 "cutout": (io.BytesIO(upload), "fix.png")})
+    assert response.status_code in (400, 413)
+    assert message in response.get_data(as_text=True)
+    assert reviews(settings) == []
+    assert not list(storage.list(naming.CUTOUTS_PREFIX))
+
+
+def test_a_good_upload_is_stored_as_the_views_reference(client, settings, storage):
+    import io
+
+    cutout = np.zeros((*SIZE, 4), np.uint8)
+    cutout[5:30, 5:20] = 255
+    response = client.post(f"/garments/{GID}/FrontRight/correct", content_type="multipart/form-data",
+                           data={"csrf_token": token(client, f"/garments/{GID}"),
+                                 "cutout": (io.BytesIO(png_bytes(cutout)), "fix.png")})
+    assert response.status_code == 302
+    assert storage.get(naming.cutout_key(GID, "FrontRight")) == png_bytes(cutout)
+    assert reviews(settings) == [("corrected", 2)]
+
+
+def test_the_queue_lists_garments_until_every_view_is_settled(client):
+    assert GID in client.get("/").get_data(as_text=True)
+    for view in naming.VIEWS[:2]:
+        client.post(f"/garments/{GID}/{view}/approve", data={"csrf_token": token(client, f"/garments/{GID}")})
+    assert GID in client.get("/").get_data(as_text=True)
+    assert GID not in client.get("/?reviewed=no").get_data(as_text=True)
+    client.post(f"/garments/{GID}/Back/manual", data={"csrf_token": token(client, f"/garments/{GID}")})
+    page = client.get("/").get_data(as_text=True)
+    assert GID in page and "manual cut requested by ann" in page
+    client.post(f"/garments/{GID}/Back/approve", data={"csrf_token": token(client, f"/garments/{GID}")})
+    assert GID not in client.get("/").get_data(as_text=True)
+    assert GID in client.get("/?status=reviewed").get_data(as_text=True)
+
+
+def test_images_come_from_the_database_keys_only(client):
+    response = client.get("/shots/1/overlay?w=16")
+    assert response.status_code == 200 and response.mimetype == "image/jpeg"
+    assert imageio.png_header(client.get("/shots/1/cutout").data)[3] == "RGBA"
+    assert client.get("/shots/1/..%2F..%2Fetc%2Fpasswd").status_code == 404
+    assert client.get("/shots/99/photo").status_code == 404
+
+
+def test_model_history_and_plots(client):
+    assert "m-1" in client.get("/models").get_data(as_text=True)
+    for path in ("/models/quality.png", "/models/current/histogram.png"):
+        response = client.get(path)
+        assert response.status_code == 200 and response.data.startswith(b"\x89PNG")
