@@ -1,0 +1,120 @@
+"""The review page in a real headless browser (Debian's chromium, driven by Playwright) on the
+real services: a garment goes through the fleet, a person logs in, approves, uploads a
+correction, is refused a bad upload, and sees the garment leave the queue; the producer then
+registers the new references and the worker scores the views against them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from cutout import imageio, naming
+from cutout.db import session_scope
+from cutout.schema import Segmentation, Shot
+from demo import synthetic
+from tests.helpers import free_port, png_bytes
+from tests.integration.conftest import ROOT, run_cli, wait_for
+
+CHROMIUM = os.environ.get("CUTOUT_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture(scope="module")
+def review_url(fleet_env, tmp_path_factory):
+    env = {**fleet_env, "CUTOUT_SECRET_KEY": "integration-test-secret"}
+    subprocess.run([sys.executable, "-m", "cutout.cli", "users", "add", "reviewer"], input=PASSWORD + "\n", env=env,
+                   cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("review") / "review.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "cutout.cli", "review", "serve", "--port", str(port)], env=env,
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy():
+        try:
+            return urllib.request.urlopen(url + "/healthz", timeout=2).status == 200
+        except OSError:
+            return proc.poll() is not None and pytest.fail("the review server exited")
+    wait_for(healthy, timeout=60, what="the review server")
+    yield url
+    proc.terminate()
+    proc.wait(20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), f"no browser at {CHROMIUM}: apt-get install chromium (.ci/run does)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield b
+        b.close()
+
+
+def dice_of(url, gid):
+    with session_scope(url) as s:
+        return {view: dice for dice, view in s.execute(
+            select(Segmentation.dice, Shot.view).join(Shot).where(Shot.garment_id == gid)).all()}
+
+
+def test_a_reviewer_settles_a_garment_in_the_browser(fleet_env, bucket, worker, pg_url, review_url, browser, tmp_path):
+    gid = synthetic.upload_garment(bucket, "review-e2e", seed=31, references=())
+    run_cli(fleet_env, "produce", "--once")
+    wait_for(lambda: len(dice_of(pg_url, gid)) == 3, what="three views segmented")
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(review_url + "/")
+    assert "/login" in page.url, "the queue needs a login"
+    page.fill("input[name=username]", "reviewer")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    row = page.locator(f"tr[data-garment='{gid}']")
+    assert row.count() == 1, "the tiny model's cutouts all need a person"
+    page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "review-queue.png"), full_page=True)
+
+    row.locator("a").first.click()
+    page.click("button[name=approve] >> text=Approve Front")
+    assert "Front approved" in page.inner_text("main")
+
+    photo, mask = synthetic.studio_shot(31, "FrontRight")
+    good = tmp_path / "FrontRight.png"
+    good.write_bytes(png_bytes(imageio.rgba_cutout(photo, mask)))
+    wrong = tmp_path / "wrong.png"
+    wrong.write_bytes(png_bytes(np.zeros((100, 80, 4), np.uint8)))
+    back = page.locator("#view-Back")
+    back.locator("input[name=cutout]").set_input_files(str(wrong))
+    back.locator("button[name=correct]").click()
+    assert "the cutout is 80x100, the shot 1152x1728" in page.inner_text("main"), "a readable refusal"
+    page.go_back()
+    section = page.locator("#view-FrontRight")
+    section.locator("input[name=cutout]").set_input_files(str(good))
+    section.locator("button[name=correct]").click()
+    assert "FrontRight: corrected cutout stored" in page.inner_text("main")
+    assert gid in page.inner_text("main"), "the garment still needs its Back"
+    page.click("button[name=approve] >> text=Approve Back")
+
+    page.goto(review_url + "/")
+    assert page.locator(f"tr[data-garment='{gid}']").count() == 0, "settled: gone from the queue"
+    page.goto(review_url + "/?status=reviewed")
+    assert page.locator(f"tr[data-garment='{gid}']").count() == 1
+
+    assert bucket.get(naming.cutout_key(gid, "FrontRight")) == good.read_bytes()
+    sweep = json.loads(run_cli(fleet_env, "produce", "--once").stdout)
+    assert sweep["new_references"] == 3 and sweep["scoring_enqueued"] == 3, sweep
+    scored = wait_for(lambda: (d := dice_of(pg_url, gid)) and all(v is not None for v in d.values()) and d,
+                      what="the views scored against the reviewers' cutouts")
+    assert scored["Front"] == 1.0 and scored["Back"] == 1.0, "an approved cutout is the model's own mask"
+    assert scored["FrontRight"] < 1.0
+    page.close()
