@@ -70,6 +70,23 @@ def _wait_for_workers(url: str, timeout: float) -> None:
     raise click.ClickException(f"workers did not finish within {timeout:.0f} s; is `celery -A worker worker` running?")
 
 
+def _review_instructions(settings: Settings) -> str:
+    """How to look at these results on the review page, with the settings this run used."""
+    import secrets
+    import shlex
+    import sys
+
+    cutout = shlex.quote(sys.argv[0]) if sys.argv[0].endswith("cutout") else "cutout"
+    key = settings.secret_key or secrets.token_urlsafe(32)
+    return "\n".join([
+        "", "To review these garments in a browser (approve, correct, see the model history):",
+        f"  export CUTOUT_DATABASE_URL={shlex.quote(settings.database_url)} CUTOUT_BUCKET={shlex.quote(settings.bucket)}"
+        f" CUTOUT_SECRET_KEY={key}",
+        f"  {cutout} users add $USER      # asks for a password (10 characters or more)",
+        f"  {cutout} review serve         # then open http://127.0.0.1:8080/ and log in",
+    ])
+
+
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"), show_default=True,
               help="Folder for the embedded database and bucket (masks, cutouts, overlays under bucket/results/).")
@@ -120,3 +137,4 @@ def demo(out, timeout):
         results = Path(settings.bucket[len("file://"):]) / naming.RESULTS_PREFIX
         click.echo(f"\nmasks, cutouts and overlays: {results}/<model-version>/")
     (out / "report.json").write_text(json.dumps(report, indent=2))
+    click.echo(_review_instructions(settings))

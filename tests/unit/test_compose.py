@@ -12,7 +12,8 @@ SERVICES = COMPOSE["services"]
 
 
 def test_the_stack_has_every_part():
-    assert {"postgres", "redis", "minio", "minio-init", "migrate", "producer", "worker", "beat", "trainer"} <= set(SERVICES)
+    assert {"postgres", "redis", "minio", "minio-init", "migrate", "producer", "worker", "beat", "trainer",
+            "review"} <= set(SERVICES)
 
 
 def test_dependencies_name_real_services():
@@ -32,7 +33,7 @@ def test_builds_point_at_a_dockerfile():
                         assert (ROOT / src).exists(), f"Dockerfile copies missing {src}"
 
 
-@pytest.mark.parametrize("name", ["migrate", "producer", "worker", "beat", "trainer"])
+@pytest.mark.parametrize("name", ["migrate", "producer", "worker", "beat", "trainer", "review"])
 def test_each_command_exists_in_the_project(name):
     from click.testing import CliRunner
 
@@ -100,3 +101,10 @@ def test_services_share_the_configuration():
     for name in ("producer", "worker", "beat", "trainer", "migrate"):
         env = SERVICES[name]["environment"]
         assert {"CUTOUT_DATABASE_URL", "CUTOUT_BROKER_URL", "CUTOUT_BUCKET", "CUTOUT_S3_ENDPOINT_URL"} <= set(env), name
+
+
+def test_the_review_page_is_published_on_8080_with_its_secret_from_the_environment():
+    review = SERVICES["review"]
+    assert "8080:8080" in review["ports"] and review["command"][-1] == "8080"
+    assert review["environment"]["CUTOUT_SECRET_KEY"].startswith("${CUTOUT_SECRET_KEY")
+    assert review["build"]["args"]["EXTRAS"] == "review"

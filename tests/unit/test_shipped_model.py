@@ -41,6 +41,30 @@ def test_demo_prints_the_report_and_writes_outputs(tmp_path):
         assert (g["status"] == "released") == (not g["reasons"]), g
         for view in g["views"].values():
             assert view["release_threshold"] == pytest.approx(rule, abs=1e-4), "the shipped model's own rule"
+    follow_the_review_instructions(out.stdout, report)
+
+
+def follow_the_review_instructions(stdout: str, report: dict):
+    """Do what the demo's last lines say, and see its garments on the review page."""
+    import re
+    import shlex
+
+    from review.app import create_app
+    from cutout.config import Settings
+
+    exported = next(line for line in stdout.splitlines() if line.strip().startswith("export "))
+    env = dict(word.split("=", 1) for word in shlex.split(exported.strip())[1:])
+    assert re.search(r"cutout users add \$USER", stdout) and "cutout review serve" in stdout
+    subprocess.run([sys.executable, "-m", "cutout.cli", "users", "add", "demo"], input="demo password 1\n",
+                   env=clean_env(**env), cwd=ROOT, check=True, capture_output=True, text=True, timeout=60)
+    settings = Settings(database_url=env["CUTOUT_DATABASE_URL"], bucket=env["CUTOUT_BUCKET"],
+                        secret_key=env["CUTOUT_SECRET_KEY"])
+    client = create_app(settings).test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    client.post("/login", data={"username": "demo", "password": "demo password 1", "csrf_token": token})
+    page = client.get("/?status=all").get_data(as_text=True)
+    for g in report["garments"]:
+        assert g["garment_id"] in page
 
 
 def test_evaluate_a_small_folder_with_the_shipped_model(tmp_path):
