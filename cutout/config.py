@@ -13,7 +13,8 @@ from pathlib import Path
 
 # Package data, so that a non-editable install finds it too.
 DEFAULT_MODEL_DIR = Path(str(files("cutout") / "segmentation" / "default_model"))  # without importing it
-DEFAULT_MODEL_STORE = Path("model-store")
+DEFAULT_MODEL_STORE = Path("model-store")  # with no bucket configured either
+DEFAULT_MODEL_CACHE = Path("~/.cache/cutout/models").expanduser()
 
 
 class ConfigError(ValueError):
@@ -84,7 +85,8 @@ class Settings:
     visibility_timeout: int = 1800  # above the longest task, or Redis redelivers it while it runs
 
     # Trainer.
-    model_store: Path = DEFAULT_MODEL_STORE  # promoted bundles, shared with the workers
+    model_store: str | None = None  # promoted bundles: s3://bucket/prefix/ or a folder; None = the bucket's models/
+    model_cache: Path = DEFAULT_MODEL_CACHE  # where a worker keeps the bundles it fetched from the store
     training_queue: str = "training"
     retrain_cron: str = "0 2 * * *"  # minute hour day month weekday, UTC
     holdout_percent: int = 10  # garments whose UUID hashes below this are never trained on
@@ -135,7 +137,8 @@ class Settings:
             requeue_after_seconds=_float("CUTOUT_REQUEUE_AFTER_SECONDS", 6 * 3600.0),
             task_soft_time_limit=_int("CUTOUT_TASK_SOFT_TIME_LIMIT", 600),
             visibility_timeout=_int("CUTOUT_VISIBILITY_TIMEOUT", 1800),
-            model_store=Path(_env("CUTOUT_MODEL_STORE", str(DEFAULT_MODEL_STORE))),
+            model_store=_env("CUTOUT_MODEL_STORE"),
+            model_cache=Path(_env("CUTOUT_MODEL_CACHE", str(DEFAULT_MODEL_CACHE))).expanduser(),
             training_queue=_env("CUTOUT_TRAINING_QUEUE", "training"),
             retrain_cron=_env("CUTOUT_RETRAIN_CRON", "0 2 * * *"),
             holdout_percent=_int("CUTOUT_HOLDOUT_PERCENT", 10),

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -84,15 +83,33 @@ def bundle_version(path: Path, second_pass: bool = True, tta: bool = False) -> s
     return combine(stage_version(first), stage_version(second) if second is not None and second_pass else None, tta)
 
 
-def current_bundle(session: Session, default: Path) -> Path:
-    """The bundle workers should run: the promoted one, else the configured default."""
-    location = session.execute(select(ModelVersion.location).where(ModelVersion.is_current.is_(True))).scalar_one_or_none()
-    return Path(location) if location and Path(location).exists() else Path(default)
+def current(session: Session) -> tuple[str, str | None] | None:
+    """(location, manifest SHA-256) of the promoted bundle, or None while nothing was promoted."""
+    row = session.execute(select(ModelVersion.location, ModelVersion.params)
+                          .where(ModelVersion.is_current.is_(True))).first()
+    return None if row is None else (row.location, (row.params or {}).get("manifest_sha256"))
 
 
-def register(session: Session, version: str, location: Path) -> int:
-    """Record a version (idempotent) with each stage's parameters and validation figures; its id."""
-    stages = dict(zip(("first", "second"), bundle_stages(location)))
+def local_bundle(promoted: tuple[str, str | None] | None, settings) -> Path:
+    """The local folder of the bundle to run: the promoted one (`current()`; fetched from the
+    model store into this machine's cache once), else CUTOUT_MODEL. Called outside any
+    transaction: a first fetch downloads the whole bundle."""
+    from cutout.model_store import fetch
+
+    if promoted is None:
+        return Path(settings.model_dir)
+    location, digest = promoted
+    if not location.startswith("s3://") and not Path(location).exists():
+        log.warning("the promoted model %s is not on this machine; using %s (set CUTOUT_MODEL_STORE to an "
+                    "s3:// store every machine reaches)", location, settings.model_dir)
+        return Path(settings.model_dir)
+    return fetch(location, digest, settings.model_cache, settings.s3_endpoint_url)
+
+
+def register(session: Session, version: str, location: str | Path, source: Path | None = None) -> int:
+    """Record a version (idempotent) with each stage's parameters and validation figures, read
+    from the local folder `source` (default: `location` itself); its id."""
+    stages = dict(zip(("first", "second"), bundle_stages(Path(source or location))))
     metas = {stage: stage_meta(d) for stage, d in stages.items() if d is not None}
     session.execute(insert(session, ModelVersion).values(
         version=version, location=str(location),
@@ -102,18 +119,18 @@ def register(session: Session, version: str, location: Path) -> int:
     return session.execute(select(ModelVersion.id).where(ModelVersion.version == version)).scalar_one()
 
 
-def promote(session: Session, bundle: Path, store: Path, holdout: dict) -> tuple[str, Path]:
-    """Copy a bundle into the shared store and make it the current model, with its holdout figures."""
+def promote(session: Session, bundle: Path, store: str, holdout: dict, endpoint_url: str | None = None) -> tuple[str, str]:
+    """Publish a bundle to the model store and make it the current model, with its holdout
+    figures; every worker switches to it at its next model check. (version, location)."""
+    from cutout.model_store import publish
+
     version = bundle_version(bundle)
-    target = Path(store) / version
-    if not target.exists():
-        partial = target.with_name(target.name + ".partial")
-        shutil.copytree(bundle, partial, dirs_exist_ok=True)
-        partial.rename(target)  # workers never see half a bundle
-    register(session, version, target)
+    location, digest = publish(bundle, version, str(store), endpoint_url)
+    register(session, version, location, source=bundle)
     session.execute(update(ModelVersion).where(ModelVersion.version != version).values(is_current=False))
     row = session.execute(select(ModelVersion).where(ModelVersion.version == version)).scalar_one()
-    row.location, row.is_current, row.promoted_at = str(target), True, datetime.now(timezone.utc)
+    row.location, row.is_current, row.promoted_at = location, True, datetime.now(timezone.utc)
+    row.params = {**row.params, "manifest_sha256": digest}
     row.metrics = {**row.metrics, "holdout": holdout}
-    log.info("promoted %s (%s)", version, holdout)
-    return version, target
+    log.info("promoted %s to %s (%s)", version, location, holdout)
+    return version, location

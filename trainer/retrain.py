@@ -24,6 +24,7 @@ from sqlalchemy import and_, select
 
 from cutout import models
 from cutout.db import session_scope
+from cutout.model_store import store_of
 from cutout.schema import Reference, Shot
 from cutout.storage import storage_from_settings
 from trainer.data import find_pairs
@@ -56,8 +57,26 @@ def _download(storage, items: list[Labelled], folder: Path) -> None:
     (folder / "images").mkdir(parents=True)
     (folder / "cutouts").mkdir()
     for item in items:
-        (folder / "images" / f"{item.shot_id}.png").write_bytes(storage.get(item.shot_key))
-        (folder / "cutouts" / f"{item.shot_id}.png").write_bytes(storage.get(item.cutout_key))
+        # <garment>_<View>: the split then keeps a garment's views together (trainer.data Pair.source).
+        name = Path(item.shot_key).stem
+        (folder / "images" / f"{name}.png").write_bytes(storage.get(item.shot_key))
+        (folder / "cutouts" / f"{name}.png").write_bytes(storage.get(item.cutout_key))
+
+
+def carry_tuning(current: Path, candidate: Path) -> None:
+    """Give the candidate's last stage the current model's edge refinement, threshold,
+    confidence calibration and release rule: a retrain on a few hundred corrections is too
+    small to re-tune them on, and without them the report would fall back to the generic rule.
+    `cutout calibrate` re-tunes them on a studio validation set."""
+    from cutout.segmentation.artefact import read_meta, write_meta
+
+    source = read_meta(models.bundle_stages(current)[1] or models.bundle_stages(current)[0])
+    last = models.bundle_stages(candidate)[1] or models.bundle_stages(candidate)[0]
+    meta = read_meta(last)
+    if source.refine or source.calibration or source.release:
+        meta.refine, meta.calibration, meta.release = source.refine, source.calibration, source.release
+        meta.threshold = source.threshold
+        write_meta(last, meta)
 
 
 def _mean_dice(bundle: Path, holdout: Path) -> float:
@@ -89,7 +108,8 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
         return summary
 
     with session_scope(url) as session:
-        current = models.current_bundle(session, settings.model_dir)
+        promoted = models.current(session)
+    current = models.local_bundle(promoted, settings)
     first_dir, second_dir = models.bundle_stages(current)
     with tempfile.TemporaryDirectory(prefix="cutout-retrain-") as tmp:
         tmp = Path(tmp)
@@ -107,14 +127,16 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
                 second_pass_of=candidate / "first" if stage == "second" else None,
                 dilate_fraction=meta.dilate_fraction or 0.03, focus=meta.focus,
             ), device=settings.device, threads=settings.tf_threads)
+        carry_tuning(current, candidate)
         summary["current"] = {"version": models.bundle_version(current), "holdout_mean_dice": _mean_dice(current, tmp / "holdout")}
         summary["candidate"] = {"version": models.bundle_version(candidate), "holdout_mean_dice": _mean_dice(candidate, tmp / "holdout")}
         better = should_promote(summary["candidate"]["holdout_mean_dice"], summary["current"]["holdout_mean_dice"],
                                 settings.promote_margin)
         if better:
             with session_scope(url) as session:
-                models.promote(session, candidate, settings.model_store, {
-                    "mean_dice": summary["candidate"]["holdout_mean_dice"], "n": len(holdout), "replaced": summary["current"]})
+                models.promote(session, candidate, store_of(settings), {
+                    "mean_dice": summary["candidate"]["holdout_mean_dice"], "n": len(holdout), "replaced": summary["current"]},
+                               settings.s3_endpoint_url)
         summary["outcome"] = "promoted" if better else "kept the current model"
     log.info("retrain %s", summary)
     return summary

@@ -19,6 +19,7 @@ from pathlib import Path
 from cutout import models
 from cutout.config import Settings
 from cutout.db import session_scope
+from cutout.model_store import ModelStoreError
 from cutout.queue import Wait
 from cutout.storage import Storage, storage_from_settings
 
@@ -50,7 +51,8 @@ class Resources:
         self._lock = threading.Lock()
 
     def model(self) -> RunningModel:
-        """The model to use now: the promoted one if the database names one, else CUTOUT_MODEL.
+        """The model to use now: the promoted one if the database names one (fetched from the
+        model store once per machine), else CUTOUT_MODEL.
 
         Asked of the database at most every CUTOUT_MODEL_CHECK_SECONDS, not per shot.
         """
@@ -58,7 +60,11 @@ class Resources:
             now = time.monotonic()
             if self._model is None or now - self._checked >= self.settings.model_check_seconds:
                 with session_scope(self.url) as session:
-                    wanted = models.current_bundle(session, self.settings.model_dir)
+                    promoted = models.current(session)
+                try:
+                    wanted = models.local_bundle(promoted, self.settings)
+                except ModelStoreError as exc:
+                    raise ModelUnavailable(f"cannot fetch the promoted model: {exc}") from exc
                 self._checked = now
                 if self._model is None or wanted != self._model.location:
                     self._model = self._load(wanted)

@@ -1,0 +1,94 @@
+"""Models through the bucket: a bundle promoted to the S3 model store reaches two workers with
+caches of their own (as on two machines), without a restart; a tampered bundle never loads."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from cutout import db, models
+from cutout.db import session_scope
+from cutout.model_store import MANIFEST, ModelStoreError, fetch, publish
+from cutout.schema import ModelVersion, Segmentation, Shot
+from demo import synthetic
+from tests.helpers import make_tiny_bundle
+from tests.integration.conftest import REDIS_URL, Worker, run_cli, wait_for
+
+
+@pytest.fixture
+def own_fleet(fleet_env, empty_db, bucket, s3_endpoint, tmp_path):
+    """A database and queue of their own, so promoting here changes no other test's model."""
+    db.upgrade(empty_db)
+    env = {**fleet_env, "CUTOUT_DATABASE_URL": empty_db, "CUTOUT_QUEUE": f"store-{uuid.uuid4().hex[:8]}",
+           "CUTOUT_S3_ENDPOINT_URL": s3_endpoint, "CUTOUT_MODEL_CHECK_SECONDS": "1",
+           "CUTOUT_MODEL_STORE": f"s3://{bucket.bucket}/models-{uuid.uuid4().hex[:6]}/"}
+    workers = []
+    for name in ("a", "b"):
+        workers.append(Worker({**env, "CUTOUT_MODEL_CACHE": str(tmp_path / f"cache-{name}")}, tmp_path / f"{name}.log"))
+    yield env, workers
+    for w in workers:
+        w.stop()
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).delete(env["CUTOUT_QUEUE"])
+
+
+def versions_used(url):
+    with session_scope(url) as s:
+        return s.execute(select(ModelVersion.version, Shot.status).select_from(Shot)
+                         .outerjoin(Segmentation, Segmentation.shot_id == Shot.id)
+                         .outerjoin(ModelVersion, ModelVersion.id == Segmentation.model_version_id)).all()
+
+
+def test_two_workers_with_their_own_caches_switch_to_a_model_promoted_through_the_bucket(own_fleet, bucket, tmp_path):
+    env, workers = own_fleet
+    url = env["CUTOUT_DATABASE_URL"]
+    synthetic.upload_garment(bucket, f"store-before-{uuid.uuid4().hex[:6]}", seed=1, references=())
+    run_cli(env, "produce", "--once")
+    wait_for(lambda: all(status == "done" for _, status in versions_used(url)) and versions_used(url),
+             what="the first garment")
+    shipped = {v for v, _ in versions_used(url)}
+
+    candidate = make_tiny_bundle(tmp_path / "candidate", seed=7)
+    with session_scope(url) as s:
+        version, location = models.promote(s, candidate, env["CUTOUT_MODEL_STORE"], {"mean_dice": 0.5},
+                                           env["CUTOUT_S3_ENDPOINT_URL"])
+    assert location.startswith(env["CUTOUT_MODEL_STORE"]) and version not in shipped
+    assert bucket.get(location.split("/", 3)[3] + MANIFEST)
+
+    caches = [tmp_path / f"cache-{name}" / version for name in ("a", "b")]
+    for round_ in range(8):  # until each worker has taken a shot since the promotion
+        synthetic.upload_garment(bucket, f"store-after-{round_}-{uuid.uuid4().hex[:6]}", seed=2 + round_, references=())
+        run_cli(env, "produce", "--once")
+        wait_for(lambda: all(status == "done" for _, status in versions_used(url)), what="the new shots")
+        if all((c / MANIFEST).exists() for c in caches):
+            break
+    assert all((c / MANIFEST).exists() for c in caches), "both workers fetched the promoted model"
+    assert models.bundle_version(caches[0]) == version
+    newest = [v for v, _ in versions_used(url) if v not in shipped]
+    assert newest and set(newest) == {version}, "every shot after the switch ran the promoted model"
+    for w in workers:
+        assert w.proc.poll() is None, "no restart"
+
+
+def test_a_tampered_or_unrecorded_bundle_is_refused(bucket, s3_endpoint, tmp_path):
+    store = f"s3://{bucket.bucket}/models-{uuid.uuid4().hex[:6]}/"
+    bundle = make_tiny_bundle(tmp_path / "bundle", seed=3)
+    version = models.bundle_version(bundle)
+    location, digest = publish(bundle, version, store, s3_endpoint)
+    good = fetch(location, digest, tmp_path / "cache-ok", s3_endpoint)
+    assert models.bundle_version(good) == version
+
+    with pytest.raises(ModelStoreError, match="not the one the database recorded"):
+        fetch(location, "0" * 64, tmp_path / "cache-1", s3_endpoint)
+    prefix = location.split("/", 3)[3]
+    bucket.put(prefix + "first/model.json", b'{"tampered": true}', "application/json")
+    with pytest.raises(ModelStoreError, match="does not match its manifest"):
+        fetch(location, digest, tmp_path / "cache-2", s3_endpoint)
+    assert not any((tmp_path / "cache-2").iterdir()), "nothing half-downloaded is left in the cache"
+    manifest = json.loads(bucket.get(prefix + MANIFEST))
+    assert set(manifest["files"]) == {"first/model.json", "first/model.weights.h5", "second/model.json",
+                                      "second/model.weights.h5"}
