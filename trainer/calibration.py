@@ -3,9 +3,10 @@
 Both are fitted on validation garments, never on training ones:
 
 - calibration: isotonic regression (pool adjacent violators) of the measured Dice on one
-  scalar score of the signals; of the candidate scores, the one whose calibrated estimate
-  has the smallest squared error wins. The result is monotone and bounded by construction,
-  and stored as points to interpolate between.
+  scalar score of the signals (one of SCORES, or a least-squares weighted sum of FEATURES);
+  of the candidates, the one with the smallest squared error on garments held out of its
+  fit wins. The result is monotone in its score and bounded by construction, and stored as
+  points to interpolate between.
 - release rule: a garment is released when every one of its views is done and the smallest
   predicted Dice among them reaches a threshold; the threshold is the lowest at which at
   least `precision` of the released validation garments have every view at Dice >= `good`.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cutout.segmentation.segmenter import SCORES
+from cutout.segmentation.confidence import FEATURES, SCORES, score
 
 GOOD_DICE = 0.95
 TARGET_PRECISION = 0.98
@@ -43,17 +44,56 @@ def isotonic(x, y) -> tuple[np.ndarray, np.ndarray]:
     return np.array(knots_x), np.clip(np.array(knots_y), 0.0, 1.0)
 
 
-def fit_calibration(signals: list[dict], dice: list[float]) -> dict:
-    """The calibration (see module doc) from per-view signals and their measured Dice."""
+def _fit(name: str, signals: list[dict], dice: np.ndarray) -> dict:
+    """One candidate calibration fitted on these views: a score, then isotonic to Dice."""
+    calibration = {"score": name}
+    if name == "linear":
+        x = np.array([[s.get(k, 1.0) for k in FEATURES] for s in signals] + [[0.0] * len(FEATURES)])
+        y = np.append(dice, 0.0)  # anchors an empty mask (all signals 0) at Dice 0
+        design = np.column_stack([x, np.ones(len(x))])
+        coef = np.linalg.lstsq(design, y, rcond=None)[0]
+        calibration.update(weights={k: round(float(w), 6) for k, w in zip(FEATURES, coef[:-1])},
+                           bias=round(float(coef[-1]), 6))
+    x = np.array([score(s, calibration) for s in signals])
+    kx, ky = isotonic(x, dice)
+    calibration.update(x=[round(float(v), 6) for v in kx], y=[round(float(v), 6) for v in ky])
+    return calibration
+
+
+def _cross_validated_error(name: str, signals: list[dict], dice: np.ndarray, groups: list[str], folds: int) -> float:
+    """Mean squared error of the candidate on garments it was not fitted on (k folds by garment)."""
+    from cutout.segmentation.confidence import predicted_dice
+
+    names = sorted(set(groups))
+    fold_of = {g: i % folds for i, g in enumerate(np.random.default_rng(0).permutation(names))}
+    errors = np.zeros(len(dice))
+    for k in range(folds):
+        test = np.array([fold_of[g] == k for g in groups])
+        if test.all() or not test.any():
+            return float("inf")
+        fitted = _fit(name, [s for s, t in zip(signals, test) if not t], dice[~test])
+        errors[test] = [(predicted_dice(s, fitted) - d) ** 2 for s, d, t in zip(signals, dice, test) if t]
+    return float(errors.mean())
+
+
+def fit_calibration(signals: list[dict], dice: list[float], groups: list[str] | None = None, folds: int = 5) -> dict:
+    """The calibration (see module doc) from per-view signals and their measured Dice: the
+    candidate (each of SCORES, and a weighted sum of FEATURES) with the smallest error on
+    garments held out of its fit (views of one garment in one fold), refitted on all views."""
+    dice = np.asarray(dice, float)
+    groups = groups or [str(i) for i in range(len(dice))]
+    folds = min(folds, len(set(groups)))
     best = None
-    for name, score in SCORES.items():
-        x = np.array([score(s) for s in signals])
-        kx, ky = isotonic(x, dice)
-        error = float(np.mean((np.interp(x, kx, ky) - np.asarray(dice)) ** 2))
-        if best is None or error < best["mse"]:
-            best = {"score": name, "x": [round(float(v), 6) for v in kx], "y": [round(float(v), 6) for v in ky],
-                    "mse": round(error, 6), "n": len(dice)}
-    return best
+    for name in (*SCORES, "linear"):
+        error = _cross_validated_error(name, signals, dice, groups, folds) if folds >= 2 else 0.0
+        if best is None or error < best[0]:
+            best = (error, name)
+    calibration = _fit(best[1], signals, dice)
+    from cutout.segmentation.confidence import predicted_dice
+
+    fitted = np.array([predicted_dice(s, calibration) for s in signals])
+    calibration.update(mse=round(float(np.mean((fitted - dice) ** 2)), 6), cv_mse=round(best[0], 6), n=len(dice))
+    return calibration
 
 
 def garment_table(rows: list[dict]) -> dict[str, dict]:
@@ -110,7 +150,8 @@ def measure(seg, pairs, options, progress=None) -> list[list[dict]]:
     from cutout import imageio
     from cutout.metrics import boundary_f, dice
     from cutout.segmentation.edges import refine
-    from cutout.segmentation.segmenter import binarise, confidence_signals
+    from cutout.segmentation.confidence import confidence_signals
+    from cutout.segmentation.segmenter import binarise
 
     results = []
     for n, pair in enumerate(pairs, 1):
@@ -127,7 +168,7 @@ def measure(seg, pairs, options, progress=None) -> list[list[dict]]:
             mask = binarise(prob, threshold)
             per.append({"id": pair.id, "garment": pair.source, "dice": dice(mask, truth),
                         "boundary_f": boundary_f(mask, truth),
-                        "signals": confidence_signals(prob, threshold, mask, first_mask)})
+                        "signals": confidence_signals(prob, threshold, mask, first_mask, rgb)})
         results.append(per)
         if progress:
             progress(n, len(pairs))
@@ -155,8 +196,9 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
     allowed = [k for k in range(len(options)) if means[k]["dice"] >= best_dice - DICE_TOLERANCE]
     chosen = max(allowed, key=lambda k: means[k]["boundary_f"])
     views = [m[chosen] for m in measured]
-    calibration = fit_calibration([v["signals"] for v in views], [v["dice"] for v in views])
-    from cutout.segmentation.segmenter import predicted_dice
+    calibration = fit_calibration([v["signals"] for v in views], [v["dice"] for v in views],
+                                  [v["garment"] for v in views])
+    from cutout.segmentation.confidence import predicted_dice
 
     rows = [{"garment": v["garment"], "predicted": predicted_dice(v["signals"], calibration), "dice": v["dice"]}
             for v in views]
@@ -179,4 +221,4 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
     if plots is not None:
         write_plots(plots, automation_curve(garments), release, [r["predicted"] for r in rows], list(dice))
     return {"model": str(bundle), "refine": meta.refine, "threshold": meta.threshold, "calibration_score": calibration["score"],
-            "calibration_mse": calibration["mse"], "release": release, **meta.evaluation["studio"]}
+            "calibration_mse": calibration["mse"], "calibration_cv_mse": calibration["cv_mse"], "release": release, **meta.evaluation["studio"]}

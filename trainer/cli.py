@@ -80,8 +80,6 @@ def train(data, out, input_size, second_pass_of, init_from, **options):
 @click.option("--split", type=click.Choice(["all", "val"]), default="all", show_default=True,
               help="val: only the images the first-pass model held out for validation.")
 @click.option("--tta/--no-tta", default=True, show_default=True, help="Also score horizontal-flip test-time augmentation.")
-@click.option("--focus", type=click.Choice(["crop", "frame"]), default="crop", show_default=True,
-              help="Second pass: cut the photo to the garment's box (more pixels on the garment) or keep the whole blanked frame.")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N pairs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (n, mean_dice, median_dice, ...).")
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write per-image figures here.")
@@ -158,8 +156,6 @@ def retrain(epochs, patience):
 @click.option("--street/--no-street", default=False, show_default=True, help="Also link the street photo itself (mixed training data).")
 @click.option("--size", default="1728x1152", show_default=True, help="Frame HEIGHTxWIDTH (the studio's is 1728x1152).")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--focus", type=click.Choice(["crop", "frame"]), default="crop", show_default=True,
-              help="Second pass: cut the photo to the garment's box (more pixels on the garment) or keep the whole blanked frame.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N photos (smoke runs).")
 def studio_data(ccp, out, which, variants, views, street, size, seed, limit):
     """Make studio-style shots from CCP (images/, masks/, labels/ and labels.txt): each person
@@ -180,8 +176,6 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, limit):
 @click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The bundle to calibrate; its last stage's model.json is rewritten.")
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), help="Folder for automation.png and reliability.png.")
-@click.option("--focus", type=click.Choice(["crop", "frame"]), default="crop", show_default=True,
-              help="Second pass: cut the photo to the garment's box (more pixels on the garment) or keep the whole blanked frame.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N photos (smoke runs).")
 def calibrate(data, model_dir, plots, limit):
     """Tune a bundle's edge refinement, confidence calibration and release rule on DATA: a

@@ -13,7 +13,8 @@ import numpy as np
 from cutout import imageio
 from cutout.metrics import boundary_f, dice
 from cutout.segmentation.edges import refine
-from cutout.segmentation.segmenter import Segmenter, binarise, confidence_score
+from cutout.segmentation.confidence import confidence_score
+from cutout.segmentation.segmenter import Segmenter, binarise
 from trainer.data import Pair
 
 SWEEP = [round(t, 2) for t in np.arange(0.20, 0.86, 0.05)]
@@ -71,7 +72,7 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
             row[f"{name}_boundary_f"] = boundary_f(mask, truth)
         main_prob = probs[main][0]
         confidence, signals = confidence_score(main_prob, seg.threshold, binarise(main_prob, seg.threshold),
-                                               seg.agreement_mask(first_prob), seg.final.meta.calibration)
+                                               seg.agreement_mask(first_prob), seg.final.meta.calibration, rgb)
         row.update(confidence=confidence, **{f"signal_{k}": v for k, v in signals.items()})
         for name in sweep:
             prob = probs[name][0]

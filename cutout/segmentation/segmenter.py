@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cutout.metrics import dice
 from cutout.models import combine
 from cutout.segmentation import artefact
+from cutout.segmentation.confidence import confidence_score
 from cutout.segmentation.edges import refine
 from cutout.segmentation.preprocess import fit_image, focus, focus_crop, normalise, unfit_probability
 
@@ -45,63 +45,6 @@ def aspect(size: tuple[int, int]) -> float:
 def binarise(prob: np.ndarray, threshold: float) -> np.ndarray:
     """A 0/255 uint8 mask: probability strictly above the threshold."""
     return np.where(prob > threshold, 255, 0).astype(np.uint8)
-
-
-def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, first_mask: np.ndarray | None) -> dict:
-    """What the probability maps alone say about a mask's quality.
-
-    decisiveness: 1 - (pixels whose probability sits in the uncertain half-band around the
-        threshold) / (garment pixels). A clean cut has a thin uncertain rim; a confused one
-        (low contrast, busy pattern) has wide grey areas. Normalising by garment area rather
-        than the whole photo keeps the easy background from hiding the doubt.
-    agreement: Dice between the first and second pass masks. When the focused second pass
-        redraws the garment, at least one of them is wrong.
-    expected_dice: the Dice the mask would have if the probabilities were the truth's odds,
-        2 * sum(p * m) / (sum(p) + sum(m)).
-    An empty mask scores 0 on all (no garment found is always a job for a person).
-    """
-    on = mask > 127
-    garment = int(on.sum())
-    if garment == 0:
-        return {"decisiveness": 0.0, "agreement": 0.0, "expected_dice": 0.0, "garment_fraction": 0.0}
-    low, high = threshold * 0.5, threshold + (1.0 - threshold) * 0.5
-    uncertain = int(((prob > low) & (prob < high)).sum())
-    inside = float(prob[on].sum(dtype=np.float64))
-    return {
-        "decisiveness": round(max(0.0, 1.0 - uncertain / garment), 5),
-        "agreement": round(dice(first_mask, mask) if first_mask is not None else 1.0, 5),
-        "expected_dice": round(2.0 * inside / (float(prob.sum(dtype=np.float64)) + garment), 5),
-        "garment_fraction": round(garment / mask.size, 5),
-    }
-
-
-# Scalar scores a calibration can map to Dice; the calibration names the one it was fitted on.
-SCORES = {
-    "decisiveness*agreement": lambda s: s["decisiveness"] * s["agreement"],
-    "expected_dice": lambda s: s["expected_dice"],
-    "expected_dice*agreement": lambda s: s["expected_dice"] * s["agreement"],
-    "expected_dice*decisiveness*agreement": lambda s: s["expected_dice"] * s["decisiveness"] * s["agreement"],
-}
-
-
-def predicted_dice(signals: dict, calibration: dict | None) -> float:
-    """The confidence: an estimate of the mask's Dice against a hand cutout, in [0, 1].
-
-    With a calibration (fitted on validation photos: a monotone map from one of SCORES to the
-    Dice measured there) it is that estimate; without one, the uncalibrated
-    decisiveness * agreement of earlier models.
-    """
-    if not calibration:
-        return float(SCORES["decisiveness*agreement"](signals))
-    score = SCORES[calibration["score"]](signals)
-    return float(np.clip(np.interp(score, calibration["x"], calibration["y"]), 0.0, 1.0))
-
-
-def confidence_score(prob: np.ndarray, threshold: float, mask: np.ndarray, first_mask: np.ndarray | None,
-                     calibration: dict | None = None) -> tuple[float, dict]:
-    """(confidence, the signals it came from)."""
-    signals = confidence_signals(prob, threshold, mask, first_mask)
-    return predicted_dice(signals, calibration), signals
 
 
 class Segmenter:
@@ -197,6 +140,6 @@ class Segmenter:
         first_mask = binarise(first_prob, self.threshold_first)
         mask = binarise(prob, self.threshold)
         score, parts = confidence_score(prob, self.threshold, mask, first_mask if self.second is not None else None,
-                                        self.final.meta.calibration)
+                                        self.final.meta.calibration, rgb)
         return Prediction(first_prob, prob, first_mask, mask, self.threshold_first, self.threshold_second,
                             score, parts, timings)

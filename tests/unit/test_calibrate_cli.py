@@ -23,7 +23,8 @@ def studio_folder(tmp_path):
 def test_calibrate_then_segment_and_evaluate_with_the_result(studio_folder, tiny_model, tmp_path):
     from cutout.config import Settings
     from cutout.segmentation import artefact
-    from cutout.segmentation.segmenter import Segmenter, predicted_dice
+    from cutout.segmentation.confidence import predicted_dice
+    from cutout.segmentation.segmenter import Segmenter
 
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_model, bundle)

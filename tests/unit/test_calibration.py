@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cutout.segmentation.segmenter import predicted_dice
+from cutout.segmentation.confidence import predicted_dice
 from trainer.calibration import automation_curve, choose_release, fit_calibration, garment_table, isotonic
 
 
@@ -72,3 +72,36 @@ def test_release_threshold_is_the_lowest_that_keeps_precision():
 def test_when_nothing_reaches_the_precision_nothing_is_released():
     garments = garment_table(rows("bad", [(0.99, 0.5)] * 3))
     assert choose_release(garments)["min_predicted_dice"] > 1.0
+
+
+def test_a_weighted_sum_of_signals_wins_when_no_single_score_carries_the_truth():
+    rng = np.random.default_rng(2)
+    edge, component = rng.random(300), rng.random(300)
+    dice = 0.6 + 0.25 * edge + 0.15 * component  # neither signal alone explains it
+    signals = [{"decisiveness": rng.random(), "agreement": 1.0, "expected_dice": rng.random(), "garment_fraction": 0.2,
+                "edge_support": e, "largest_component": c} for e, c in zip(edge, component)]
+    groups = [f"g{i // 3}" for i in range(300)]
+    calibration = fit_calibration(signals, list(dice), groups)
+    assert calibration["score"] == "linear" and calibration["cv_mse"] < 1e-3
+    assert calibration["weights"]["edge_support"] > 0 and calibration["weights"]["largest_component"] > 0
+    predicted = np.array([predicted_dice(s, calibration) for s in signals])
+    assert np.abs(predicted - dice).max() < 0.05
+    worse = dict(signals[0], edge_support=signals[0]["edge_support"] - 0.2)
+    assert predicted_dice(worse, calibration) <= predicted_dice(signals[0], calibration), "monotone in its score"
+
+
+def test_edge_support_and_largest_component():
+    from cutout.segmentation.confidence import edge_support, largest_component
+
+    rgb = np.full((200, 200, 3), 200, np.uint8)
+    rgb[50:150, 60:140] = 40  # a dark garment on a light backdrop
+    on_the_edge = np.zeros((200, 200), bool)
+    on_the_edge[50:150, 60:140] = True
+    assert edge_support(rgb, on_the_edge) == 1.0
+    off = np.zeros((200, 200), bool)
+    off[60:140, 70:130] = True  # 10 px inside: the outline crosses flat fabric
+    assert edge_support(rgb, off) == 0.0
+    assert largest_component(on_the_edge) == 1.0
+    two = on_the_edge.copy()
+    two[170:190, 10:30] = True  # a stray blob of 400 px beside 8,000
+    assert largest_component(two) == pytest.approx(8000 / 8400)

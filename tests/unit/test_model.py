@@ -157,7 +157,7 @@ def test_the_second_pass_looks_only_inside_the_garments_box(tiny_model):
 
 
 def test_confidence_definition():
-    from cutout.segmentation.segmenter import confidence_score
+    from cutout.segmentation.confidence import confidence_score
 
     mask = np.zeros((10, 10), np.uint8)
     mask[2:8, 2:8] = 255

@@ -1,0 +1,117 @@
+"""A cutout's confidence: signals the photo and the probability maps give about the mask's
+quality, and the calibrated estimate of its Dice made from them.
+
+The calibration (fitted by ``cutout calibrate`` on validation garments, stored in the last
+stage's model.json) maps one score of the signals to Dice by a monotone step function: the
+score is one of SCORES, or a weighted sum of FEATURES ("linear").
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from cutout.metrics import dice
+
+# A boundary pixel "has an edge" when the photo's grey level changes by at least this much
+# across it (a 3x3 Sobel gives 4x the step height).
+EDGE_STEP = 10
+EMPTY = {"decisiveness": 0.0, "agreement": 0.0, "expected_dice": 0.0, "garment_fraction": 0.0,
+         "edge_support": 0.0, "largest_component": 0.0}
+
+
+def _box(on: np.ndarray, margin: int) -> tuple[slice, slice]:
+    rows, cols = np.flatnonzero(on.any(axis=1)), np.flatnonzero(on.any(axis=0))
+    return (slice(max(0, rows[0] - margin), rows[-1] + 1 + margin),
+            slice(max(0, cols[0] - margin), cols[-1] + 1 + margin))
+
+
+def edge_support(rgb: np.ndarray, on: np.ndarray) -> float:
+    """Share of the mask's outline that lies on an edge of the photo (within 2 px). A cut
+    that follows the garment runs along edges; one that wanders across flat backdrop or
+    through the fabric does not."""
+    box = _box(on, 4)
+    mask = on[box].astype(np.uint8)
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb[box]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    strength = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3))
+    strength = cv2.dilate(strength, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    outline = (mask - cv2.erode(mask, np.ones((3, 3), np.uint8))).astype(bool)
+    return float((strength[outline] >= 4 * EDGE_STEP).mean()) if outline.any() else 0.0
+
+
+def largest_component(on: np.ndarray) -> float:
+    """Share of the mask in its largest connected piece: a garment is one piece; stray blobs
+    and a garment cut in two are mistakes."""
+    box = _box(on, 0)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(on[box].astype(np.uint8), connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    return float(areas.max() / areas.sum())
+
+
+def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, first_mask: np.ndarray | None,
+                       rgb: np.ndarray | None = None) -> dict:
+    """What the photo and the probability maps say about a mask's quality.
+
+    decisiveness: 1 - (pixels whose probability sits in the uncertain half-band around the
+        threshold) / (garment pixels). A clean cut has a thin uncertain rim; a confused one
+        (low contrast, busy pattern) has wide grey areas. Normalising by garment area rather
+        than the whole photo keeps the easy background from hiding the doubt.
+    agreement: Dice between the first and second pass masks. When the focused second pass
+        redraws the garment, at least one of them is wrong.
+    expected_dice: the Dice the mask would have if the probabilities were the truth's odds,
+        2 * sum(p * m) / (sum(p) + sum(m)).
+    edge_support, largest_component: see those functions (need the photo; 1.0 without it).
+    An empty mask scores 0 on all (no garment found is always a job for a person).
+    """
+    on = mask > 127
+    garment = int(on.sum())
+    if garment == 0:
+        return dict(EMPTY)
+    low, high = threshold * 0.5, threshold + (1.0 - threshold) * 0.5
+    uncertain = int(((prob > low) & (prob < high)).sum())
+    inside = float(prob[on].sum(dtype=np.float64))
+    return {
+        "decisiveness": round(max(0.0, 1.0 - uncertain / garment), 5),
+        "agreement": round(dice(first_mask, mask) if first_mask is not None else 1.0, 5),
+        "expected_dice": round(2.0 * inside / (float(prob.sum(dtype=np.float64)) + garment), 5),
+        "garment_fraction": round(garment / mask.size, 5),
+        "edge_support": round(edge_support(rgb, on), 5) if rgb is not None else 1.0,
+        "largest_component": round(largest_component(on), 5),
+    }
+
+
+# Scalar scores a calibration can map to Dice; the calibration names the one it was fitted on.
+SCORES = {
+    "decisiveness*agreement": lambda s: s["decisiveness"] * s["agreement"],
+    "expected_dice": lambda s: s["expected_dice"],
+    "expected_dice*agreement": lambda s: s["expected_dice"] * s["agreement"],
+    "expected_dice*decisiveness*agreement": lambda s: s["expected_dice"] * s["decisiveness"] * s["agreement"],
+}
+# The signals a "linear" calibration weighs (fitted by least squares on validation garments).
+FEATURES = ("expected_dice", "decisiveness", "agreement", "edge_support", "largest_component")
+
+
+def score(signals: dict, calibration: dict) -> float:
+    """The scalar a calibration maps to Dice."""
+    if calibration["score"] == "linear":
+        return calibration["bias"] + sum(w * signals.get(k, 1.0) for k, w in calibration["weights"].items())
+    return SCORES[calibration["score"]](signals)
+
+
+def predicted_dice(signals: dict, calibration: dict | None) -> float:
+    """The confidence: an estimate of the mask's Dice against a hand cutout, in [0, 1].
+
+    With a calibration (fitted on validation photos: a monotone map from a score of the
+    signals to the Dice measured there) it is that estimate; without one, the uncalibrated
+    decisiveness * agreement of earlier models.
+    """
+    if not calibration:
+        return float(SCORES["decisiveness*agreement"](signals))
+    return float(np.clip(np.interp(score(signals, calibration), calibration["x"], calibration["y"]), 0.0, 1.0))
+
+
+def confidence_score(prob: np.ndarray, threshold: float, mask: np.ndarray, first_mask: np.ndarray | None,
+                     calibration: dict | None = None, rgb: np.ndarray | None = None) -> tuple[float, dict]:
+    """(confidence, the signals it came from)."""
+    signals = confidence_signals(prob, threshold, mask, first_mask, rgb)
+    return predicted_dice(signals, calibration), signals
