@@ -106,14 +106,21 @@ def local_bundle(promoted: tuple[str, str | None] | None, settings) -> Path:
     return fetch(location, digest, settings.model_cache, settings.s3_endpoint_url)
 
 
+def release_threshold(params: dict | None) -> float | None:
+    """The release rule's threshold in a version's params (its last stage's), if it has one."""
+    params = params or {}
+    stage = params.get("second") or params.get("first") or {}
+    return (stage.get("release") or {}).get("min_predicted_dice")
+
+
 def register(session: Session, version: str, location: str | Path, source: Path | None = None) -> int:
     """Record a version (idempotent) with each stage's parameters and validation figures, read
     from the local folder `source` (default: `location` itself); its id."""
     stages = dict(zip(("first", "second"), bundle_stages(Path(source or location))))
     metas = {stage: stage_meta(d) for stage, d in stages.items() if d is not None}
+    params = {stage: {k: v for k, v in meta.items() if k not in ("training", "evaluation")} for stage, meta in metas.items()}
     session.execute(insert(session, ModelVersion).values(
-        version=version, location=str(location),
-        params={stage: {k: v for k, v in meta.items() if k not in ("training", "evaluation")} for stage, meta in metas.items()},
+        version=version, location=str(location), params=params, release_threshold=release_threshold(params),
         metrics={stage: meta.get("evaluation", {}) for stage, meta in metas.items()},
     ).on_conflict_do_nothing(index_elements=["version"]))
     return session.execute(select(ModelVersion.id).where(ModelVersion.version == version)).scalar_one()

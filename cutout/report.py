@@ -16,54 +16,74 @@ Reviews count for the content they were made on: a re-shoot needs a new one.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, select
+from dataclasses import replace
 
+from sqlalchemy import and_, func, select
+
+from cutout import ranking
 from cutout.db import session_scope
 from cutout.naming import VIEWS
 from cutout.schema import RESOLVING, ModelVersion, Rejection, Review, Segmentation, Shot, User
 
-DEFAULT_MIN_CONFIDENCE = 0.90
 RELEASED, NEEDS_PERSON, WAITING, REVIEWED = "released", "needs a person", "waiting", "reviewed"
-STATUSES = (NEEDS_PERSON, WAITING, REVIEWED, RELEASED)
-
-
-def release_threshold(params: dict | None) -> float | None:
-    """The release rule's threshold in a model version's params (its last stage's), if any."""
-    params = params or {}
-    stage = params.get("second") or params.get("first") or {}
-    rule = stage.get("release") or {}
-    return rule.get("min_predicted_dice")
+STATUSES = ranking.STATUS_ORDER
+assert STATUSES == (NEEDS_PERSON, WAITING, REVIEWED, RELEASED)
 
 
 def needs_cutout(url: str, min_confidence: float | None, min_dice: float, include_all: bool = False,
-                 garment_id: str | None = None) -> dict:
-    """{"garments": [...ranked...], "counts": {...}, "failed_shots": [...], "rejected_keys": [...]}.
+                 garment_id: str | None = None, limit: int | None = None, offset: int = 0,
+                 filters: ranking.Filters | None = None) -> dict:
+    """{"garments": [...one page, ranked...], "total", "counts", "failed_shots", "rejected_keys"}.
 
-    Garments that need a person come first, worst first (their score is their worst view's:
-    Dice where a reference exists, else confidence; a failed view scores 0); with
-    include_all, waiting, reviewed and released garments follow. garment_id: only that garment.
+    Garments that need a person come first, worst first (their score is their worst open
+    view's: Dice where a reference exists, else confidence; a failed view scores 0); with
+    include_all, waiting, reviewed and released garments follow. The ranking and paging run
+    in SQL (cutout.ranking); only the page's garments are read to say why.
     """
-    query = (select(Shot, Segmentation, ModelVersion.version, ModelVersion.params)
-             .outerjoin(Segmentation, and_(Segmentation.shot_id == Shot.id, Segmentation.shot_etag == Shot.etag))
-             .outerjoin(ModelVersion, ModelVersion.id == Segmentation.model_version_id)
-             .order_by(Shot.garment_id, Shot.view, Segmentation.created_at.desc(), Segmentation.id.desc()))
+    if filters is None:
+        filters = ranking.Filters(status=None if include_all else NEEDS_PERSON)
     if garment_id is not None:
-        query = query.where(Shot.garment_id == garment_id)
+        filters = replace(filters, garment_ids=(garment_id,))
+    ranked = ranking.garments(min_confidence, min_dice, filters)
     with session_scope(url) as session:
-        rows = session.execute(query).all()
-        rejections = session.execute(select(Rejection).order_by(Rejection.key)).scalars().all()
-        rejected = [{"key": r.key, "reason": r.reason} for r in rejections]
-        reviews = latest_reviews(session, garment_id)
+        page = session.execute(ranked.limit(limit).offset(offset)).all()
+        total = session.execute(select(func.count()).select_from(ranked.order_by(None).subquery())).scalar_one()
+        counts = ranking.counts(session, min_confidence, min_dice)
+        details = _details(session, [row.garment_id for row in page], min_confidence, min_dice)
+        failed = [{"garment_id": s.garment_id, "view": s.view, "key": s.key, "reason": s.failure_reason}
+                  for s in session.execute(select(Shot).where(Shot.status == "failed").order_by(Shot.key)).scalars()]
+        rejected = [{"key": r.key, "reason": r.reason}
+                    for r in session.execute(select(Rejection).order_by(Rejection.key)).scalars()]
+    garments = []
+    for rank, row in enumerate(page, offset + 1):
+        g = details[row.garment_id]
+        g["rank"] = rank
+        garments.append(g)
+    return {"thresholds": {"min_confidence": min_confidence, "min_dice": min_dice},
+            "counts": counts, "total": total, "offset": offset, "limit": limit,
+            "garments": garments, "failed_shots": failed, "rejected_keys": rejected}
 
+
+def _details(session, garment_ids: list[str], min_confidence: float | None, min_dice: float) -> dict[str, dict]:
+    """Each garment's views and the reasons it needs a person, in words."""
+    if not garment_ids:
+        return {}
+    rows = session.execute(
+        select(Shot, Segmentation, ModelVersion.version, ModelVersion.release_threshold)
+        .outerjoin(Segmentation, and_(Segmentation.shot_id == Shot.id, Segmentation.shot_etag == Shot.etag))
+        .outerjoin(ModelVersion, ModelVersion.id == Segmentation.model_version_id)
+        .where(Shot.garment_id.in_(garment_ids))
+        .order_by(Shot.garment_id, Shot.view, Segmentation.created_at.desc(), Segmentation.id.desc())
+    ).all()
+    reviews = latest_reviews(session, garment_ids)
     garments: dict[str, dict] = {}
-    failed = []
     seen = set()
-    for shot, seg, version, params in rows:
+    for shot, seg, version, rule in rows:
         if shot.id in seen:
             continue  # only the newest segmentation of the shot's current content
         seen.add(shot.id)
         g = garments.setdefault(shot.garment_id, {"garment_id": shot.garment_id, "views": {}, "reasons": [],
-                                                  "waiting_for": [], "reviewed": False})
+                                                  "waiting_for": [], "reviewed": False, "scores": []})
         view = {"status": shot.status, "key": shot.key, "shot_id": shot.id}
         review = reviews.get(shot.id)
         if review is not None:
@@ -72,35 +92,31 @@ def needs_cutout(url: str, min_confidence: float | None, min_dice: float, includ
         settled = review is not None and review["decision"] in RESOLVING
         if review is not None and not settled:
             g["reasons"].append(f"{shot.view} manual cut requested by {review['by']}")
+        if seg is not None:
+            view.update(model_version=version, mask_key=seg.mask_key, cutout_key=seg.cutout_key,
+                        overlay_key=seg.overlay_key, segmentation_id=seg.id, segmented_at=seg.created_at.isoformat())
         if settled:
             pass  # a person approved or replaced this cutout: nothing the model said matters any more
         elif shot.status == "failed":
             view["failure_reason"] = shot.failure_reason
-            failed.append({"garment_id": shot.garment_id, "view": shot.view, "key": shot.key, "reason": shot.failure_reason})
             g["reasons"].append(f"{shot.view} failed: {shot.failure_reason}")
+            g["scores"].append(0.0)
         elif shot.status != "done" or seg is None:
             g["waiting_for"].append(f"{shot.view} {shot.status}")
         else:
-            threshold = min_confidence if min_confidence is not None else release_threshold(params)
-            threshold = DEFAULT_MIN_CONFIDENCE if threshold is None else threshold
+            threshold = min_confidence if min_confidence is not None else rule
+            threshold = ranking.DEFAULT_MIN_CONFIDENCE if threshold is None else threshold
             view.update(confidence=round(seg.confidence, 4), dice=None if seg.dice is None else round(seg.dice, 4),
-                        release_threshold=round(threshold, 4), model_version=version, mask_key=seg.mask_key,
-                        cutout_key=seg.cutout_key, overlay_key=seg.overlay_key, segmentation_id=seg.id,
-                        segmented_at=seg.created_at.isoformat())
+                        release_threshold=round(threshold, 4))
             if seg.confidence < threshold:  # said as the table shows it, to four places
                 g["reasons"].append(f"{shot.view} confidence {view['confidence']:.4f} < {threshold:.4f}")
             if seg.dice is not None and seg.dice < min_dice:
                 g["reasons"].append(f"{shot.view} Dice {seg.dice:.4f} < {min_dice}")
+            g["scores"].append(view["dice"] if view["dice"] is not None else view["confidence"])
         g["views"][shot.view] = view
 
-    ranked = {status: [] for status in STATUSES}
     for g in garments.values():
-        scores = []
-        for view in g["views"].values():
-            if view["status"] == "failed":
-                scores.append(0.0)
-            elif "confidence" in view:
-                scores.append(view["dice"] if view["dice"] is not None else view["confidence"])
+        scores = g.pop("scores")
         g["score"] = round(min(scores), 4) if scores else None
         g["missing_views"] = [v for v in VIEWS if v not in g["views"]]
         g["waiting_for"] += [f"{v} missing" for v in g["missing_views"]]
@@ -108,29 +124,16 @@ def needs_cutout(url: str, min_confidence: float | None, min_dice: float, includ
         g["status"] = (NEEDS_PERSON if g["reasons"] else WAITING if g["waiting_for"] else
                        REVIEWED if settled else RELEASED)
         g["needs_cutout"] = g["status"] == NEEDS_PERSON
-        ranked[g["status"]].append(g)
-    order = []
-    for status in STATUSES:
-        group = sorted(ranked[status], key=lambda g: (g["score"] is None, g["score"] or 0.0, g["garment_id"]))
-        if status == NEEDS_PERSON or include_all:
-            order += group
-    for rank, g in enumerate(order, 1):
-        g["rank"] = rank
-    return {"thresholds": {"min_confidence": min_confidence, "min_dice": min_dice},
-            "counts": {status: len(group) for status, group in ranked.items()},
-            "released_garments": sorted(g["garment_id"] for g in ranked[RELEASED]),
-            "garments": order, "failed_shots": failed, "rejected_keys": rejected}
+    return garments
 
 
-def latest_reviews(session, garment_id: str | None = None) -> dict[int, dict]:
+def latest_reviews(session, garment_ids: list[str]) -> dict[int, dict]:
     """Per shot id, its newest review of the shot's current content: {"decision", "by", "at"}."""
     query = (select(Review.shot_id, Review.decision, User.name, Review.created_at)
              .join(Shot, and_(Shot.id == Review.shot_id, Shot.etag == Review.shot_etag))
              .join(User, User.id == Review.user_id)
              .order_by(Review.shot_id, Review.created_at.desc(), Review.id.desc()))
-    if garment_id is not None:
-        query = query.where(Shot.garment_id == garment_id)
-    rows = session.execute(query).all()
+    rows = session.execute(query.where(Shot.garment_id.in_(garment_ids))).all()
     latest: dict[int, dict] = {}
     for shot_id, decision, name, at in rows:
         latest.setdefault(shot_id, {"decision": decision, "by": name, "at": at.isoformat()})
@@ -166,6 +169,9 @@ def format_table(report: dict) -> str:
         lines.append(f"{g['rank']:>3}  {g['garment_id']:36}  {g['status']:14}  {score:>6}  {cells}  {why}")
     if not report["garments"]:
         lines.append("  (none)")
+    shown = report["offset"] + len(report["garments"])
+    if shown < report["total"]:
+        lines.append(f"  ... {report['total'] - shown} more: --offset {shown}")
     lines.append("")
     lines.append(f"Failed shots ({len(report['failed_shots'])}):")
     lines += [f"  {f['key']}: {f['reason']}" for f in report["failed_shots"]] or ["  (none)"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Integer, String,
-                        Text, UniqueConstraint, func)
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
+                        String, Text, UniqueConstraint, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SHOT_STATUSES = ("pending", "processing", "done", "failed")
@@ -110,6 +110,8 @@ class ModelVersion(Base):
     location: Mapped[str] = mapped_column(String(1024))  # directory or s3:// prefix of the bundle
     params: Mapped[dict] = mapped_column(JSON, default=dict)
     metrics: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The model's release rule (its last stage's min_predicted_dice), a column so reports rank in SQL.
+    release_threshold: Mapped[float | None] = mapped_column(Float)
     # The one workers should use; the trainer moves it only to a model that beat this one.
     is_current: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -123,6 +125,7 @@ class Segmentation(Base):
     __table_args__ = (
         UniqueConstraint("shot_id", "model_version_id", "shot_etag", name="uq_segmentations_shot_model_etag"),
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="ck_segmentations_confidence"),
+        Index("ix_segmentations_shot_newest", "shot_id", "created_at", "id"),  # the newest per shot (reports)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -175,6 +178,7 @@ class Review(Base):
     __tablename__ = "reviews"
     __table_args__ = (
         CheckConstraint("decision IN ('approved', 'needs_manual_cut', 'corrected')", name="ck_reviews_decision"),
+        Index("ix_reviews_shot_newest", "shot_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -29,6 +29,11 @@ def versions(url: str) -> list[dict]:
                 for r in rows]
 
 
+def version_names(url: str) -> list[str]:
+    with session_scope(url) as session:
+        return list(session.execute(select(ModelVersion.version).order_by(ModelVersion.version)).scalars())
+
+
 def _png(fig) -> bytes:
     import matplotlib.pyplot as plt
 

@@ -9,11 +9,13 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 
 from review import actions, charts
 from review.app import context
+from cutout.ranking import Filters
 from cutout.report import NEEDS_PERSON, STATUSES, needs_cutout
 
 bp = Blueprint("pages", __name__)
 PAGE_SIZE = 20
-REASONS = {"failed": "failed", "confidence": "confidence", "dice": "Dice", "manual": "manual cut"}
+REASONS = {"failed": "failed", "confidence": "confidence below the rule", "dice": "Dice below the reference rule",
+           "manual": "manual cut requested"}
 
 
 @bp.get("/healthz")
@@ -21,49 +23,38 @@ def healthz():
     return {"ok": True}
 
 
-def _report(garment_id: str | None = None) -> dict:
-    s = context().settings
-    return needs_cutout(s.database_url, s.min_confidence, s.min_dice, include_all=True, garment_id=garment_id)
-
-
-def _matches(g: dict, args) -> bool:
+def _filters(args) -> Filters:
+    """The queue's filters from the query string; anything unknown is ignored, not an error."""
     status = args.get("status", NEEDS_PERSON)
-    if status != "all" and g["status"] != status:
-        return False
-    reason = REASONS.get(args.get("reason", ""))
-    if reason and not any(reason in r for r in g["reasons"]):
-        return False
-    model = args.get("model", "")
-    if model and not any(v.get("model_version") == model for v in g["views"].values()):
-        return False
     since = args.get("since", "")
-    if since:
-        try:
-            day = date.fromisoformat(since).isoformat()
-        except ValueError:
-            return False
-        if not any((v.get("segmented_at") or "") >= day for v in g["views"].values()):
-            return False
-    reviewed = args.get("reviewed", "")
-    return not reviewed or g["reviewed"] == (reviewed == "yes")
+    try:
+        since = date.fromisoformat(since).isoformat() if since else None
+    except ValueError:
+        since = None
+    reviewed = {"yes": True, "no": False}.get(args.get("reviewed", ""))
+    return Filters(status=status if status in STATUSES else None, reason=args.get("reason") if args.get("reason") in REASONS else None,
+                   model=args.get("model") or None, since=since, reviewed=reviewed)
 
 
 @bp.get("/")
 def queue():
-    report = _report()
-    garments = [g for g in report["garments"] if _matches(g, request.args)]
-    pages = max(1, math.ceil(len(garments) / PAGE_SIZE))
-    page = min(max(request.args.get("page", 1, type=int), 1), pages)
-    models = sorted({v["model_version"] for g in report["garments"] for v in g["views"].values() if v.get("model_version")})
+    s = context().settings
+    filters = _filters(request.args)
+    page = max(request.args.get("page", 1, type=int), 1)
+    report = needs_cutout(s.database_url, s.min_confidence, s.min_dice, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+                          filters=filters)
+    pages = max(1, math.ceil(report["total"] / PAGE_SIZE))
     query = {k: v for k, v in request.args.items() if k != "page" and v}
-    return render_template("queue.html", garments=garments[(page - 1) * PAGE_SIZE:page * PAGE_SIZE], total=len(garments),
-                           page=page, pages=pages, query=query, counts=report["counts"], statuses=STATUSES,
-                           reasons=REASONS, models=models, args=request.args)
+    return render_template("queue.html", garments=report["garments"], total=report["total"], page=page, pages=pages,
+                           query=query, counts=report["counts"], statuses=STATUSES, reasons=REASONS,
+                           models=charts.version_names(s.database_url), args=request.args)
 
 
 @bp.get("/garments/<garment_id>")
 def garment(garment_id: str):
-    report = _report(garment_id)
+    s = context().settings
+    report = needs_cutout(s.database_url, s.min_confidence, s.min_dice, garment_id=garment_id,
+                          filters=Filters(status=None))
     found = [g for g in report["garments"] if g["garment_id"] == garment_id]
     if not found:
         abort(404)

@@ -1,6 +1,8 @@
 import pytest
 
+from cutout import models
 from cutout.db import session_scope
+from cutout.ranking import Filters
 from cutout.report import format_csv, format_table, needs_cutout
 from cutout.schema import Garment, ModelVersion, Segmentation, Shot
 
@@ -12,10 +14,15 @@ WAITS = "dddddddd-dddd-4ddd-8ddd-dddddddddddd"
 
 @pytest.fixture
 def url(sqlite_url):
-    url = sqlite_url
+    return fill(sqlite_url)
+
+
+def fill(url):
+    """Four garments: one released, one waiting, two that need a person (also used on PostgreSQL)."""
     with session_scope(url) as s:
-        s.add(ModelVersion(id=1, version="m-1", location="/m", metrics={},
-                           params={"first": {"threshold": 0.5}, "second": {"release": {"min_predicted_dice": 0.955}}}))
+        params = {"first": {"threshold": 0.5}, "second": {"release": {"min_predicted_dice": 0.955}}}
+        s.add(ModelVersion(id=1, version="m-1", location="/m", metrics={}, params=params,
+                           release_threshold=models.release_threshold(params)))
         n = 0
         for gid, views in {
             GOOD: {"Front": (0.98, 0.99), "FrontRight": (0.97, None), "Back": (0.96, None)},
@@ -58,7 +65,6 @@ def test_all_lists_waiting_and_released_garments_too(url):
     assert [(g["garment_id"], g["status"]) for g in report["garments"]] == [
         (WORSE, "needs a person"), (BAD, "needs a person"), (WAITS, "waiting"), (GOOD, "released")]
     assert report["counts"] == {"needs a person": 2, "waiting": 1, "reviewed": 0, "released": 1}
-    assert report["released_garments"] == [GOOD]
     assert report["garments"][2]["waiting_for"] == ["FrontRight missing"], "never released with a view missing"
 
 
@@ -117,3 +123,22 @@ def test_a_review_of_older_content_does_not_count(url):
     _review(url, 7, "approved", etag="an earlier upload")
     bad = next(g for g in needs_cutout(url, None, 0.97)["garments"] if g["garment_id"] == BAD)
     assert "FrontRight confidence 0.7000 < 0.9550" in bad["reasons"] and "review" not in bad["views"]["FrontRight"]
+
+
+def test_pages_join_up_to_the_whole_report_and_the_sql_ranking_agrees_with_the_words(url):
+    _review(url, 6, "approved")  # BAD's Front settled: its score is now its other views'
+    full = needs_cutout(url, None, 0.97, include_all=True)
+    paged = []
+    for offset in range(full["total"]):
+        page = needs_cutout(url, None, 0.97, include_all=True, limit=1, offset=offset)
+        assert page["total"] == full["total"] == 4 and page["garments"][0]["rank"] == offset + 1
+        paged += page["garments"]
+    assert [g["garment_id"] for g in paged] == [g["garment_id"] for g in full["garments"]] == [WORSE, BAD, WAITS, GOOD]
+    assert [g["score"] for g in full["garments"]] == [0.0, 0.7, 0.99, 0.96]
+    for status in ("needs a person", "waiting", "reviewed", "released"):
+        only = needs_cutout(url, None, 0.97, filters=Filters(status=status))["garments"]
+        assert all(g["status"] == status for g in only), "SQL and the reasons agree on every garment's status"
+        assert len(only) == full["counts"][status]
+    assert [g["garment_id"] for g in needs_cutout(url, None, 0.97, filters=Filters(reason="failed"))["garments"]] == [WORSE]
+    assert [g["garment_id"] for g in needs_cutout(url, None, 0.97, filters=Filters(reviewed=True))["garments"]] == [BAD]
+    assert not needs_cutout(url, None, 0.97, filters=Filters(model="another"))["garments"]
