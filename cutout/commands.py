@@ -66,11 +66,15 @@ def retry(reason):
     """Put failed shots back to pending, so the producer's next sweep enqueues them again."""
     from sqlalchemy import update
 
+    from cutout import ranking
     from cutout.db import session_scope
     from cutout.schema import Shot
 
     settings = Settings.from_env().require("database_url")
     with session_scope(settings.database_url) as session:
-        n = session.execute(update(Shot).where(Shot.status == "failed", Shot.failure_reason.contains(reason))
-                            .values(status="pending", enqueued_at=None, failure_reason=None)).rowcount
+        garments = session.execute(update(Shot).where(Shot.status == "failed", Shot.failure_reason.contains(reason))
+                                   .values(status="pending", enqueued_at=None, failure_reason=None)
+                                   .returning(Shot.garment_id)).scalars().all()
+        ranking.refresh(session, garments)
+        n = len(garments)
     click.echo(f"{n} failed shots back to pending")

@@ -1,21 +1,23 @@
 """Which garments need a person, in which order: computed in SQL, one page at a time, so the
 report and the review page cost the same at a thousand shots and at a million.
 
-Per view (the newest segmentation of the shot's current content, the newest review of it):
-settled (approved or corrected), failed, below its release rule, below the reference Dice,
-manual cut requested, waiting; per garment: its status (needs a person, waiting, reviewed,
-released) and its score (the worst unsettled view: 0 if failed, else Dice where a reference
-exists, else confidence, to four places). cutout.report words the reasons for the page.
+Every write that changes a garment's standing (a shot registered or re-uploaded, segmented,
+failed, retried or scored, a review) calls ``refresh`` for it in the same transaction: one
+row per garment in ``garment_states`` then holds, free of report settings, what the ranking
+needs (per view: the newest segmentation of the shot's current content, the newest review of
+it). ``garments`` ranks those rows with the query's thresholds. cutout.report words the
+reasons for the page's garments.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Numeric, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Numeric, and_, case, cast, delete, func, literal, or_, select, text
 
+from cutout.db import insert
 from cutout.naming import VIEWS
-from cutout.schema import RESOLVING, ModelVersion, Review, Segmentation, Shot
+from cutout.schema import RESOLVING, Garment, GarmentState, ModelVersion, Review, Segmentation, Shot
 
 DEFAULT_MIN_CONFIDENCE = 0.90
 STATUS_ORDER = ("needs a person", "waiting", "reviewed", "released")
@@ -36,66 +38,114 @@ def _flag(condition):
     return case((condition, 1), else_=0)
 
 
-def _views(min_confidence: float | None, min_dice: float):
+def _views(garment_ids):
+    """Per shot of these garments (None: of all): what its newest segmentation and review say."""
+    mine = Shot.garment_id.in_(garment_ids) if garment_ids is not None else literal(True)
     newest = (select(Segmentation.shot_id, Segmentation.confidence, Segmentation.dice, Segmentation.created_at,
                      Segmentation.model_version_id,
                      func.row_number().over(partition_by=Segmentation.shot_id,
                                             order_by=(Segmentation.created_at.desc(), Segmentation.id.desc())).label("n"))
-              .join(Shot, and_(Shot.id == Segmentation.shot_id, Shot.etag == Segmentation.shot_etag))).subquery()
+              .join(Shot, and_(Shot.id == Segmentation.shot_id, Shot.etag == Segmentation.shot_etag)).where(mine)).subquery()
     review = (select(Review.shot_id, Review.decision,
                      func.row_number().over(partition_by=Review.shot_id,
                                             order_by=(Review.created_at.desc(), Review.id.desc())).label("n"))
-              .join(Shot, and_(Shot.id == Review.shot_id, Shot.etag == Review.shot_etag))).subquery()
-    threshold = (literal(min_confidence) if min_confidence is not None
-                 else func.coalesce(ModelVersion.release_threshold, DEFAULT_MIN_CONFIDENCE))
-    settled = review.c.decision.in_(RESOLVING)
-    open_ = or_(review.c.decision.is_(None), ~settled)
+              .join(Shot, and_(Shot.id == Review.shot_id, Shot.etag == Review.shot_etag)).where(mine)).subquery()
+    reviewed = review.c.decision.is_not(None)
+    settled = and_(reviewed, review.c.decision.in_(RESOLVING))
+    open_ = ~settled
     done = and_(Shot.status == "done", newest.c.confidence.is_not(None))
     failed = and_(open_, Shot.status == "failed")
-    low_confidence = and_(open_, done, newest.c.confidence < threshold)
-    low_dice = and_(open_, done, newest.c.dice.is_not(None), newest.c.dice < min_dice)
-    manual = review.c.decision == "needs_manual_cut"
-    return (select(Shot.garment_id, Shot.view, newest.c.created_at, ModelVersion.version,
-                   _flag(review.c.decision.is_not(None)).label("reviewed"),
-                   _flag(and_(review.c.decision.is_not(None), settled)).label("settled"),
-                   _flag(failed).label("failed"), _flag(low_confidence).label("confidence"),
-                   _flag(low_dice).label("dice"), _flag(manual).label("manual"),
+    open_done = and_(open_, done)
+    rule = func.coalesce(ModelVersion.release_threshold, DEFAULT_MIN_CONFIDENCE)
+    return (select(Shot.garment_id, Shot.view, newest.c.created_at,
+                   _flag(reviewed).label("reviewed"), _flag(settled).label("settled"), _flag(failed).label("failed"),
+                   _flag(review.c.decision == "needs_manual_cut").label("manual"),
                    _flag(and_(open_, ~failed, ~done)).label("waiting"),
-                   case((and_(review.c.decision.is_not(None), settled), None), (failed, 0.0),
-                        (done, func.coalesce(newest.c.dice, newest.c.confidence))).label("score"))
+                   case((open_done, newest.c.confidence - rule)).label("margin"),
+                   case((open_done, newest.c.confidence)).label("confidence"),
+                   case((open_done, newest.c.dice)).label("dice"),
+                   case((failed, 0.0), (open_done, func.coalesce(newest.c.dice, newest.c.confidence))).label("score"))
             .select_from(Shot)
             .outerjoin(newest, and_(newest.c.shot_id == Shot.id, newest.c.n == 1))
             .outerjoin(ModelVersion, ModelVersion.id == newest.c.model_version_id)
-            .outerjoin(review, and_(review.c.shot_id == Shot.id, review.c.n == 1))).subquery()
+            .outerjoin(review, and_(review.c.shot_id == Shot.id, review.c.n == 1))
+            .where(mine)).subquery()
+
+
+def refresh(session, garment_ids) -> None:
+    """Recompute the standing of these garments (call inside the transaction that changed them);
+    None: of every garment (after a migration, or to repair)."""
+    ids = sorted(set(garment_ids)) if garment_ids is not None else None
+    if ids == []:
+        return
+    if ids is not None and session.bind.dialect.name == "postgresql":
+        # One refresh per garment at a time, in id order (no deadlocks): a refresh that waited
+        # then sees the other's committed rows, so concurrent workers never lose a view.
+        session.execute(select(Garment.id).where(Garment.id.in_(ids)).order_by(Garment.id).with_for_update())
+    v = _views(ids)
+    rows = session.execute(select(
+        v.c.garment_id, func.count(func.distinct(v.c.view)).label("views"), func.sum(v.c.waiting).label("waiting"),
+        func.sum(v.c.failed).label("failed"), func.sum(v.c.manual).label("manual"),
+        func.sum(v.c.settled).label("settled"), func.sum(v.c.reviewed).label("reviewed"),
+        func.min(v.c.margin).label("min_margin"), func.min(v.c.confidence).label("min_confidence"),
+        func.min(v.c.dice).label("min_dice"), func.round(cast(func.min(v.c.score), Numeric), 4).label("score"),
+        func.max(v.c.created_at).label("segmented_at"),
+    ).group_by(v.c.garment_id)).mappings().all()
+    states = [{**row, "score": None if row["score"] is None else float(row["score"])} for row in rows]
+    session.execute(delete(GarmentState).where(GarmentState.garment_id.in_(ids) if ids is not None else literal(True)))
+    for start in range(0, len(states), 5000):
+        session.execute(insert(session, GarmentState).values(states[start:start + 5000]))
+
+
+def refresh_shots(session, shot_ids) -> None:
+    """refresh() for the garments of these shots."""
+    refresh(session, session.execute(select(Shot.garment_id).where(Shot.id.in_(list(shot_ids)))).scalars().all())
+
+
+def refresh_all(session) -> None:
+    """Rebuild every garment's standing in one pass (after a migration, or to repair)."""
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE garment_states IN EXCLUSIVE MODE"))  # writers wait; readers read on
+    refresh(session, None)
+
+
+def _status(min_confidence: float | None, min_dice: float):
+    s = GarmentState
+    low_confidence = (s.min_confidence < literal(min_confidence)) if min_confidence is not None else (s.min_margin < 0)
+    conditions = {"failed": s.failed > 0, "confidence": low_confidence, "dice": s.min_dice < literal(min_dice),
+                  "manual": s.manual > 0}
+    needs = or_(*conditions.values())
+    status = case((needs, STATUS_ORDER[0]), (or_(s.waiting > 0, s.views < len(VIEWS)), STATUS_ORDER[1]),
+                  (s.settled > 0, STATUS_ORDER[2]), else_=STATUS_ORDER[3])
+    return status, conditions
 
 
 def garments(min_confidence: float | None, min_dice: float, filters: Filters = Filters()):
     """A query of (garment_id, status, score) in report order, filtered; page it with limit/offset."""
-    v = _views(min_confidence, min_dice)
-    needs = func.max(v.c.failed + v.c.confidence + v.c.dice + v.c.manual) > 0
-    waiting = or_(func.max(v.c.waiting) > 0, func.count(func.distinct(v.c.view)) < len(VIEWS))
-    status = case((needs, STATUS_ORDER[0]), (waiting, STATUS_ORDER[1]), (func.max(v.c.settled) > 0, STATUS_ORDER[2]),
-                  else_=STATUS_ORDER[3])
-    rank = case(*((status == s, i) for i, s in enumerate(STATUS_ORDER)))
-    score = func.round(cast(func.min(v.c.score), Numeric), 4)
-    query = select(v.c.garment_id, status.label("status"), score.label("score")).group_by(v.c.garment_id)
+    s = GarmentState
+    status, conditions = _status(min_confidence, min_dice)
+    rank = case(*((status == name, i) for i, name in enumerate(STATUS_ORDER)))
+    query = select(s.garment_id, status.label("status"), s.score)
     f = filters
     if f.status:
-        query = query.having(status == f.status)
+        query = query.where(status == f.status)
     if f.reason:
-        query = query.having(func.max(getattr(v.c, f.reason)) > 0)
+        query = query.where(conditions[f.reason])
     if f.model:
-        query = query.having(func.max(_flag(v.c.version == f.model)) > 0)
+        query = query.where(s.garment_id.in_(
+            select(Shot.garment_id).join(Segmentation, and_(Segmentation.shot_id == Shot.id,
+                                                             Segmentation.shot_etag == Shot.etag))
+            .join(ModelVersion, ModelVersion.id == Segmentation.model_version_id).where(ModelVersion.version == f.model)))
     if f.since:
-        query = query.having(func.max(v.c.created_at) >= f.since)
+        query = query.where(s.segmented_at >= f.since)
     if f.reviewed is not None:
-        query = query.having(func.max(v.c.reviewed) > 0 if f.reviewed else func.max(v.c.reviewed) == 0)
+        query = query.where(s.reviewed > 0 if f.reviewed else s.reviewed == 0)
     if f.garment_ids is not None:
-        query = query.where(v.c.garment_id.in_(f.garment_ids))
-    return query.order_by(rank, score.is_(None), score, v.c.garment_id)
+        query = query.where(s.garment_id.in_(f.garment_ids))
+    return query.order_by(rank, s.score.is_(None), s.score, s.garment_id)
 
 
 def counts(session, min_confidence: float | None, min_dice: float) -> dict[str, int]:
-    ranked = garments(min_confidence, min_dice).order_by(None).subquery()
-    found = dict(session.execute(select(ranked.c.status, func.count()).group_by(ranked.c.status)).all())
-    return {s: found.get(s, 0) for s in STATUS_ORDER}
+    status, _ = _status(min_confidence, min_dice)
+    found = dict(session.execute(select(status, func.count()).group_by(status)).all())
+    return {name: found.get(name, 0) for name in STATUS_ORDER}

@@ -191,3 +191,25 @@ class Review(Base):
     cutout_key: Mapped[str | None] = mapped_column(String(1024))  # the reference written (approved, corrected)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False,
                                                  index=True)
+
+
+class GarmentState(Base):
+    """Each garment's standing for the report, kept current by every write that changes it
+    (cutout.ranking.refresh), so that ranking a million shots reads one narrow row per garment.
+    Free of report settings: statuses are computed from it with the thresholds of the query."""
+
+    __tablename__ = "garment_states"
+
+    garment_id: Mapped[str] = mapped_column(ForeignKey("garments.id"), primary_key=True)
+    views: Mapped[int] = mapped_column(Integer)  # shots of the garment (of VIEWS)
+    waiting: Mapped[int] = mapped_column(Integer)  # open views not yet segmented
+    failed: Mapped[int] = mapped_column(Integer)  # open views that failed
+    manual: Mapped[int] = mapped_column(Integer)  # views a person marked for a manual cut
+    settled: Mapped[int] = mapped_column(Integer)  # views approved or corrected
+    reviewed: Mapped[int] = mapped_column(Integer)  # views with any review of their current content
+    min_margin: Mapped[float | None] = mapped_column(Float)  # min(confidence - the model's rule) of open views
+    min_confidence: Mapped[float | None] = mapped_column(Float)  # of open segmented views
+    min_dice: Mapped[float | None] = mapped_column(Float)  # of open views with a reference
+    score: Mapped[float | None] = mapped_column(Float)  # worst open view: 0 failed, else Dice or confidence (4 places)
+    segmented_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # newest segmentation
+    __table_args__ = (Index("ix_garment_states_score", "score", "garment_id"),)

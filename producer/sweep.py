@@ -17,6 +17,7 @@ from typing import Callable
 
 from sqlalchemy import and_, func, or_, select, update
 
+from cutout import ranking
 from cutout.db import insert, session_scope
 from cutout.naming import CUTOUTS_PREFIX, SHOTS_PREFIX, BadKey, parse_key
 from cutout.schema import Garment, Reference, Rejection, Segmentation, Shot
@@ -69,8 +70,10 @@ def _register_page(session, bucket, page, result: SweepResult) -> None:
                         .on_conflict_do_nothing(index_elements=["id"]))
     if shots:
         # Same key, new content (a re-shoot): back to pending so it is segmented again.
-        result.shots += len(_upsert_changed(session, Shot, shots, ("etag", "size_bytes"), {
+        changed = set(_upsert_changed(session, Shot, shots, ("etag", "size_bytes"), {
             "status": "pending", "enqueued_at": None, "failure_reason": None, "attempts": 0, "updated_at": func.now()}))
+        result.shots += len(changed)
+        ranking.refresh(session, {row["garment_id"] for row in shots if row["key"] in changed})
     if references:
         result.references += len(_upsert_changed(session, Reference, references, ("etag", "size_bytes"),
                                                  {"updated_at": func.now()}))

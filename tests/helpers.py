@@ -66,3 +66,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def assert_standings_current(url: str) -> None:
+    """Every write kept garment_states current: rebuilding it from scratch changes nothing."""
+    from sqlalchemy import select
+
+    from cutout import ranking
+    from cutout.db import session_scope
+    from cutout.schema import GarmentState
+
+    def snapshot(session):
+        return sorted((tuple(getattr(s, c.name) for c in GarmentState.__table__.columns))
+                      for s in session.execute(select(GarmentState)).scalars())
+
+    with session_scope(url) as session:
+        kept = snapshot(session)
+        ranking.refresh_all(session)
+        rebuilt = snapshot(session)
+        session.rollback()
+    assert kept == rebuilt, "a write path did not refresh its garment's standing"
+    assert kept, "no garments at all: nothing was checked"

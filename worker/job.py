@@ -20,6 +20,7 @@ import numpy as np
 from sqlalchemy import select, update
 
 from cutout import imageio, naming
+from cutout import ranking
 from cutout.db import insert, session_scope
 from cutout.metrics import dice
 from cutout.schema import Reference, Segmentation, Shot
@@ -66,6 +67,7 @@ def mark_failed(res: Resources, shot_id: int, reason: str) -> None:
     with session_scope(res.url) as session:
         session.execute(update(Shot).where(Shot.id == shot_id).values(
             status="failed", failure_reason=reason[:2000], finished_at=datetime.now(timezone.utc)))
+        ranking.refresh_shots(session, [shot_id])
     log.warning("shot %s failed: %s", shot_id, reason)
 
 
@@ -143,6 +145,7 @@ def segment_shot(res: Resources, shot_id: int) -> str:
         # Only the content we processed is done: a re-upload meanwhile has reset the row to pending.
         session.execute(update(Shot).where(Shot.id == shot_id, Shot.etag == job.etag).values(
             status="done", failure_reason=None, finished_at=datetime.now(timezone.utc)))
+        ranking.refresh(session, [job.garment_id])
     log.info("shot %s %s: confidence %.3f%s", shot_id, job.key, prediction.confidence,
              f", Dice {score:.4f}" if score is not None else "")
     return "done"
@@ -166,4 +169,5 @@ def score_segmentation(res: Resources, segmentation_id: int) -> float | None:
         if problem:
             parts["reference_problem"] = problem
         seg.confidence_parts = parts
+        ranking.refresh(session, [row.garment_id])
     return score

@@ -1,5 +1,6 @@
-"""Reports in SQL at scale: each model's release rule as a column, and the indexes the
-ranking walks (newest segmentation and newest review per shot).
+"""Reports in SQL at scale: each garment's standing (garment_states, kept current by every
+write; rebuilt here for the garments already there), each model's release rule as a column,
+and the indexes the refresh walks (newest segmentation and newest review per shot).
 
 Revision ID: 0003
 Revises: 0002
@@ -29,9 +30,25 @@ def upgrade():
                      .values(release_threshold=_release_threshold(row.params)))
     op.create_index("ix_segmentations_shot_newest", "segmentations", ["shot_id", "created_at", "id"])
     op.create_index("ix_reviews_shot_newest", "reviews", ["shot_id", "created_at", "id"])
+    op.create_table(
+        "garment_states",
+        sa.Column("garment_id", sa.String(36), sa.ForeignKey("garments.id"), primary_key=True),
+        *(sa.Column(name, sa.Integer, nullable=False) for name in ("views", "waiting", "failed", "manual", "settled",
+                                                                    "reviewed")),
+        *(sa.Column(name, sa.Float) for name in ("min_margin", "min_confidence", "min_dice", "score")),
+        sa.Column("segmented_at", sa.DateTime(timezone=True)),
+    )
+    op.create_index("ix_garment_states_score", "garment_states", ["score", "garment_id"])
+    # The standing of garments registered before this revision, computed as every write will.
+    from sqlalchemy.orm import Session
+
+    from cutout.ranking import refresh_all
+
+    refresh_all(Session(bind=bind))
 
 
 def downgrade():
+    op.drop_table("garment_states")
     op.drop_index("ix_reviews_shot_newest", "reviews")
     op.drop_index("ix_segmentations_shot_newest", "segmentations")
     op.drop_column("model_versions", "release_threshold")

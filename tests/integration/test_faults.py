@@ -15,6 +15,7 @@ from cutout import imageio, naming
 from cutout.db import session_scope
 from cutout.schema import Rejection
 from demo import synthetic
+from tests.helpers import assert_standings_current
 from tests.integration.conftest import run_cli, wait_for
 from tests.integration.test_fleet import all_done, segmentations_of, shots_of
 
@@ -89,3 +90,4 @@ def test_bad_input_is_recorded_and_the_worker_goes_on(fleet_env, bucket, worker,
     assert any(r["key"] == misnamed for r in report["rejected_keys"])
     table = run_cli(fleet_env, "report", "needs-cutout").stdout
     assert "truncated" in table and misnamed in table
+    assert_standings_current(pg_url)

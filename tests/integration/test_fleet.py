@@ -15,6 +15,7 @@ from cutout.db import session_scope
 from cutout.metrics import dice
 from cutout.schema import Segmentation, Shot
 from demo import synthetic
+from tests.helpers import assert_standings_current
 from tests.integration.conftest import run_cli, wait_for
 
 pytestmark = pytest.mark.integration
@@ -95,4 +96,5 @@ def test_reference_arriving_later_is_scored_without_rerunning(fleet_env, bucket,
     assert len(scored) == 1 and scored[0][0].id == seg.id
     stored = imageio.decode_png(bucket.get(seg.mask_key), 10**8, want="cutout")
     assert scored[0][0].dice == pytest.approx(dice(stored, mask))
+    assert_standings_current(pg_url)
 

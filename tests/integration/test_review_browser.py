@@ -20,7 +20,7 @@ from cutout import imageio, naming
 from cutout.db import session_scope
 from cutout.schema import Segmentation, Shot
 from demo import synthetic
-from tests.helpers import free_port, png_bytes
+from tests.helpers import assert_standings_current, free_port, png_bytes
 from tests.integration.conftest import ROOT, run_cli, wait_for
 
 CHROMIUM = os.environ.get("CUTOUT_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -117,4 +117,5 @@ def test_a_reviewer_settles_a_garment_in_the_browser(fleet_env, bucket, worker, 
                       what="the views scored against the reviewers' cutouts")
     assert scored["Front"] == 1.0 and scored["Back"] == 1.0, "an approved cutout is the model's own mask"
     assert scored["FrontRight"] < 1.0
+    assert_standings_current(pg_url)
     page.close()

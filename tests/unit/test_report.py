@@ -1,6 +1,6 @@
 import pytest
 
-from cutout import models
+from cutout import models, ranking
 from cutout.db import session_scope
 from cutout.ranking import Filters
 from cutout.report import format_csv, format_table, needs_cutout
@@ -45,6 +45,7 @@ def fill(url):
                                    first_mask_key="f", mask_key=f"m{n}", cutout_key="c", overlay_key="o",
                                    threshold_first=0.5, confidence=value[0], confidence_parts={},
                                    dice=value[1], timings={}))
+        ranking.refresh_all(s)  # as the producer and the workers do for each of their writes
     return url
 
 
@@ -101,6 +102,8 @@ def _review(url, shot_id, decision, etag="e"):
         s.add(user)
         s.flush()
         s.add(Review(shot_id=shot_id, shot_etag=etag, user_id=user.id, decision=decision))
+        s.flush()
+        ranking.refresh_shots(s, [shot_id])
 
 
 def test_reviews_settle_views_and_a_manual_cut_keeps_the_garment_with_a_person(url):

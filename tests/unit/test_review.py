@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from cutout import imageio, naming
+from cutout import imageio, naming, ranking
 from cutout.config import Settings
 from cutout.db import session_scope
 from cutout.schema import Garment, ModelVersion, Review, Segmentation, Shot
@@ -56,6 +56,7 @@ def app(settings, storage):
                                first_mask_key=keys["first_mask"], mask_key=keys["mask"], cutout_key=keys["cutout"],
                                overlay_key=keys["overlay"], threshold_first=0.5, confidence=0.5,
                                confidence_parts={}, timings={}))
+        ranking.refresh_all(s)
     add_user(settings.database_url, "ann", PASSWORD)
     flask_app = create_app(settings, storage)
     return flask_app
