@@ -77,7 +77,8 @@ class Settings:
     model_check_seconds: float = 30.0  # how often a worker looks for a newly promoted model
 
     # Producer.
-    poll_seconds: float = 30.0
+    poll_seconds: float = 30.0  # between sweeps; with events, between reconciliation sweeps (safety net)
+    events_queue_url: str | None = None  # an SQS queue receiving the bucket's ObjectCreated notifications
     requeue_after_seconds: float = 6 * 3600.0  # re-send a shot enqueued this long ago and never started
 
     # Worker.
@@ -134,6 +135,7 @@ class Settings:
             tf_threads=_int("CUTOUT_TF_THREADS", 0),
             model_check_seconds=_float("CUTOUT_MODEL_CHECK_SECONDS", 30.0),
             poll_seconds=_float("CUTOUT_POLL_SECONDS", 30.0),
+            events_queue_url=_env("CUTOUT_EVENTS_QUEUE_URL"),
             requeue_after_seconds=_float("CUTOUT_REQUEUE_AFTER_SECONDS", 6 * 3600.0),
             task_soft_time_limit=_int("CUTOUT_TASK_SOFT_TIME_LIMIT", 600),
             visibility_timeout=_int("CUTOUT_VISIBILITY_TIMEOUT", 1800),

@@ -46,16 +46,42 @@ def register(url: str, storage: Storage) -> SweepResult:
     """List shots/ and cutouts/ completely and upsert what is new or changed."""
     result = SweepResult()
     for prefix in (SHOTS_PREFIX, CUTOUTS_PREFIX):
-        for page in _pages(storage.list(prefix)):
-            result.seen += len(page)
-            with session_scope(url) as session:
-                _register_page(session, storage.bucket, page, result)
+        register_objects(url, storage.bucket, storage.list(prefix), result)
     return result
+
+
+def register_objects(url: str, bucket: str, objects, result: SweepResult | None = None) -> SweepResult:
+    """Register these objects (from a listing or from the store's notifications), page by page."""
+    result = result or SweepResult()
+    for page in _pages(objects):
+        result.seen += len(page)
+        with session_scope(url) as session:
+            _register_page(session, bucket, page, result)
+    return result
+
+
+def _unknown(session, bucket: str, page) -> list:
+    """The objects of a page not yet registered (as a shot, a reference or a rejection) with
+    this ETag. Known ones are left out before any INSERT: a reconciliation sweep over a bucket
+    of known keys then writes nothing and draws no id from a sequence."""
+    def table(key):
+        try:
+            return Shot if parse_key(key).kind == "shot" else Reference
+        except BadKey:
+            return Rejection
+
+    known = {}
+    for model in (Shot, Reference, Rejection):
+        keys = [obj.key for obj in page if table(obj.key) is model]
+        if keys:
+            known.update(session.execute(select(model.key, model.etag).where(model.bucket == bucket,
+                                                                             model.key.in_(keys))).all())
+    return [obj for obj in page if known.get(obj.key) != obj.etag]
 
 
 def _register_page(session, bucket, page, result: SweepResult) -> None:
     shots, references, rejections, garments = [], [], [], set()
-    for obj in page:
+    for obj in _unknown(session, bucket, page):
         try:
             parsed = parse_key(obj.key)
         except BadKey as exc:

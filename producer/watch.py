@@ -1,4 +1,8 @@
-"""The producer's loop: sweep the bucket, register, enqueue what is due; sleep; repeat."""
+"""The producer's loop: sweep the bucket, register, enqueue what is due; sleep; repeat.
+
+With CUTOUT_EVENTS_QUEUE_URL it also listens to the store's notifications in between: an
+announced shot is registered and enqueued at once, and the sweep every CUTOUT_POLL_SECONDS
+(the first one at start) is the reconciliation that catches whatever no event announced."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from cutout.config import Settings
 from cutout.queue import SCORE_SEGMENTATION, SEGMENT_SHOT, make_celery
 from cutout.storage import storage_from_settings
 from producer import sweep
+from producer.events import SqsEvents
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +24,7 @@ class Producer:
         self.settings = settings.require("database_url", "broker_url", "bucket")
         self.storage = storage_from_settings(settings)
         self.app = make_celery(settings, "cutout-producer")
+        self.events = SqsEvents(settings.events_queue_url, settings.s3_endpoint_url) if settings.events_queue_url else None
         self._stop = False
 
     def _send(self, task_name: str):
@@ -29,11 +35,25 @@ class Producer:
     def sweep_once(self) -> dict:
         url = self.settings.database_url
         found = sweep.register(url, self.storage)
+        return self._enqueue(found, "sweep")
+
+    def listen_once(self, wait_seconds: float) -> dict | None:
+        """Register and enqueue what the next notifications announce (None if none came)."""
+        objects, handles = self.events.receive(wait_seconds)
+        if not handles:
+            return None
+        found = sweep.register_objects(self.settings.database_url, self.storage.bucket, objects)
+        summary = self._enqueue(found, "events")
+        self.events.acknowledge(handles)  # only once registered: a crash before this re-delivers them
+        return summary
+
+    def _enqueue(self, found, what: str) -> dict:
+        url = self.settings.database_url
         shots = sweep.enqueue_shots(url, self._send(SEGMENT_SHOT), self.settings.requeue_after_seconds)
         scores = sweep.enqueue_scoring(url, self._send(SCORE_SEGMENTATION))
         summary = {"listed": found.seen, "new_shots": found.shots, "new_references": found.references,
                    "rejected": found.rejected, "enqueued": shots, "scoring_enqueued": scores}
-        log.info("sweep: %s", summary)
+        log.info("%s: %s", what, summary)
         return summary
 
     def run_forever(self) -> None:
@@ -50,5 +70,12 @@ class Producer:
             except Exception:
                 # S3, the database or Redis is down: log and try again next round, never exit.
                 log.exception("sweep failed; retrying in %.0f s", self.settings.poll_seconds)
-            while not self._stop and time.monotonic() - started < self.settings.poll_seconds:
-                time.sleep(0.5)
+            while not self._stop and (left := self.settings.poll_seconds - (time.monotonic() - started)) > 0:
+                if self.events is None:
+                    time.sleep(min(0.5, left))
+                    continue
+                try:
+                    self.listen_once(min(left, 5.0))  # short waits, so a stop signal is heard soon
+                except Exception:
+                    log.exception("reading notifications failed; the next sweep catches up")
+                    time.sleep(min(5.0, max(left, 0)))
