@@ -11,7 +11,22 @@ import click
 
 
 class _Group(click.Group):
-    """Loads service commands only when asked for, so `cutout report` never pays for TensorFlow."""
+    """Loads service commands only when asked for, so `cutout report` never pays for TensorFlow.
+    Operational errors end a command with one readable line (cutout.errors), not a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            from cutout.errors import debugging, describe
+
+            message = describe(exc)
+            if message is None or debugging():
+                raise
+            click.echo(f"error: {message}\n(--debug or CUTOUT_DEBUG=1 shows the traceback)", err=True)
+            ctx.exit(1)
 
     def _plugins(self):
         return {ep.name: ep for ep in entry_points(group="cutout.commands")}
@@ -28,13 +43,20 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
-def main(verbose):
+@click.option("--debug", is_flag=True, help="Show the traceback of operational errors (also CUTOUT_DEBUG=1).")
+def main(verbose, debug):
     """cutout: cuts garments out of studio photos.
 
     Configuration comes from CUTOUT_* environment variables (see README).
     """
+    if debug:
+        import os
+
+        os.environ["CUTOUT_DEBUG"] = "1"
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    # Alembic announces each of its plugins at INFO on every start: noise before every message.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 from cutout.commands import db, report, shots  # noqa: E402  (registered after main exists)

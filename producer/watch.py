@@ -11,6 +11,7 @@ import signal
 import time
 
 from cutout.config import Settings
+from cutout.errors import debugging, describe
 from cutout.queue import SCORE_SEGMENTATION, SEGMENT_SHOT, make_celery
 from cutout.storage import storage_from_settings
 from producer import sweep
@@ -63,14 +64,23 @@ class Producer:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        failures = 0
         while not self._stop:
             started = time.monotonic()
+            wait = self.settings.poll_seconds
             try:
                 self.sweep_once()
-            except Exception:
-                # S3, the database or Redis is down: log and try again next round, never exit.
-                log.exception("sweep failed; retrying in %.0f s", self.settings.poll_seconds)
-            while not self._stop and (left := self.settings.poll_seconds - (time.monotonic() - started)) > 0:
+                failures = 0
+            except Exception as exc:
+                # S3, the database or Redis is down: one line, back off (up to 5 minutes), never exit.
+                failures += 1
+                wait = min(self.settings.poll_seconds * 2 ** (failures - 1), max(300.0, self.settings.poll_seconds))
+                message = describe(exc)
+                if message is None or debugging():
+                    log.exception("sweep failed; next try in %.0f s", wait)
+                else:
+                    log.error("sweep failed: %s; next try in %.0f s", message, wait)
+            while not self._stop and (left := wait - (time.monotonic() - started)) > 0:
                 if self.events is None:
                     time.sleep(min(0.5, left))
                     continue

@@ -216,7 +216,9 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
         "mean_boundary_f": means[chosen]["boundary_f"],
         "threshold": meta.threshold,
         "candidates": [{"refine": options[k][0], "threshold": options[k][1], **means[k]} for k in range(len(options))],
-        "released": release["validation"]["released"], "precision": release["validation"]["precision"]}}
+        "released": release["validation"]["released"], "precision": release["validation"]["precision"],
+        # The most any rule could release at precision 1: garments whose every view is good.
+        "all_views_good": round(float(np.mean([g["dice"] >= GOOD_DICE for g in garments.values()])), 4)}}
     artefact.write_meta(last, meta)
     if plots is not None:
         write_plots(plots, automation_curve(garments), release, [r["predicted"] for r in rows], list(dice))

@@ -1,0 +1,69 @@
+"""Operational errors in a person's words: what is wrong and which setting to look at, in one
+line, for every command and for the producer's log. A bug (anything not recognised here)
+keeps its traceback; so does everything with --debug or CUTOUT_DEBUG=1."""
+
+from __future__ import annotations
+
+import os
+
+
+def _where(url: str | None) -> str:
+    """A URL without its password, for messages."""
+    if not url:
+        return "(not set)"
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
+
+
+def describe(exc: BaseException) -> str | None:
+    """One or two lines for an operational error, or None for anything else (a bug)."""
+    from cutout.config import ConfigError
+
+    env = os.environ
+    if isinstance(exc, ConfigError):
+        return f"configuration: {exc}"
+    name = type(exc).__name__
+    module = type(exc).__module__ or ""
+    if module.startswith("sqlalchemy"):
+        db = _where(env.get("CUTOUT_DATABASE_URL"))
+        detail = _first_line(exc)
+        if name == "OperationalError":
+            return f"database unreachable or refused ({detail}) at {db}: check CUTOUT_DATABASE_URL and that PostgreSQL runs"
+        if name == "ProgrammingError" and "does not exist" in detail:
+            return f"database {db} is not migrated ({detail}): run `cutout db upgrade`"
+    if module.startswith(("kombu", "redis", "amqp")):
+        return (f"message broker unreachable ({_first_line(exc)}) at {_where(env.get('CUTOUT_BROKER_URL'))}: "
+                "check CUTOUT_BROKER_URL and that Redis runs")
+    if module.startswith("botocore"):
+        endpoint = env.get("CUTOUT_S3_ENDPOINT_URL") or "AWS S3"
+        if name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"):
+            return f"object storage unreachable at {endpoint}: check CUTOUT_S3_ENDPOINT_URL"
+        if name in ("NoCredentialsError", "PartialCredentialsError"):
+            return "no credentials for the object storage: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        if name == "ClientError":
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "NoSuchBucket":
+                return f"bucket {env.get('CUTOUT_BUCKET')!r} does not exist at {endpoint}: check CUTOUT_BUCKET"
+            if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
+                return f"the object storage at {endpoint} refused the credentials ({code}): check AWS_ACCESS_KEY_ID"
+            return f"object storage error at {endpoint}: {code or _first_line(exc)}"
+    if name in ("ModelStoreError", "BadImage", "UserError"):
+        return str(exc)
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError, PermissionError)):
+        return f"{exc.strerror or exc}: {exc.filename}" if getattr(exc, "filename", None) else str(exc)
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return f"connection failed: {exc}"
+    return None
+
+
+def debugging() -> bool:
+    return os.environ.get("CUTOUT_DEBUG", "").lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,53 @@
+"""Operational errors end a command with one line naming the problem and the setting; a bug
+keeps its traceback, and --debug shows it for both."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cutout.errors import describe
+from tests.helpers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args, **env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CUTOUT_")}
+    return subprocess.run([sys.executable, "-m", "cutout.cli", *args], env={**clean, **env}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, env, words", [
+    (["report", "needs-cutout"], {}, "set CUTOUT_DATABASE_URL"),
+    (["report", "needs-cutout"], {"CUTOUT_DATABASE_URL": "postgresql://u:secret@127.0.0.1:{port}/x"},
+     "check CUTOUT_DATABASE_URL"),
+    (["db", "upgrade"], {"CUTOUT_DATABASE_URL": "postgresql://u:secret@127.0.0.1:{port}/x"}, "check CUTOUT_DATABASE_URL"),
+    (["users", "list"], {"CUTOUT_DATABASE_URL": "postgresql://u:secret@127.0.0.1:{port}/x"}, "check CUTOUT_DATABASE_URL"),
+])
+def test_an_unreachable_or_missing_service_is_one_readable_line(args, env, words):
+    port = str(free_port())  # nothing listens there
+    out = run(*args, **{k: v.format(port=port) for k, v in env.items()})
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) <= 2 and words in lines[0] and "Traceback" not in out.stderr, out.stderr
+    assert "secret" not in out.stderr, "passwords never reach the terminal"
+    debug = run("--debug", *args, **{k: v.format(port=port) for k, v in env.items()})
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_describe_names_the_setting_for_each_service():
+    import botocore.exceptions
+    import kombu.exceptions
+
+    from cutout.config import ConfigError
+
+    assert "CUTOUT_S3_ENDPOINT_URL" in describe(botocore.exceptions.EndpointConnectionError(endpoint_url="http://x"))
+    assert "AWS_ACCESS_KEY_ID" in describe(botocore.exceptions.NoCredentialsError())
+    missing = botocore.exceptions.ClientError({"Error": {"Code": "NoSuchBucket"}}, "ListObjectsV2")
+    assert "CUTOUT_BUCKET" in describe(missing)
+    assert "CUTOUT_BROKER_URL" in describe(kombu.exceptions.OperationalError("Connection refused"))
+    assert describe(ConfigError("CUTOUT_X=1 is wrong")).startswith("configuration:")
+    assert describe(ZeroDivisionError()) is None, "a bug keeps its traceback"
