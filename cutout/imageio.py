@@ -34,33 +34,47 @@ def png_header(data: bytes) -> tuple[int, int, int, str]:
     return width, height, depth, _COLOUR_TYPES.get(colour, f"type {colour}")
 
 
-def decode_png(data: bytes, max_pixels: int, want: str = "photo") -> np.ndarray:
-    """Decode a studio PNG.
+MIN_SIDE = 32  # px: anything smaller is no studio shot (and nothing a U-Net could cut out)
+PNG_END = b"IEND\xaeB`\x82"
 
-    want="photo": 8-bit RGB or RGBA, returned as HxWx3 uint8 RGB (alpha dropped).
-    want="cutout": 8-bit RGBA (or grey / grey+alpha as a plain mask), returned as the
-    HxW uint8 alpha channel, which is the ground truth.
+
+def decode_png(data: bytes, max_pixels: int, want: str = "photo") -> np.ndarray:
+    """Decode a studio PNG, 8 or 16 bits per channel.
+
+    want="photo": RGB, RGBA, grey, grey+alpha or palette, returned as HxWx3 uint8 RGB (alpha
+    dropped, grey repeated, 16 bits rounded down to 8).
+    want="cutout": RGBA, grey+alpha or palette with transparency (the alpha is the truth), or
+    grey (a plain mask), returned as the HxW uint8 truth.
     """
     width, height, depth, colour = png_header(data)
     if width == 0 or height == 0:
         raise BadImage(f"image has no pixels ({width}x{height})")
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise BadImage(f"image is {width}x{height}; a shot has at least {MIN_SIDE} px on each side")
     if width * height > max_pixels:
         raise BadImage(f"image is {width}x{height} = {width * height:,} pixels, over the cap of {max_pixels:,}")
-    if depth != 8:
-        raise BadImage(f"{depth}-bit PNG; expected 8 bits per channel")
-    allowed = {"photo": ("RGB", "RGBA"), "cutout": ("RGBA", "grey", "grey+alpha")}[want]
+    allowed = {"photo": ("RGB", "RGBA", "grey", "grey+alpha", "palette"),
+               "cutout": ("RGBA", "grey+alpha", "palette", "grey")}[want]
     if colour not in allowed:
         raise BadImage(f"{colour} PNG; a {want} must be {' or '.join(allowed)}")
-    if not data.rstrip(b"\0").endswith(b"IEND\xaeB`\x82"):
+    if PNG_END not in data:  # bytes after IEND (some exporters pad) are fine; a missing IEND is not
         raise BadImage("truncated PNG (no IEND chunk)")
     array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if array is None or array.shape[:2] != (height, width):
         raise BadImage("corrupt PNG (pixel data does not decode)")
+    if array.dtype == np.uint16:
+        array = (array >> 8).astype(np.uint8)
+    channels = 1 if array.ndim == 2 else array.shape[2]
     if want == "photo":
-        code = cv2.COLOR_BGRA2RGB if array.ndim == 3 and array.shape[2] == 4 else cv2.COLOR_BGR2RGB
-        return cv2.cvtColor(array, code)
-    if array.ndim == 2:
+        if channels == 1:
+            return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
+        if channels == 2:  # grey + alpha, where a decoder keeps it so
+            return cv2.cvtColor(np.ascontiguousarray(array[:, :, 0]), cv2.COLOR_GRAY2RGB)
+        return cv2.cvtColor(array, cv2.COLOR_BGRA2RGB if channels == 4 else cv2.COLOR_BGR2RGB)
+    if channels == 1:
         return array
+    if channels == 3:
+        raise BadImage(f"{colour} PNG without transparency; a cutout needs an alpha channel")
     return array[:, :, -1].copy()  # alpha is last in both grey+alpha and BGRA
 
 

@@ -58,7 +58,7 @@ def test_bad_input_is_recorded_and_the_worker_goes_on(fleet_env, bucket, worker,
         "truncated": good[: len(good) // 3],
         "empty": b"",
         "over-cap": _zero_png(6000, 6000),  # 36 Mpx > CUTOUT_MAX_PIXELS=30 Mpx
-        "grey": imageio.encode_png(np.zeros((1728, 1152), np.uint8)),
+        "tiny": imageio.encode_png(np.zeros((1, 1, 3), np.uint8)),
     }
     ids = {name: synthetic.garment_id(f"bad-{name}") for name in bad}
     for name, data in bad.items():
@@ -72,7 +72,7 @@ def test_bad_input_is_recorded_and_the_worker_goes_on(fleet_env, bucket, worker,
     assert sweep["rejected"] >= 1
 
     expected = {"not-png": "not a PNG", "truncated": "truncated", "empty": "0 bytes",
-                "over-cap": "over the cap", "grey": "grey PNG"}
+                "over-cap": "over the cap", "tiny": "at least 32 px"}
     for name, words in expected.items():
         shots = wait_for(lambda: all_done(pg_url, ids[name], 1), what=f"{name} recorded")
         status, reason, _, _ = shots["Front"]

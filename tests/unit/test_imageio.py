@@ -38,17 +38,34 @@ def test_pixel_cap_is_checked_before_decoding():
         imageio.decode_png(png_bytes(_photo(200, 100)), 10_000)
 
 
-def test_grey_photo_is_the_wrong_mode():
-    with pytest.raises(imageio.BadImage, match="grey PNG"):
-        imageio.decode_png(png_bytes(np.zeros((10, 10), np.uint8)), 10_000)
-
-
-def test_sixteen_bit_is_refused():
+def test_photos_in_every_png_mode_a_studio_exports_decode_to_the_same_rgb():
     import cv2
+    from PIL import Image
 
-    ok, buf = cv2.imencode(".png", np.zeros((10, 10, 3), np.uint16))
-    with pytest.raises(imageio.BadImage, match="16-bit"):
-        imageio.decode_png(buf.tobytes(), 10_000)
+    rgb = _photo(channels=3)
+    grey = rgb[:, :, 0]
+    as_rgb = imageio.decode_png(png_bytes(rgb), 10_000)
+    ok, sixteen = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)
+    assert np.array_equal(imageio.decode_png(sixteen.tobytes(), 10_000), as_rgb), "16 bits round down to the same 8"
+    assert np.array_equal(imageio.decode_png(png_bytes(grey), 10_000), np.dstack([grey] * 3))
+    import io
+
+    palette = io.BytesIO()
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=16).save(palette, "PNG")
+    decoded = imageio.decode_png(palette.getvalue(), 10_000)
+    assert decoded.shape == rgb.shape and decoded.dtype == np.uint8
+    assert np.array_equal(imageio.decode_png(png_bytes(rgb) + b"\0" * 100 + b"trailing", 10_000), as_rgb), \
+        "bytes after IEND are not a truncation"
+
+
+def test_a_one_pixel_png_is_no_shot():
+    with pytest.raises(imageio.BadImage, match="at least 32 px"):
+        imageio.decode_png(png_bytes(np.zeros((1, 1, 3), np.uint8)), 10_000)
+
+
+def test_a_cutout_without_transparency_is_refused():
+    with pytest.raises(imageio.BadImage, match="RGB PNG; a cutout must be"):
+        imageio.decode_png(png_bytes(_photo(channels=3)), 10_000, want="cutout")
 
 
 def test_cutout_alpha_and_mask_file_agree(tmp_path):
