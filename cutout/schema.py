@@ -23,7 +23,9 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict: JSON}
 
 
-# 64-bit ids for tables that grow with every event; SQLite (the demo) autoincrements only INTEGER.
+# 64-bit ids for every table that grows with the bucket (shots, references, rejections,
+# segmentations, reviews): a 32-bit id runs out; SQLite (the demo) autoincrements only INTEGER,
+# which is 64-bit there anyway.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
@@ -43,7 +45,7 @@ class Garment(Base):
 class _BucketObject:
     """Columns of an object in the bucket that belongs to one view of a garment."""
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     bucket: Mapped[str] = mapped_column(String(255))
     key: Mapped[str] = mapped_column(String(1024))
     etag: Mapped[str] = mapped_column(String(128))
@@ -94,7 +96,7 @@ class Rejection(Base):
     __tablename__ = "rejections"
     __table_args__ = (UniqueConstraint("bucket", "key", name="uq_rejections_bucket_key"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     bucket: Mapped[str] = mapped_column(String(255))
     key: Mapped[str] = mapped_column(String(1024))
     etag: Mapped[str] = mapped_column(String(128))
@@ -128,8 +130,8 @@ class Segmentation(Base):
         Index("ix_segmentations_shot_newest", "shot_id", "created_at", "id"),  # the newest per shot (reports)
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    shot_id: Mapped[int] = mapped_column(ForeignKey("shots.id"), index=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shot_id: Mapped[int] = mapped_column(BigId, ForeignKey("shots.id"), index=True)
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
     shot_etag: Mapped[str] = mapped_column(String(128))
     width: Mapped[int] = mapped_column(Integer)
@@ -182,9 +184,9 @@ class Review(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    shot_id: Mapped[int] = mapped_column(ForeignKey("shots.id"), index=True)
+    shot_id: Mapped[int] = mapped_column(BigId, ForeignKey("shots.id"), index=True)
     shot_etag: Mapped[str] = mapped_column(String(128))  # the content reviewed: a re-shoot needs a new review
-    segmentation_id: Mapped[int | None] = mapped_column(ForeignKey("segmentations.id"))
+    segmentation_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("segmentations.id"))
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     decision: Mapped[str] = mapped_column(String(24))

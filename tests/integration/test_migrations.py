@@ -71,3 +71,19 @@ def test_two_upgrades_at_once_both_succeed(empty_db):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
+
+
+def test_ids_that_grow_with_the_bucket_are_64_bit(pg_url):
+    from sqlalchemy import text
+
+    from cutout.db import session_scope
+
+    with session_scope(pg_url) as s:
+        types = dict(s.execute(text(
+            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+            "WHERE column_name IN ('id', 'shot_id', 'segmentation_id') AND table_schema = 'public'")).all())
+        sequence = s.execute(text("SELECT data_type FROM information_schema.sequences "
+                                  "WHERE sequence_name = 'shots_id_seq'")).scalar_one()
+    for column in ("shots.id", "segmentations.id", "segmentations.shot_id", "reviews.shot_id", "references.id"):
+        assert types[column] == "bigint", column
+    assert sequence == "bigint"
