@@ -92,9 +92,11 @@ def test_the_image_installs_the_package_not_the_checkout():
     assert "*" in ignored and "!.venv" not in ignored
 
 
-def test_trainer_reserves_a_gpu():
-    devices = SERVICES["trainer"]["deploy"]["resources"]["reservations"]["devices"]
+def test_the_gpu_trainer_reserves_a_gpu_and_the_default_one_does_not():
+    devices = SERVICES["trainer-gpu"]["deploy"]["resources"]["reservations"]["devices"]
     assert any("gpu" in d["capabilities"] for d in devices)
+    assert "deploy" not in SERVICES["trainer"], "a host without NVIDIA's runtime must start the stack"
+    assert SERVICES["trainer-gpu"]["command"] == SERVICES["trainer"]["command"]
 
 
 def test_services_share_the_configuration():
@@ -108,3 +110,15 @@ def test_the_review_page_is_published_on_8080_with_its_secret_from_the_environme
     assert "8080:8080" in review["ports"] and review["command"][-1] == "8080"
     assert review["environment"]["CUTOUT_SECRET_KEY"].startswith("${CUTOUT_SECRET_KEY")
     assert review["build"]["args"]["EXTRAS"] == "review"
+
+
+def test_compose_starts_anywhere_with_pinned_images_and_the_gpu_only_on_request():
+    for name, service in SERVICES.items():
+        image = service.get("image", "")
+        if "build" not in service:
+            assert ":" in image and not image.endswith((":latest", ":7", ":16")), f"{name}: pin {image!r}"
+        reservations = service.get("deploy", {}).get("resources", {}).get("reservations", {})
+        if reservations.get("devices"):
+            assert service.get("profiles") == ["gpu"], f"{name} reserves a GPU outside the gpu profile"
+    for name in ("producer", "worker", "review"):
+        assert "healthcheck" in SERVICES[name], name
