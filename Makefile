@@ -3,13 +3,19 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test test-unit test-integration bench model clean
+.PHONY: install demo test test-unit test-integration bench model clean lock
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml infra/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c infra/constraints.txt -e '.[dev]'
 	touch $@
+
+# Re-pin every dependency to what a fresh install of pyproject.toml resolves today.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q -e '.[dev]'
+	{ sed -n 1,2p infra/constraints.txt; .lock-venv/bin/pip freeze --exclude-editable | grep -v '^cutout' | sort -f; } > infra/constraints.txt.new
+	mv infra/constraints.txt.new infra/constraints.txt && rm -rf .lock-venv
 
 install: $(BIN)/.installed
 
