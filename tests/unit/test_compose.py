@@ -122,3 +122,11 @@ def test_compose_starts_anywhere_with_pinned_images_and_the_gpu_only_on_request(
             assert service.get("profiles") == ["gpu"], f"{name} reserves a GPU outside the gpu profile"
     for name in ("producer", "worker", "review"):
         assert "healthcheck" in SERVICES[name], name
+
+
+def test_the_build_context_lets_in_everything_the_dockerfile_copies():
+    allowed = {line[1:] for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")}
+    for line in (ROOT / "infra" / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY "):
+            for src in line.split()[1:-1]:
+                assert src in allowed, f".dockerignore keeps out {src}, which the Dockerfile copies"
