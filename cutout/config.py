@@ -69,7 +69,7 @@ class Settings:
     threshold_first: float | None = None  # None = the threshold tuned into the model
     threshold_second: float | None = None
     second_pass: bool | None = None  # None = on when the model directory has a second pass
-    tta: bool = False  # also run the mirrored photo and average (2x the network time)
+    tta: bool | None = None  # also run the mirrored photo and average (2x the network time); None = the model's choice
     input_size: tuple[int, int] | None = None  # (height, width); None = the model's own
     max_pixels: int = 40_000_000
     device: str = "auto"  # auto | cpu | gpu
@@ -128,7 +128,7 @@ class Settings:
             threshold_first=_float("CUTOUT_THRESHOLD_FIRST", None),
             threshold_second=_float("CUTOUT_THRESHOLD_SECOND", None),
             second_pass=_bool("CUTOUT_SECOND_PASS", None),
-            tta=_bool("CUTOUT_TTA", False),
+            tta=_bool("CUTOUT_TTA", None),
             input_size=input_size,
             max_pixels=_int("CUTOUT_MAX_PIXELS", 40_000_000),
             device=device,

@@ -156,7 +156,7 @@ def measure(seg, pairs, options, progress=None) -> list[list[dict]]:
     results = []
     for n, pair in enumerate(pairs, 1):
         rgb, truth = imageio.read_photo_file(pair.image), imageio.read_mask_file(pair.truth)
-        first_prob, final = seg.probabilities(rgb)
+        first_prob, final, flip_agreement = seg.passes(rgb)
         first_mask = seg.agreement_mask(first_prob)
         refined = {}
         per = []
@@ -168,14 +168,15 @@ def measure(seg, pairs, options, progress=None) -> list[list[dict]]:
             mask = binarise(prob, threshold)
             per.append({"id": pair.id, "garment": pair.source, "dice": dice(mask, truth),
                         "boundary_f": boundary_f(mask, truth),
-                        "signals": confidence_signals(prob, threshold, mask, first_mask, rgb)})
+                        "signals": confidence_signals(prob, threshold, mask, first_mask, rgb, flip_agreement)})
         results.append(per)
         if progress:
             progress(n, len(pairs))
     return results
 
 
-def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | None = None, progress=None) -> dict:
+def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | None = None, progress=None,
+              tta: bool = True) -> dict:
     """Tune the edge refinement, fit the calibration and choose the release rule of a bundle on
     a labelled studio-style validation folder (three views per garment: <photo>_<View>), and
     write them into the bundle's last stage's model.json."""
@@ -186,7 +187,7 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
     from trainer.plots import write_plots
 
     first, second = artefact.load_bundle(bundle)
-    seg = Segmenter(first, second)
+    seg = Segmenter(first, second, tta=tta)
     pairs = find_pairs(data)[:limit]
     options = candidates()
     measured = measure(seg, pairs, options, progress)
@@ -209,6 +210,7 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
     meta = artefact.read_meta(last)
     meta.refine, meta.calibration, meta.release = options[chosen][0], calibration, release
     meta.threshold = options[chosen][1]
+    meta.tta = tta
     dice = np.array([v["dice"] for v in views])
     meta.evaluation = {**meta.evaluation, "studio": {
         "data": str(data), "n": len(views), "garments": len(garments),

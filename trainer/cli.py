@@ -177,7 +177,10 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, limit):
               help="The bundle to calibrate; its last stage's model.json is rewritten.")
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), help="Folder for automation.png and reliability.png.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N photos (smoke runs).")
-def calibrate(data, model_dir, plots, limit):
+@click.option("--tta/--no-tta", default=True, show_default=True,
+              help="Calibrate for flip test-time augmentation (2x the network time; better Dice, and the flip's "
+                   "agreement is a confidence signal); the bundle then runs with it by default.")
+def calibrate(data, model_dir, plots, limit, tta):
     """Tune a bundle's edge refinement, confidence calibration and release rule on DATA: a
     labelled studio-style VALIDATION folder (three views per garment, <photo>_<View>), never
     one the model trained on."""
@@ -187,4 +190,4 @@ def calibrate(data, model_dir, plots, limit):
     settings = Settings.from_env()
     runtime.configure(settings.device, settings.tf_threads)
 
-    click.echo(json.dumps(run(model_dir, data, plots or model_dir, limit, _progress), indent=2))
+    click.echo(json.dumps(run(model_dir, data, plots or model_dir, limit, _progress, tta=tta), indent=2))

@@ -46,17 +46,19 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
                    worst: int = 8, thresholds: tuple[float | None, float | None] = (None, None)) -> dict:
     """Evaluate loaded models (second may be None) on labelled pairs."""
     seg = Segmenter(first, second, *thresholds)
+    tta = tta or seg.tta  # a bundle calibrated with TTA is judged as the worker runs it
     variants = ["single"] + (["double"] + (["double_tta"] if tta else []) if second is not None else
                              (["single_tta"] if tta else []))
     rows = []
     sweep = {k: {t: [] for t in SWEEP} for k in ("single", "double") if k == "single" or second is not None}
-    main = "double" if second is not None else "single"
+    main = ("double" if second is not None else "single") + ("_tta" if seg.tta else "")
     started = time.time()
     keep = {}
     for pair in pairs:
         rgb = imageio.read_photo_file(pair.image)
         truth = imageio.read_mask_file(pair.truth)
         first_prob, final = seg.probabilities(rgb)
+        flip_agreement = None
         # The final probability as the worker makes it: with the bundle's edge refinement.
         refined = refine(rgb, final, seg.final.meta.refine)
         probs = {"single": (refined if second is None else first_prob, seg.threshold_first)}
@@ -64,7 +66,11 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
             probs["double"] = (refined, seg.threshold_second)
         if tta:
             name = "double_tta" if second is not None else "single_tta"
-            probs[name] = (refine(rgb, seg.flip_averaged(rgb, first_prob, final)[1], seg.final.meta.refine), seg.threshold)
+            flipped_first, flipped = seg.mirrored(rgb)
+            flip_agreement = dice(binarise(final, seg.threshold), binarise(flipped, seg.threshold))
+            probs[name] = (refine(rgb, (final + flipped) / 2, seg.final.meta.refine), seg.threshold)
+            if seg.tta:
+                first_prob = (first_prob + flipped_first) / 2
         row = {"id": pair.id, "garment": pair.source}
         for name, (prob, threshold) in probs.items():
             mask = binarise(prob, threshold)
@@ -72,7 +78,8 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
             row[f"{name}_boundary_f"] = boundary_f(mask, truth)
         main_prob = probs[main][0]
         confidence, signals = confidence_score(main_prob, seg.threshold, binarise(main_prob, seg.threshold),
-                                               seg.agreement_mask(first_prob), seg.final.meta.calibration, rgb)
+                                               seg.agreement_mask(first_prob), seg.final.meta.calibration, rgb,
+                                               flip_agreement if seg.tta else None)
         row.update(confidence=confidence, **{f"signal_{k}": v for k, v in signals.items()})
         for name in sweep:
             prob = probs[name][0]

@@ -40,6 +40,7 @@ class ModelMeta:
     refine: dict | None = None  # guided-filter edge refinement {"radius", "eps"}
     calibration: dict | None = None  # confidence signals -> predicted Dice {"score", "x", "y"}
     release: dict | None = None  # the release rule {"min_predicted_dice", ...}
+    tta: bool = False  # run with flip test-time augmentation (as calibrated) unless CUTOUT_TTA says otherwise
 
     def to_json(self) -> dict:
         d = dict(self.__dict__)

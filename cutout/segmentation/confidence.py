@@ -17,7 +17,7 @@ from cutout.metrics import dice
 # across it (a 3x3 Sobel gives 4x the step height).
 EDGE_STEP = 10
 EMPTY = {"decisiveness": 0.0, "agreement": 0.0, "expected_dice": 0.0, "garment_fraction": 0.0,
-         "edge_support": 0.0, "largest_component": 0.0}
+         "edge_support": 0.0, "largest_component": 0.0, "flip_agreement": 0.0}
 
 
 def _box(on: np.ndarray, margin: int) -> tuple[slice, slice]:
@@ -49,7 +49,7 @@ def largest_component(on: np.ndarray) -> float:
 
 
 def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, first_mask: np.ndarray | None,
-                       rgb: np.ndarray | None = None) -> dict:
+                       rgb: np.ndarray | None = None, flip_agreement: float | None = None) -> dict:
     """What the photo and the probability maps say about a mask's quality.
 
     decisiveness: 1 - (pixels whose probability sits in the uncertain half-band around the
@@ -61,6 +61,8 @@ def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, fir
     expected_dice: the Dice the mask would have if the probabilities were the truth's odds,
         2 * sum(p * m) / (sum(p) + sum(m)).
     edge_support, largest_component: see those functions (need the photo; 1.0 without it).
+    flip_agreement: Dice between the masks of the photo and of its mirror image (with flip
+        test-time augmentation; 1.0 without).
     An empty mask scores 0 on all (no garment found is always a job for a person).
     """
     on = mask > 127
@@ -77,6 +79,7 @@ def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, fir
         "garment_fraction": round(garment / mask.size, 5),
         "edge_support": round(edge_support(rgb, on), 5) if rgb is not None else 1.0,
         "largest_component": round(largest_component(on), 5),
+        "flip_agreement": round(flip_agreement, 5) if flip_agreement is not None else 1.0,
     }
 
 
@@ -88,7 +91,7 @@ SCORES = {
     "expected_dice*decisiveness*agreement": lambda s: s["expected_dice"] * s["decisiveness"] * s["agreement"],
 }
 # The signals a "linear" calibration weighs (fitted by least squares on validation garments).
-FEATURES = ("expected_dice", "decisiveness", "agreement", "edge_support", "largest_component")
+FEATURES = ("expected_dice", "decisiveness", "agreement", "edge_support", "largest_component", "flip_agreement")
 
 
 def score(signals: dict, calibration: dict) -> float:
@@ -111,7 +114,8 @@ def predicted_dice(signals: dict, calibration: dict | None) -> float:
 
 
 def confidence_score(prob: np.ndarray, threshold: float, mask: np.ndarray, first_mask: np.ndarray | None,
-                     calibration: dict | None = None, rgb: np.ndarray | None = None) -> tuple[float, dict]:
+                     calibration: dict | None = None, rgb: np.ndarray | None = None,
+                     flip_agreement: float | None = None) -> tuple[float, dict]:
     """(confidence, the signals it came from)."""
-    signals = confidence_signals(prob, threshold, mask, first_mask, rgb)
+    signals = confidence_signals(prob, threshold, mask, first_mask, rgb, flip_agreement)
     return predicted_dice(signals, calibration), signals

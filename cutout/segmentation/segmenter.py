@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cutout.metrics import dice
 from cutout.models import combine
 from cutout.segmentation import artefact
 from cutout.segmentation.confidence import confidence_score
@@ -49,10 +50,11 @@ def binarise(prob: np.ndarray, threshold: float) -> np.ndarray:
 
 class Segmenter:
     def __init__(self, first: artefact.LoadedModel, second: artefact.LoadedModel | None = None,
-                 threshold_first: float | None = None, threshold_second: float | None = None, tta: bool = False):
+                 threshold_first: float | None = None, threshold_second: float | None = None, tta: bool | None = None):
         self.first = first
         self.second = second
-        self.tta = tta
+        # None: as the bundle was calibrated (its confidence may weigh the flip's agreement).
+        self.tta = bool((second or first).meta.tta) if tta is None else tta
         self.threshold_first = threshold_first if threshold_first is not None else first.meta.threshold
         self.threshold_second = None
         if second is not None:
@@ -106,11 +108,27 @@ class Segmenter:
         timings["second_pass_s"] = timings.get("second_pass_s", 0.0) + time.perf_counter() - t
         return first_prob, prob
 
+    def mirrored(self, rgb: np.ndarray, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(first-pass, final) probabilities of the mirrored photo, mirrored back."""
+        flipped_first, flipped = self.probabilities(np.ascontiguousarray(rgb[:, ::-1]), timings)
+        return flipped_first[:, ::-1], flipped[:, ::-1]
+
     def flip_averaged(self, rgb: np.ndarray, first_prob: np.ndarray, prob: np.ndarray,
                       timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Test-time augmentation: average with the whole path run on the mirrored photo."""
-        flipped_first, flipped = self.probabilities(np.ascontiguousarray(rgb[:, ::-1]), timings)
-        return (first_prob + flipped_first[:, ::-1]) / 2, (prob + flipped[:, ::-1]) / 2
+        flipped_first, flipped = self.mirrored(rgb, timings)
+        return (first_prob + flipped_first) / 2, (prob + flipped) / 2
+
+    def passes(self, rgb: np.ndarray, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray, float | None]:
+        """(first-pass, final) probabilities as this segmenter runs them (flip-averaged with
+        TTA), and with TTA the Dice between the masks of the photo and of its mirror image:
+        where the two disagree the network is unsure (the confidence's flip_agreement)."""
+        first_prob, prob = self.probabilities(rgb, timings)
+        if not self.tta:
+            return first_prob, prob, None
+        flipped_first, flipped = self.mirrored(rgb, timings)
+        agreement = dice(binarise(prob, self.threshold), binarise(flipped, self.threshold))
+        return (first_prob + flipped_first) / 2, (prob + flipped) / 2, agreement
 
     @property
     def final(self) -> artefact.LoadedModel:
@@ -128,9 +146,7 @@ class Segmenter:
 
     def segment(self, rgb: np.ndarray) -> Prediction:
         timings: dict = {}
-        first_prob, prob = self.probabilities(rgb, timings)
-        if self.tta:
-            first_prob, prob = self.flip_averaged(rgb, first_prob, prob, timings)
+        first_prob, prob, flip_agreement = self.passes(rgb, timings)
         if self.final.meta.refine:
             t = time.perf_counter()
             prob = refine(rgb, prob, self.final.meta.refine)
@@ -140,6 +156,6 @@ class Segmenter:
         first_mask = binarise(first_prob, self.threshold_first)
         mask = binarise(prob, self.threshold)
         score, parts = confidence_score(prob, self.threshold, mask, first_mask if self.second is not None else None,
-                                        self.final.meta.calibration, rgb)
+                                        self.final.meta.calibration, rgb, flip_agreement)
         return Prediction(first_prob, prob, first_mask, mask, self.threshold_first, self.threshold_second,
                             score, parts, timings)

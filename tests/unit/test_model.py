@@ -206,3 +206,10 @@ def test_flip_tta_is_a_setting_and_names_its_results(tiny_model):
     assert np.allclose(tta.segment(rgb).prob, averaged, atol=1e-6)
     mirrored = np.ascontiguousarray(rgb[:, ::-1])
     assert np.allclose(tta.segment(mirrored).prob[:, ::-1], averaged, atol=1e-4), "symmetric by construction"
+    from cutout.metrics import dice
+    from cutout.segmentation.segmenter import binarise
+
+    flipped = plain.mirrored(rgb)[1]
+    expected = dice(binarise(final, tta.threshold), binarise(flipped, tta.threshold))
+    assert tta.segment(rgb).confidence_parts["flip_agreement"] == pytest.approx(expected, abs=1e-5)
+    assert plain.segment(rgb).confidence_parts["flip_agreement"] == 1.0, "not measured without TTA"
