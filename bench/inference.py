@@ -58,7 +58,7 @@ def main():
     from cutout.segmentation.segmenter import Segmenter
 
     first, second = artefact.load_bundle(args.model)
-    seg = Segmenter(first, second)
+    seg = Segmenter(first, second, tta=Settings.from_env().tta)  # as a worker runs it (CUTOUT_TTA overrides)
     rgba, _ = synthetic.studio_shot(7)
     png = imageio.encode_png(rgba)
 

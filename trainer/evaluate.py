@@ -97,6 +97,7 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
             "boundary_f": summarise([r[f"{name}_boundary_f"] for r in rows], ids),
         }
     report["threshold_sweep"] = {k: {str(t): float(np.mean(v)) if v else None for t, v in d.items()} for k, d in sweep.items()}
+    report["variant"] = main  # what the worker runs; the top-level figures are its
     report["mean_dice"] = report[main]["dice"].get("mean")
     report["median_dice"] = report[main]["dice"].get("median")
     report["boundary_f"] = report[main]["boundary_f"].get("mean")
