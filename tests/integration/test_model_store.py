@@ -19,12 +19,22 @@ from tests.integration.conftest import REDIS_URL, Worker, run_cli, wait_for
 
 
 @pytest.fixture
-def own_fleet(fleet_env, empty_db, bucket, s3_endpoint, tmp_path):
-    """A database and queue of their own, so promoting here changes no other test's model."""
+def own_bucket(s3_endpoint):
+    from cutout.storage import S3Storage
+
+    storage = S3Storage(f"store-{uuid.uuid4().hex[:8]}", s3_endpoint)
+    storage.client.create_bucket(Bucket=storage.bucket)
+    return storage
+
+
+@pytest.fixture
+def own_fleet(fleet_env, empty_db, own_bucket, s3_endpoint, tmp_path):
+    """A database, bucket and queue of their own, so promoting here changes no other test's model
+    and no other test's shots are swept in."""
     db.upgrade(empty_db)
     env = {**fleet_env, "CUTOUT_DATABASE_URL": empty_db, "CUTOUT_QUEUE": f"store-{uuid.uuid4().hex[:8]}",
-           "CUTOUT_S3_ENDPOINT_URL": s3_endpoint, "CUTOUT_MODEL_CHECK_SECONDS": "1",
-           "CUTOUT_MODEL_STORE": f"s3://{bucket.bucket}/models-{uuid.uuid4().hex[:6]}/"}
+           "CUTOUT_BUCKET": own_bucket.bucket, "CUTOUT_S3_ENDPOINT_URL": s3_endpoint, "CUTOUT_MODEL_CHECK_SECONDS": "1",
+           "CUTOUT_MODEL_STORE": f"s3://{own_bucket.bucket}/models/"}
     workers = []
     for name in ("a", "b"):
         workers.append(Worker({**env, "CUTOUT_MODEL_CACHE": str(tmp_path / f"cache-{name}")}, tmp_path / f"{name}.log"))
@@ -43,8 +53,9 @@ def versions_used(url):
                          .outerjoin(ModelVersion, ModelVersion.id == Segmentation.model_version_id)).all()
 
 
-def test_two_workers_with_their_own_caches_switch_to_a_model_promoted_through_the_bucket(own_fleet, bucket, tmp_path):
+def test_two_workers_with_their_own_caches_switch_to_a_model_promoted_through_the_bucket(own_fleet, own_bucket, tmp_path):
     env, workers = own_fleet
+    bucket = own_bucket
     url = env["CUTOUT_DATABASE_URL"]
     synthetic.upload_garment(bucket, f"store-before-{uuid.uuid4().hex[:6]}", seed=1, references=())
     run_cli(env, "produce", "--once")
