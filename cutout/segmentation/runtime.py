@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from cutout.config import ConfigError
@@ -17,19 +19,41 @@ log = logging.getLogger(__name__)
 _done = False
 
 
+@contextmanager
+def _quiet_native_stderr():
+    """TensorFlow's native start-up lines (CUDA probing, absl's "before InitializeLog", cuInit
+    on a machine without a GPU) go to file descriptor 2 before any log level applies: hide them
+    while TensorFlow starts, unless CUTOUT_DEBUG is set. Python exceptions are unaffected."""
+    from cutout.errors import debugging
+
+    if debugging():
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def configure(device: str = "auto", threads: int = 0) -> str:
     """Returns the device actually used: "gpu" or "cpu"."""
     global _done
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import tensorflow as tf
-    except ImportError:
-        raise ConfigError("TensorFlow is not installed here: segmentation needs pip install 'cutout[worker]' "
-                          "(or 'cutout[trainer]')") from None
-
-    if _done:
-        return "gpu" if tf.config.get_visible_devices("GPU") else "cpu"
-    gpus = tf.config.list_physical_devices("GPU")
+    with _quiet_native_stderr():
+        try:
+            import tensorflow as tf
+        except ImportError:
+            raise ConfigError("TensorFlow is not installed here: segmentation needs pip install 'cutout[worker]' "
+                              "(or 'cutout[trainer]')") from None
+        if _done:
+            return "gpu" if tf.config.get_visible_devices("GPU") else "cpu"
+        gpus = tf.config.list_physical_devices("GPU")
     if device == "gpu" and not gpus:
         raise ConfigError("CUTOUT_DEVICE=gpu but TensorFlow sees no GPU")
     used = "cpu" if device == "cpu" or not gpus else "gpu"

@@ -51,3 +51,15 @@ def test_describe_names_the_setting_for_each_service():
     assert "CUTOUT_BROKER_URL" in describe(kombu.exceptions.OperationalError("Connection refused"))
     assert describe(ConfigError("CUTOUT_X=1 is wrong")).startswith("configuration:")
     assert describe(ZeroDivisionError()) is None, "a bug keeps its traceback"
+
+
+def test_tensorflow_starts_without_its_native_noise_unless_debugging():
+    code = "from cutout.segmentation import runtime; print(runtime.configure())"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CUTOUT_", "TF_CPP"))}
+    quiet = subprocess.run([sys.executable, "-c", code], env=clean, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and quiet.stdout.strip() in ("cpu", "gpu")
+    native = [line for line in quiet.stderr.splitlines() if line[:5] in ("I0000", "E0000", "W0000") or "absl" in line]
+    assert native == [], native
+    loud = subprocess.run([sys.executable, "-c", code], env={**clean, "CUTOUT_DEBUG": "1"}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert loud.returncode == 0  # (what TensorFlow prints then depends on the machine)
