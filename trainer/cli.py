@@ -93,9 +93,11 @@ def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery, plo
     from trainer.evaluate import evaluate_pairs, write_csv
 
     settings = Settings.from_env()
+    pairs = find_pairs(data)  # a wrong folder is said before TensorFlow takes its seconds to start
+    if not pairs:
+        raise click.ClickException(f"no labelled images in {data} (images/ beside masks/ or cutouts/)")
     runtime.configure(settings.device, settings.tf_threads)
     first, second = artefact.load_bundle(model_dir or settings.model_dir, settings.input_size, settings.second_pass)
-    pairs = find_pairs(data)
     if split == "val":
         held_out = set(first.meta.training.get("val_ids", []))
         pairs = [p for p in pairs if p.id in held_out]

@@ -63,3 +63,9 @@ def test_tensorflow_starts_without_its_native_noise_unless_debugging():
     loud = subprocess.run([sys.executable, "-c", code], env={**clean, "CUTOUT_DEBUG": "1"}, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert loud.returncode == 0  # (what TensorFlow prints then depends on the machine)
+
+
+def test_a_wrong_data_folder_is_said_before_tensorflow_starts(tmp_path):
+    out = run("evaluate", str(tmp_path))
+    assert out.returncode == 1 and "needs images/ and masks/ or cutouts/" in out.stderr
+    assert "TensorFlow" not in out.stderr, "the folder is checked first"
