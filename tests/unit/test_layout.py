@@ -128,7 +128,7 @@ def test_every_command_has_help():
     runner = CliRunner()
     commands = ["", "db", "db upgrade", "report", "report needs-cutout", "produce", "demo", "train", "evaluate", "retrain",
                 "studio-data", "calibrate",
-                "shots", "shots retry", "review", "review serve", "users", "users add", "users set-password",
+                "shots", "shots retry", "shots requeue", "review", "review serve", "users", "users add", "users set-password",
                 "users disable", "users list"]
     for command in commands:
         result = runner.invoke(main, [*command.split(), "--help"])

@@ -151,3 +151,31 @@ def test_failed_shots_can_be_put_back(env, monkeypatch):
     sent = []
     sweep.enqueue_shots(url, sent.append, 3600)
     assert sent == [1]
+
+
+def test_stuck_shots_go_back_to_the_queue_but_never_one_a_worker_may_still_hold(env, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
+    from click.testing import CliRunner
+
+    from cutout.cli import main
+
+    url, storage = env
+    for g in (G1, G2):
+        put(storage, shot_key(g, "Front"))
+        put(storage, shot_key(g, "Back"))
+    sweep.register(url, storage)
+    sweep.enqueue_shots(url, lambda _: None, 3600)
+    now = datetime.now(timezone.utc)
+    with session_scope(url) as s:
+        s.execute(update(Shot).where(Shot.id == 1).values(status="processing", started_at=now - timedelta(hours=1)))
+        s.execute(update(Shot).where(Shot.id == 2).values(status="processing", started_at=now - timedelta(seconds=30)))
+        s.execute(update(Shot).where(Shot.id == 3).values(enqueued_at=now - timedelta(hours=1)))  # message lost
+        s.execute(update(Shot).where(Shot.id == 4).values(status="done"))
+    monkeypatch.setenv("CUTOUT_DATABASE_URL", url)
+    result = CliRunner().invoke(main, ["shots", "requeue", "--stuck"])
+    assert result.exit_code == 0 and "2 stuck shots (older than 660 s)" in result.output, result.output
+    sent = []
+    sweep.enqueue_shots(url, sent.append, 3600)
+    assert sorted(sent) == [1, 3], "shot 2 started 30 s ago: its worker may still be on it"
+    assert CliRunner().invoke(main, ["shots", "requeue", "--stuck", "--older-than", "10"]).output.startswith("1 stuck")
