@@ -130,3 +130,12 @@ def test_the_build_context_lets_in_everything_the_dockerfile_copies():
         if line.startswith("COPY "):
             for src in line.split()[1:-1]:
                 assert src in allowed, f".dockerignore keeps out {src}, which the Dockerfile copies"
+
+
+def test_secrets_come_from_the_environment_with_an_example_to_copy():
+    text = (ROOT / "docker-compose.yml").read_text()
+    for name in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "CUTOUT_SECRET_KEY"):
+        assert "${" + name in text, name
+        assert f"{name}=" in (ROOT / ".env.example").read_text(), name
+    assert SERVICES["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD")
+    assert "/.env" in (ROOT / ".gitignore").read_text().split(), "a filled .env is never committed"
