@@ -60,37 +60,32 @@ def register_objects(url: str, bucket: str, objects, result: SweepResult | None 
     return result
 
 
-def _unknown(session, bucket: str, page) -> list:
-    """The objects of a page not yet registered (as a shot, a reference or a rejection) with
-    this ETag. Known ones are left out before any INSERT: a reconciliation sweep over a bucket
-    of known keys then writes nothing and draws no id from a sequence."""
-    def table(key):
-        try:
-            return Shot if parse_key(key).kind == "shot" else Reference
-        except BadKey:
-            return Rejection
-
-    known = {}
-    for model in (Shot, Reference, Rejection):
-        keys = [obj.key for obj in page if table(obj.key) is model]
-        if keys:
-            known.update(session.execute(select(model.key, model.etag).where(model.bucket == bucket,
-                                                                             model.key.in_(keys))).all())
-    return [obj for obj in page if known.get(obj.key) != obj.etag]
+def _unknown(session, model, bucket: str, rows: list[dict]) -> list[dict]:
+    """The rows of a page not yet registered in `model`'s table with this ETag. Known ones are
+    left out before any INSERT: a reconciliation sweep over a bucket of known keys then writes
+    nothing and draws no id from a sequence."""
+    if not rows:
+        return rows
+    known = dict(session.execute(select(model.key, model.etag).where(
+        model.bucket == bucket, model.key.in_([row["key"] for row in rows]))).all())
+    return [row for row in rows if known.get(row["key"]) != row["etag"]]
 
 
 def _register_page(session, bucket, page, result: SweepResult) -> None:
-    shots, references, rejections, garments = [], [], [], set()
-    for obj in _unknown(session, bucket, page):
+    shots, references, rejections = [], [], []
+    for obj in page:
         try:
             parsed = parse_key(obj.key)
         except BadKey as exc:
             rejections.append({"bucket": bucket, "key": obj.key, "etag": obj.etag, "reason": str(exc)})
             continue
-        garments.add(parsed.garment_id)
         row = {"bucket": bucket, "key": obj.key, "etag": obj.etag, "size_bytes": obj.size,
                "garment_id": parsed.garment_id, "view": parsed.view}
         (shots if parsed.kind == "shot" else references).append(row)
+    shots = _unknown(session, Shot, bucket, shots)
+    references = _unknown(session, Reference, bucket, references)
+    rejections = _unknown(session, Rejection, bucket, rejections)
+    garments = {row["garment_id"] for row in shots + references}
     if garments:
         session.execute(insert(session, Garment).values([{"id": g} for g in sorted(garments)])
                         .on_conflict_do_nothing(index_elements=["id"]))
