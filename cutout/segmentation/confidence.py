@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from cutout.metrics import dice
+from cutout.segmentation.preprocess import bounds
 
 # A boundary pixel "has an edge" when the photo's grey level changes by at least this much
 # across it (a 3x3 Sobel gives 4x the step height).
@@ -20,17 +21,11 @@ EMPTY = {"decisiveness": 0.0, "agreement": 0.0, "expected_dice": 0.0, "garment_f
          "edge_support": 0.0, "largest_component": 0.0, "flip_agreement": 0.0}
 
 
-def _box(on: np.ndarray, margin: int) -> tuple[slice, slice]:
-    rows, cols = np.flatnonzero(on.any(axis=1)), np.flatnonzero(on.any(axis=0))
-    return (slice(max(0, rows[0] - margin), rows[-1] + 1 + margin),
-            slice(max(0, cols[0] - margin), cols[-1] + 1 + margin))
-
-
 def edge_support(rgb: np.ndarray, on: np.ndarray) -> float:
     """Share of the mask's outline that lies on an edge of the photo (within 2 px). A cut
     that follows the garment runs along edges; one that wanders across flat backdrop or
     through the fabric does not."""
-    box = _box(on, 4)
+    box = bounds(on, 4)
     mask = on[box].astype(np.uint8)
     grey = cv2.cvtColor(np.ascontiguousarray(rgb[box]), cv2.COLOR_RGB2GRAY).astype(np.float32)
     strength = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3))
@@ -42,7 +37,7 @@ def edge_support(rgb: np.ndarray, on: np.ndarray) -> float:
 def largest_component(on: np.ndarray) -> float:
     """Share of the mask in its largest connected piece: a garment is one piece; stray blobs
     and a garment cut in two are mistakes."""
-    box = _box(on, 0)
+    box = bounds(on)
     _, _, stats, _ = cv2.connectedComponentsWithStats(on[box].astype(np.uint8), connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     return float(areas.max() / areas.sum())

@@ -13,6 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from cutout.segmentation.preprocess import bounds
+
 
 def _box(image: np.ndarray, radius: int) -> np.ndarray:
     return cv2.boxFilter(image, -1, (2 * radius + 1, 2 * radius + 1), normalize=True, borderType=cv2.BORDER_REFLECT)
@@ -57,26 +59,17 @@ def guided_filter(guide: np.ndarray, prob: np.ndarray, radius: int, eps: float, 
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def _garment_box(prob: np.ndarray, margin: int) -> tuple[slice, slice]:
-    """Rows and columns around everything that is not clearly background."""
-    rows = np.flatnonzero((prob > 0.02).any(1))
-    cols = np.flatnonzero((prob > 0.02).any(0))
-    if not len(rows):
-        return slice(0, 0), slice(0, 0)
-    h, w = prob.shape
-    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
-            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
-
-
 def refine(rgb: np.ndarray, prob: np.ndarray, params: dict | None) -> np.ndarray:
     """The probability map with edges that follow the photo; unchanged without parameters."""
     if not params:
         return prob
     radius = int(params["radius"])
-    # Far from the garment the map is background either way: filter only the box around it.
-    rows, cols = _garment_box(prob, 4 * radius)
+    # Far from the garment the map is background either way: filter only the box around
+    # everything that is not clearly background.
+    box = bounds(prob > 0.02, 4 * radius)
     out = prob.copy()
-    if rows.stop > rows.start and cols.stop > cols.start:
+    if box is not None:
+        rows, cols = box
         out[rows, cols] = guided_filter(np.ascontiguousarray(rgb[rows, cols]), prob[rows, cols], radius,
                                         float(params["eps"]), int(params.get("subsample", 4)))
     return out

@@ -111,6 +111,17 @@ class Box:
         return slice(self.top, self.bottom), slice(self.left, self.right)
 
 
+def bounds(on: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
+    """Rows and columns around the true pixels of `on`, grown by `margin` and clipped to the
+    image; None when there are none."""
+    rows, cols = np.flatnonzero(on.any(axis=1)), np.flatnonzero(on.any(axis=0))
+    if rows.size == 0:
+        return None
+    h, w = on.shape[:2]
+    return (slice(max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + 1 + margin)),
+            slice(max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + 1 + margin)))
+
+
 def _span(low: int, high: int, length: int, limit: int) -> tuple[int, int]:
     """[low, high) grown symmetrically to `length`, shifted to stay in [0, limit)."""
     length = min(max(length, high - low), limit)
@@ -122,10 +133,11 @@ def _span(low: int, high: int, length: int, limit: int) -> tuple[int, int]:
 def garment_box(region: np.ndarray, aspect: float) -> Box | None:
     """The smallest box around the region's pixels with height/width = `aspect` (as far as the
     photo allows), so the crop meets the model's input without distortion. None if empty."""
-    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
-    if rows.size == 0:
+    found = bounds(region)
+    if found is None:
         return None
-    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    rows, cols = found
+    top, bottom, left, right = rows.start, rows.stop, cols.start, cols.stop
     h, w = bottom - top, right - left
     h, w = max(h, round(w * aspect)), max(w, round(h / aspect))
     top, bottom = _span(top, bottom, h, region.shape[0])
