@@ -66,11 +66,10 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
             probs["double"] = (refined, seg.threshold_second)
         if tta:
             name = "double_tta" if second is not None else "single_tta"
-            flipped_first, flipped = seg.mirrored(rgb)
-            flip_agreement = dice(binarise(final, seg.threshold), binarise(flipped, seg.threshold))
-            probs[name] = (refine(rgb, (final + flipped) / 2, seg.final.meta.refine), seg.threshold)
+            averaged_first, averaged, flip_agreement = seg.flip_averaged(rgb, first_prob, final)
+            probs[name] = (refine(rgb, averaged, seg.final.meta.refine), seg.threshold)
             if seg.tta:
-                first_prob = (first_prob + flipped_first) / 2
+                first_prob = averaged_first
         row = {"id": pair.id, "garment": pair.source}
         for name, (prob, threshold) in probs.items():
             mask = binarise(prob, threshold)

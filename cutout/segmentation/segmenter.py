@@ -114,21 +114,21 @@ class Segmenter:
         return flipped_first[:, ::-1], flipped[:, ::-1]
 
     def flip_averaged(self, rgb: np.ndarray, first_prob: np.ndarray, prob: np.ndarray,
-                      timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Test-time augmentation: average with the whole path run on the mirrored photo."""
-        flipped_first, flipped = self.mirrored(rgb, timings)
-        return (first_prob + flipped_first) / 2, (prob + flipped) / 2
-
-    def passes(self, rgb: np.ndarray, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray, float | None]:
-        """(first-pass, final) probabilities as this segmenter runs them (flip-averaged with
-        TTA), and with TTA the Dice between the masks of the photo and of its mirror image:
-        where the two disagree the network is unsure (the confidence's flip_agreement)."""
-        first_prob, prob = self.probabilities(rgb, timings)
-        if not self.tta:
-            return first_prob, prob, None
+                      timings: dict | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+        """Test-time augmentation: (first-pass, final) averaged with the whole path run on the
+        mirrored photo, and the Dice between the final masks of the photo and of its mirror
+        image: where the two disagree the network is unsure (the confidence's flip_agreement)."""
         flipped_first, flipped = self.mirrored(rgb, timings)
         agreement = dice(binarise(prob, self.threshold), binarise(flipped, self.threshold))
         return (first_prob + flipped_first) / 2, (prob + flipped) / 2, agreement
+
+    def passes(self, rgb: np.ndarray, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray, float | None]:
+        """(first-pass, final) probabilities as this segmenter runs them (flip-averaged with
+        TTA), and with TTA the flip's agreement (else None)."""
+        first_prob, prob = self.probabilities(rgb, timings)
+        if not self.tta:
+            return first_prob, prob, None
+        return self.flip_averaged(rgb, first_prob, prob, timings)
 
     @property
     def final(self) -> artefact.LoadedModel:

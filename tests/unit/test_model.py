@@ -202,7 +202,7 @@ def test_flip_tta_is_a_setting_and_names_its_results(tiny_model):
     assert tta.version == plain.version + "-tta"
     rgb = studio_shot(2, size=(288, 192))[0][:, :, :3]
     first, final = plain.probabilities(rgb)
-    _, averaged = plain.flip_averaged(rgb, first, final)
+    _, averaged, _ = plain.flip_averaged(rgb, first, final)
     assert np.allclose(tta.segment(rgb).prob, averaged, atol=1e-6)
     mirrored = np.ascontiguousarray(rgb[:, ::-1])
     assert np.allclose(tta.segment(mirrored).prob[:, ::-1], averaged, atol=1e-4), "symmetric by construction"
