@@ -9,13 +9,14 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 
 from review import actions, charts
 from review.app import context
-from cutout.ranking import Filters
+from cutout.ranking import REASON_KINDS, Filters
 from cutout.report import NEEDS_PERSON, STATUSES, needs_cutout
 
 bp = Blueprint("pages", __name__)
 PAGE_SIZE = 20
-REASONS = {"failed": "failed", "confidence": "confidence below the rule", "dice": "Dice below the reference rule",
-           "manual": "manual cut requested"}
+# The queue's reason filter: ranking's kinds, in words.
+REASONS = dict(zip(REASON_KINDS, ("failed", "confidence below the rule", "Dice below the reference rule",
+                                  "manual cut requested")))
 
 
 @bp.get("/healthz")

@@ -15,19 +15,16 @@ branch_labels = None
 depends_on = None
 
 
-def _release_threshold(params):
-    stage = (params or {}).get("second") or (params or {}).get("first") or {}
-    return (stage.get("release") or {}).get("min_predicted_dice")
-
-
 def upgrade():
     op.add_column("model_versions", sa.Column("release_threshold", sa.Float))
+    from cutout.models import release_threshold  # this revision builds on the code it ships with (see below)
+
     bind = op.get_bind()
     versions = sa.table("model_versions", sa.column("id", sa.Integer), sa.column("params", sa.JSON),
                         sa.column("release_threshold", sa.Float))
     for row in bind.execute(sa.select(versions.c.id, versions.c.params)).all():
         bind.execute(versions.update().where(versions.c.id == row.id)
-                     .values(release_threshold=_release_threshold(row.params)))
+                     .values(release_threshold=release_threshold(row.params)))
     op.create_index("ix_segmentations_shot_newest", "segmentations", ["shot_id", "created_at", "id"])
     op.create_index("ix_reviews_shot_newest", "reviews", ["shot_id", "created_at", "id"])
     op.create_table(
