@@ -120,7 +120,7 @@ def test_compose_starts_anywhere_with_pinned_images_and_the_gpu_only_on_request(
         reservations = service.get("deploy", {}).get("resources", {}).get("reservations", {})
         if reservations.get("devices"):
             assert service.get("profiles") == ["gpu"], f"{name} reserves a GPU outside the gpu profile"
-    for name in ("producer", "worker", "review"):
+    for name in ("producer", "worker", "trainer", "trainer-gpu", "review"):
         assert "healthcheck" in SERVICES[name], name
 
 
@@ -134,8 +134,43 @@ def test_the_build_context_lets_in_everything_the_dockerfile_copies():
 
 def test_secrets_come_from_the_environment_with_an_example_to_copy():
     text = (ROOT / "docker-compose.yml").read_text()
-    for name in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "CUTOUT_SECRET_KEY"):
+    for name in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "CUTOUT_SECRET_KEY", "REDIS_PASSWORD", "FLOWER_PASSWORD"):
         assert "${" + name in text, name
         assert f"{name}=" in (ROOT / ".env.example").read_text(), name
     assert SERVICES["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD")
     assert "/.env" in (ROOT / ".gitignore").read_text().split(), "a filled .env is never committed"
+
+
+def test_only_the_review_page_and_minio_s_console_face_the_network():
+    public = set()
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            if not str(port).startswith("127.0.0.1:"):
+                public.add((name, str(port)))
+    assert public == {("review", "8080:8080"), ("minio", "9001:9001")}
+
+
+def test_redis_wants_the_password_every_client_is_given():
+    redis = SERVICES["redis"]
+    assert "--requirepass" in " ".join(redis["command"]) and redis["environment"]["REDIS_PASSWORD"].startswith("${")
+    for name in ("producer", "worker", "beat", "trainer", "migrate", "review"):
+        assert SERVICES[name]["environment"]["CUTOUT_BROKER_URL"].startswith("redis://:${REDIS_PASSWORD"), name
+    assert "$$REDIS_PASSWORD@redis" in " ".join(SERVICES["flower"]["command"])
+
+
+def test_producer_and_workers_serve_metrics_that_prometheus_scrapes():
+    scrape = yaml.safe_load((ROOT / "infra" / "prometheus.yml").read_text())
+    targets = {job["job_name"]: job["dns_sd_configs"][0] for job in scrape["scrape_configs"]}
+    for name in ("producer", "worker"):
+        port = SERVICES[name]["environment"]["CUTOUT_METRICS_PORT"]
+        assert port in SERVICES[name]["expose"] and targets[name]["port"] == int(port) and targets[name]["names"] == [name]
+    assert SERVICES["prometheus"]["profiles"] == ["monitoring"]
+
+
+def test_flower_sees_task_events():
+    from cutout.config import Settings
+    from cutout.queue import make_celery
+
+    conf = make_celery(Settings(), "test").conf
+    assert conf.worker_send_task_events and conf.task_send_sent_event
+    assert "flower" in " ".join(SERVICES["flower"]["command"]) and "--basic-auth" in " ".join(SERVICES["flower"]["command"])
