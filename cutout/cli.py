@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from importlib.metadata import entry_points
 
 import click
@@ -53,8 +52,9 @@ def main(verbose, debug):
         import os
 
         os.environ["CUTOUT_DEBUG"] = "1"
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    from cutout import logs
+
+    logs.configure(logging.DEBUG if verbose else logging.INFO)
     # Alembic announces each of its plugins at INFO on every start: noise before every message.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.DEBUG if verbose else logging.WARNING)
 

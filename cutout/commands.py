@@ -84,11 +84,13 @@ def retry(reason):
 @click.option("--stuck", is_flag=True, required=True,
               help="Shots processing, or sent, longer ago than --older-than without finishing.")
 @click.option("--older-than", type=click.IntRange(min=1),
-              help="Seconds; default the task's hard time limit (CUTOUT_TASK_SOFT_TIME_LIMIT + 60), past which no "
-                   "worker can still be running it, so a requeued shot is never processed twice at once.")
+              help="Seconds; default a claim's lease (CUTOUT_TASK_SOFT_TIME_LIMIT + 90: the hard time limit and a "
+                   "margin), past which no worker can still be running it, so a requeued shot is never processed "
+                   "twice at once.")
 def requeue(stuck, older_than):
     """Put stuck shots back to pending: their worker died (OOM, lost node) or their message was
-    lost. The producer's next sweep sends them again."""
+    lost. The producer's next sweep sends them again. (The producer does this by itself for
+    shots whose lease ran out, and for lost messages once the queue is empty.)"""
     from datetime import datetime, timedelta, timezone
 
     from sqlalchemy import and_, or_, update
@@ -98,12 +100,13 @@ def requeue(stuck, older_than):
     from cutout.schema import Shot
 
     settings = Settings.from_env().require("database_url")
-    older_than = older_than or settings.task_soft_time_limit + 60
+    older_than = older_than or settings.lease_seconds
     cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
     stale = or_(and_(Shot.status == "processing", Shot.started_at < cutoff),
                 and_(Shot.status == "pending", Shot.enqueued_at < cutoff))
     with session_scope(settings.database_url) as session:
-        garments = session.execute(update(Shot).where(stale).values(status="pending", enqueued_at=None)
+        garments = session.execute(update(Shot).where(stale).values(status="pending", enqueued_at=None,
+                                                                    claimed_by=None, lease_until=None)
                                    .returning(Shot.garment_id)).scalars().all()
         ranking.refresh(session, garments)
     click.echo(f"{len(garments)} stuck shots (older than {older_than} s) back to pending; "

@@ -64,6 +64,10 @@ class Settings:
     bucket: str | None = None  # an S3 bucket name, or file:///path for a local folder
     queue: str = "cutout"
 
+    # Operations.
+    log_format: str = "text"  # text | json (one object per line, with the shot id of the work)
+    metrics_port: int | None = None  # serve Prometheus metrics here (worker: the main process)
+
     # Model and segmentation.
     model_dir: Path = DEFAULT_MODEL_DIR
     threshold_first: float | None = None  # None = the threshold tuned into the model
@@ -79,11 +83,16 @@ class Settings:
     # Producer.
     poll_seconds: float = 30.0  # between sweeps; with events, between reconciliation sweeps (safety net)
     events_queue_url: str | None = None  # an SQS queue receiving the bucket's ObjectCreated notifications
-    requeue_after_seconds: float = 6 * 3600.0  # re-send a shot enqueued this long ago and never started
+    # Re-send a pending shot sent this long ago when the queue is empty: its message was lost.
+    requeue_after_seconds: float = 300.0
 
     # Worker.
-    task_soft_time_limit: int = 600
-    visibility_timeout: int = 1800  # above the longest task, or Redis redelivers it while it runs
+    task_soft_time_limit: int = 120  # a shot takes about a second; the hard limit is 60 s more
+    # Redis hands an unacknowledged message to another worker after this; it only ever brings
+    # back duplicates, which the claim turns away (a dead worker's shot returns by its lease).
+    visibility_timeout: int = 1800
+    max_attempts: int = 3  # a shot whose worker died (or hit the time limit) this often is failed
+    retry_cap_seconds: int = 300  # transient trouble is retried at 5, 10, 20 ... s, at most this far apart
 
     # Trainer.
     model_store: str | None = None  # promoted bundles: s3://bucket/prefix/ or a folder; None = the bucket's models/
@@ -115,6 +124,9 @@ class Settings:
             except ValueError:
                 raise ConfigError(f"CUTOUT_INPUT_SIZE={size!r} must look like 384x256 (height x width)") from None
             input_size = (h, w)
+        log_format = _env("CUTOUT_LOG_FORMAT", "text").lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"CUTOUT_LOG_FORMAT={log_format!r} must be text or json")
         device = _env("CUTOUT_DEVICE", "auto").lower()
         if device not in ("auto", "cpu", "gpu"):
             raise ConfigError(f"CUTOUT_DEVICE={device!r} must be auto, cpu or gpu")
@@ -124,6 +136,8 @@ class Settings:
             s3_endpoint_url=_env("CUTOUT_S3_ENDPOINT_URL"),
             bucket=_env("CUTOUT_BUCKET"),
             queue=_env("CUTOUT_QUEUE", "cutout"),
+            log_format=log_format,
+            metrics_port=_int("CUTOUT_METRICS_PORT", None),
             model_dir=Path(_env("CUTOUT_MODEL", str(DEFAULT_MODEL_DIR))),
             threshold_first=_float("CUTOUT_THRESHOLD_FIRST", None),
             threshold_second=_float("CUTOUT_THRESHOLD_SECOND", None),
@@ -136,9 +150,11 @@ class Settings:
             model_check_seconds=_float("CUTOUT_MODEL_CHECK_SECONDS", 30.0),
             poll_seconds=_float("CUTOUT_POLL_SECONDS", 30.0),
             events_queue_url=_env("CUTOUT_EVENTS_QUEUE_URL"),
-            requeue_after_seconds=_float("CUTOUT_REQUEUE_AFTER_SECONDS", 6 * 3600.0),
-            task_soft_time_limit=_int("CUTOUT_TASK_SOFT_TIME_LIMIT", 600),
+            requeue_after_seconds=_float("CUTOUT_REQUEUE_AFTER_SECONDS", 300.0),
+            task_soft_time_limit=_int("CUTOUT_TASK_SOFT_TIME_LIMIT", 120),
             visibility_timeout=_int("CUTOUT_VISIBILITY_TIMEOUT", 1800),
+            max_attempts=_int("CUTOUT_MAX_ATTEMPTS", 3),
+            retry_cap_seconds=_int("CUTOUT_RETRY_CAP_SECONDS", 300),
             model_store=_env("CUTOUT_MODEL_STORE"),
             model_cache=Path(_env("CUTOUT_MODEL_CACHE", str(DEFAULT_MODEL_CACHE))).expanduser(),
             training_queue=_env("CUTOUT_TRAINING_QUEUE", "training"),
@@ -154,6 +170,16 @@ class Settings:
             login_window_seconds=_int("CUTOUT_LOGIN_WINDOW_SECONDS", 900),
             secure_cookies=_bool("CUTOUT_SECURE_COOKIES", False),
         )
+
+    @property
+    def task_time_limit(self) -> int:
+        """The hard limit of a segmentation task: past it the child is killed."""
+        return self.task_soft_time_limit + 60
+
+    @property
+    def lease_seconds(self) -> int:
+        """How long a claim holds a shot: past the hard limit nobody can still be running it."""
+        return self.task_time_limit + 30
 
     def require(self, *names: str) -> "Settings":
         """Fail early, naming the variable, when a service is started without what it needs."""

@@ -24,6 +24,11 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else exc.__class__.__name__
 
 
+def one_line(exc: BaseException) -> str:
+    """describe(exc), or the error's type and first line: for logs that must stay one line."""
+    return describe(exc) or f"{type(exc).__name__}: {_first_line(exc)}"
+
+
 def describe(exc: BaseException) -> str | None:
     """One or two lines for an operational error, or None for anything else (a bug)."""
     from cutout.config import ConfigError

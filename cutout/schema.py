@@ -70,6 +70,11 @@ class Shot(_BucketObject, Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # While processing: the task (Celery task id, kept across its retries) that holds the shot,
+    # and until when. Nobody else may claim it before then; after it, the holder is dead or
+    # past its hard time limit, so the producer sends the shot again (see worker/job.py).
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
                                                  onupdate=func.now(), nullable=False)

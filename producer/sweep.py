@@ -3,8 +3,8 @@
 Registration is an upsert per page of listed keys, so running it twice, or from two
 producers at once, changes nothing. Enqueueing claims one shot at a time with a conditional
 UPDATE, commits, and only then sends: two producers can never both send the same shot, and
-a producer killed between commit and send leaves a claimed-but-unsent shot that the stale
-sweep re-sends after ``requeue_after`` (tasks are idempotent, so the rare repeat is harmless).
+a producer killed between commit and send leaves a claimed-but-unsent shot that a later
+sweep re-sends once the queue is empty (the worker's claim turns any duplicate away).
 """
 
 from __future__ import annotations
@@ -120,26 +120,50 @@ def _upsert_changed(session, model, rows, copied, updates) -> list[str]:
     return session.execute(stmt).scalars().all()
 
 
-def enqueue_shots(url: str, send: Callable[[int], None], requeue_after: float) -> int:
+def enqueue_shots(url: str, send: Callable[[int], None], requeue_after: float, *, queue_empty: bool = True,
+                  max_attempts: int | None = None) -> int:
     """Send every due shot once; returns how many were sent.
 
-    Due: pending and never sent; or sent (or started) longer than ``requeue_after`` seconds
-    ago without finishing, which only happens when a message was lost (say, Redis restarted
-    without persistence) or the producer died between claim and send.
+    Due: pending and never sent; processing whose claim's lease ran out (its worker died, or
+    passed its hard time limit: nobody can still be running it); or, when the queue is empty
+    (`queue_empty`), pending and sent more than ``requeue_after`` seconds ago: its message was
+    lost (Redis restarted without persistence, or the producer died between claim and send).
+    While the queue holds a backlog nothing pending is sent again, so a backlog never grows
+    by its own duplicates.
+
+    A shot whose lease ran out `max_attempts` times (a photo that kills or stalls its worker
+    each time) is failed with the reason instead of being sent again.
     """
-    cutoff = datetime.now(timezone.utc) - timedelta(seconds=requeue_after)
-    due = or_(
-        and_(Shot.status == "pending", or_(Shot.enqueued_at.is_(None), Shot.enqueued_at < cutoff)),
-        and_(Shot.status == "processing", Shot.started_at < cutoff),
-    )
+    now = datetime.now(timezone.utc)
+    cutoff = now - timedelta(seconds=requeue_after)
+    lapsed = and_(Shot.status == "processing", or_(
+        Shot.lease_until < now,
+        and_(Shot.lease_until.is_(None), Shot.started_at < cutoff)))  # claimed before leases existed
+    if max_attempts:
+        _fail_exhausted(url, and_(lapsed, Shot.attempts >= max_attempts), max_attempts)
+    unsent = Shot.enqueued_at.is_(None) if not queue_empty else or_(Shot.enqueued_at.is_(None), Shot.enqueued_at < cutoff)
+    due = or_(and_(Shot.status == "pending", unsent), lapsed)
     with session_scope(url) as session:
         ids = session.execute(select(Shot.id).where(due).order_by(Shot.id)).scalars().all()
+    back = {"status": "pending", "claimed_by": None, "lease_until": None}
     return sum(
         _claim_and_send(url, shot_id, send,
-                        claim=update(Shot).where(Shot.id == shot_id, due).values(enqueued_at=func.now()),
+                        claim=update(Shot).where(Shot.id == shot_id, due).values(enqueued_at=func.now(), **back),
                         release=update(Shot).where(Shot.id == shot_id).values(enqueued_at=None))
         for shot_id in ids
     )
+
+
+def _fail_exhausted(url: str, which, max_attempts: int) -> None:
+    with session_scope(url) as session:
+        rows = session.execute(update(Shot).where(which).values(
+            status="failed", finished_at=func.now(), claimed_by=None, lease_until=None,
+            failure_reason=f"its worker died or passed the time limit on each of {max_attempts} attempts "
+                           "(a photo too large for the worker's memory?)")
+            .returning(Shot.key, Shot.garment_id)).all()
+        ranking.refresh(session, {row.garment_id for row in rows})
+    for row in rows:
+        log.warning("gave up on %s after %d attempts", row.key, max_attempts)
 
 
 def _claim_and_send(url, item_id, send, claim, release) -> int:

@@ -10,11 +10,12 @@ import logging
 import signal
 import time
 
+from cutout import monitoring
 from cutout.config import Settings
 from cutout.errors import debugging, describe
-from cutout.queue import SCORE_SEGMENTATION, SEGMENT_SHOT, make_celery
+from cutout.queue import SCORE_SEGMENTATION, SEGMENT_SHOT, make_celery, queue_depth
 from cutout.storage import storage_from_settings
-from producer import sweep
+from producer import metrics, sweep
 from producer.events import SqsEvents
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,9 @@ class Producer:
         return send
 
     def sweep_once(self) -> dict:
-        url = self.settings.database_url
-        found = sweep.register(url, self.storage)
-        return self._enqueue(found, "sweep")
+        with metrics.SWEEP_SECONDS.time():
+            found = sweep.register(self.settings.database_url, self.storage)
+            return self._enqueue(found, "sweep")
 
     def listen_once(self, wait_seconds: float) -> dict | None:
         """Register and enqueue what the next notifications announce (None if none came)."""
@@ -50,12 +51,27 @@ class Producer:
 
     def _enqueue(self, found, what: str) -> dict:
         url = self.settings.database_url
-        shots = sweep.enqueue_shots(url, self._send(SEGMENT_SHOT), self.settings.requeue_after_seconds)
+        depth = queue_depth(self.app, self.settings.queue)
+        metrics.QUEUE_DEPTH.labels(self.settings.queue).set(depth)
+        shots = sweep.enqueue_shots(url, self._send(SEGMENT_SHOT), self.settings.requeue_after_seconds,
+                                    queue_empty=depth == 0, max_attempts=self.settings.max_attempts)
         scores = sweep.enqueue_scoring(url, self._send(SCORE_SEGMENTATION))
         summary = {"listed": found.seen, "new_shots": found.shots, "new_references": found.references,
-                   "rejected": found.rejected, "enqueued": shots, "scoring_enqueued": scores}
+                   "rejected": found.rejected, "enqueued": shots, "scoring_enqueued": scores, "queue_depth": depth}
+        metrics.count(summary, what)
         log.info("%s: %s", what, summary)
         return summary
+
+    @staticmethod
+    def _log_failure(what: str, exc: Exception, then: str) -> None:
+        """One line for an operational error (S3, the database or Redis is down); a bug, or
+        anything with CUTOUT_DEBUG, keeps its traceback."""
+        metrics.FAILURES.labels(what).inc()
+        message = describe(exc)
+        if message is None or debugging():
+            log.exception("%s failed; %s", what, then)
+        else:
+            log.error("%s failed: %s; %s", what, message, then)
 
     def run_forever(self) -> None:
         def stop(signum, frame):
@@ -64,6 +80,8 @@ class Producer:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        if self.settings.metrics_port:
+            monitoring.serve(self.settings.metrics_port)
         failures = 0
         while not self._stop:
             started = time.monotonic()
@@ -75,17 +93,13 @@ class Producer:
                 # S3, the database or Redis is down: one line, back off (up to 5 minutes), never exit.
                 failures += 1
                 wait = min(self.settings.poll_seconds * 2 ** (failures - 1), max(300.0, self.settings.poll_seconds))
-                message = describe(exc)
-                if message is None or debugging():
-                    log.exception("sweep failed; next try in %.0f s", wait)
-                else:
-                    log.error("sweep failed: %s; next try in %.0f s", message, wait)
+                self._log_failure("sweep", exc, f"next try in {wait:.0f} s")
             while not self._stop and (left := wait - (time.monotonic() - started)) > 0:
                 if self.events is None:
                     time.sleep(min(0.5, left))
                     continue
                 try:
                     self.listen_once(min(left, 5.0))  # short waits, so a stop signal is heard soon
-                except Exception:
-                    log.exception("reading notifications failed; the next sweep catches up")
+                except Exception as exc:
+                    self._log_failure("reading notifications", exc, "the next sweep catches up")
                     time.sleep(min(5.0, max(left, 0)))

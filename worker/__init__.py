@@ -1,3 +1,9 @@
 """worker: the Celery app that segments shots. Start it with `celery -A worker worker`."""
 
-from worker.app import app  # noqa: F401  (celery -A worker finds it here)
+from cutout.monitoring import prepare_multiprocess
+
+# Before anything imports prometheus_client: the pool's children and the main process share
+# one directory of samples, which the main process serves on CUTOUT_METRICS_PORT.
+prepare_multiprocess()
+
+from worker.app import app  # noqa: E402,F401  (celery -A worker finds it here)

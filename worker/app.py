@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_init, worker_process_init, worker_process_shutdown
 
-from cutout import db
+from cutout import db, logs, monitoring
 from cutout.config import ConfigError, Settings
 from cutout.queue import Wait, make_celery
 from worker.resources import Resources
@@ -49,3 +49,23 @@ def _start_child(**_):
     except ConfigError as exc:
         _problem = str(exc)
         log.error("worker process cannot start: %s", exc)
+
+
+@setup_logging.connect
+def _logging(loglevel=None, **_):
+    # Our format (CUTOUT_LOG_FORMAT) for Celery's lines and ours alike, instead of Celery's own.
+    logs.configure(loglevel or logging.INFO)
+
+
+@worker_init.connect
+def _serve_metrics(**_):
+    port = Settings.from_env().metrics_port
+    if port:
+        monitoring.serve(port)
+
+
+@worker_process_shutdown.connect
+def _child_exited(pid=None, **_):
+    import os
+
+    monitoring.process_exited(pid or os.getpid())

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from cutout import imageio, naming
 from cutout import ranking
@@ -25,6 +26,7 @@ from cutout.db import insert, session_scope
 from cutout.metrics import dice
 from cutout.schema import Reference, Segmentation, Shot
 from cutout.storage import NotFound
+from worker import metrics
 from worker.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,11 @@ def _reference_of(session, garment_id: str, view: str) -> tuple[str, str] | None
     return None if row is None else (row.key, row.etag)
 
 
-def _claim(session, shot_id: int, model_version_id: int) -> Claimed | str:
+def _claim(session, shot_id: int, model_version_id: int, token: str, lease_seconds: float) -> Claimed | str:
+    """Take the shot for this task (token) for lease_seconds, in one conditional UPDATE: a shot
+    another live task holds is left alone ("busy"), so no shot is ever processed twice at
+    once, whatever duplicates the queue delivers. The holder itself (a retry, or its own
+    message redelivered after its child was killed) takes it again at once."""
     shot = session.get(Shot, shot_id)
     if shot is None:
         log.warning("shot %s does not exist (database reset?); nothing to do", shot_id)
@@ -56,18 +62,36 @@ def _claim(session, shot_id: int, model_version_id: int) -> Claimed | str:
         Segmentation.shot_id == shot_id, Segmentation.model_version_id == model_version_id,
         Segmentation.shot_etag == shot.etag)).first()
     if done is not None:
-        shot.status, shot.failure_reason = "done", None
+        if shot.status != "done":
+            shot.status, shot.failure_reason, shot.claimed_by, shot.lease_until = "done", None, None, None
         return "already-done"
-    shot.status, shot.attempts = "processing", shot.attempts + 1
-    shot.started_at, shot.failure_reason = datetime.now(timezone.utc), None
+    now = datetime.now(timezone.utc)
+    free = or_(Shot.status != "processing", Shot.claimed_by.is_(None), Shot.claimed_by == token,
+               Shot.lease_until.is_(None), Shot.lease_until < now)
+    taken = session.execute(update(Shot).where(Shot.id == shot_id, free).values(
+        status="processing", attempts=Shot.attempts + 1, started_at=now, failure_reason=None,
+        claimed_by=token, lease_until=now + timedelta(seconds=lease_seconds)
+    ).execution_options(synchronize_session=False))  # the loaded row's fields used below do not change
+    if not taken.rowcount:
+        log.info("shot %s is held by another task until its lease ends; leaving it alone", shot_id)
+        return "busy"
     return Claimed(shot.key, shot.etag, shot.garment_id, shot.view, _reference_of(session, shot.garment_id, shot.view))
+
+
+def extend_lease(res: Resources, shot_id: int, token: str, seconds: float) -> None:
+    """Keep holding the shot while this task waits `seconds` for its retry (and then runs)."""
+    until = datetime.now(timezone.utc) + timedelta(seconds=seconds + res.settings.lease_seconds)
+    with session_scope(res.url) as session:
+        session.execute(update(Shot).where(Shot.id == shot_id, Shot.claimed_by == token).values(lease_until=until))
 
 
 def mark_failed(res: Resources, shot_id: int, reason: str) -> None:
     with session_scope(res.url) as session:
         session.execute(update(Shot).where(Shot.id == shot_id).values(
-            status="failed", failure_reason=reason[:2000], finished_at=datetime.now(timezone.utc)))
+            status="failed", failure_reason=reason[:2000], finished_at=datetime.now(timezone.utc),
+            claimed_by=None, lease_until=None))
         ranking.refresh_shots(session, [shot_id])
+    metrics.FAILURES.labels(metrics.failure_kind(reason)).inc()
     log.warning("shot %s failed: %s", shot_id, reason)
 
 
@@ -92,16 +116,18 @@ def _outputs(rgb: np.ndarray, prediction) -> dict[str, tuple[bytes, str]]:
     }
 
 
-def segment_shot(res: Resources, shot_id: int) -> str:
-    """Segment one shot and record the result. Returns what happened, for logs and tests."""
+def segment_shot(res: Resources, shot_id: int, token: str | None = None) -> str:
+    """Segment one shot and record the result. Returns what happened, for logs and tests.
+    token: who claims the shot (the Celery task id, the same across its retries)."""
     model = res.model()  # load (or refresh) before claiming, so the claim is short
+    token = token or uuid.uuid4().hex
     with session_scope(res.url) as session:
-        job = _claim(session, shot_id, model.version_id)
+        job = _claim(session, shot_id, model.version_id, token, res.settings.lease_seconds)
     if isinstance(job, str):
         return job
 
     timings = {}
-    t = time.perf_counter()
+    started = t = time.perf_counter()
     try:
         data = res.storage.get(job.key)
     except NotFound:
@@ -144,8 +170,10 @@ def segment_shot(res: Resources, shot_id: int) -> str:
         ).on_conflict_do_nothing(index_elements=["shot_id", "model_version_id", "shot_etag"]))
         # Only the content we processed is done: a re-upload meanwhile has reset the row to pending.
         session.execute(update(Shot).where(Shot.id == shot_id, Shot.etag == job.etag).values(
-            status="done", failure_reason=None, finished_at=datetime.now(timezone.utc)))
+            status="done", failure_reason=None, finished_at=datetime.now(timezone.utc),
+            claimed_by=None, lease_until=None))
         ranking.refresh(session, [job.garment_id])
+    metrics.shot_done(timings, time.perf_counter() - started)
     log.info("shot %s %s: confidence %.3f%s", shot_id, job.key, prediction.confidence,
              f", Dice {score:.4f}" if score is not None else "")
     return "done"

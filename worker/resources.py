@@ -22,6 +22,7 @@ from cutout.db import session_scope
 from cutout.model_store import ModelStoreError
 from cutout.queue import Wait
 from cutout.storage import Storage, storage_from_settings
+from worker import metrics
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,9 @@ class Resources:
                     raise ModelUnavailable(f"cannot fetch the promoted model: {exc}") from exc
                 self._checked = now
                 if self._model is None or wanted != self._model.location:
+                    old = self._model.version if self._model else None
                     self._model = self._load(wanted)
+                    metrics.model_switched(old, self._model.version)
             return self._model
 
     def _load(self, location: Path) -> RunningModel:

@@ -31,21 +31,28 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def pg_url():
-    import psycopg2
     from sqlalchemy.engine import make_url
 
     from cutout import db
 
     name = f"cutout_test_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(PG_ADMIN_URL)
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    _admin(f'CREATE DATABASE "{name}"')
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     db.upgrade(url)
     yield url
     db.dispose_all()
-    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # a new connection: the server may have restarted
+
+
+def _admin(sql: str) -> None:
+    import psycopg2
+
+    admin = psycopg2.connect(PG_ADMIN_URL)
+    admin.autocommit = True
+    try:
+        admin.cursor().execute(sql)
+    finally:
+        admin.close()
 
 
 @pytest.fixture

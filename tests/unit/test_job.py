@@ -2,7 +2,7 @@
 in tests/integration."""
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from cutout import db, imageio, naming
 from cutout.config import Settings
@@ -107,3 +107,36 @@ def test_a_missing_model_keeps_the_shot_queued(res, tmp_path):
         job.segment_shot(broken, shot_id)
     with session_scope(res.url) as s:
         assert s.get(Shot, shot_id).status == "pending"
+
+
+def test_a_shot_held_by_a_live_task_is_left_alone_and_taken_once_its_lease_ran_out(res):
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    shot_id = add(res, "lease", "Front", imageio.encode_png(synthetic.studio_shot(4, size=(432, 288))[0]))
+    now = datetime.now(timezone.utc)
+    with session_scope(res.url) as s:
+        s.execute(update(Shot).values(status="processing", claimed_by="task-a", attempts=1,
+                                      lease_until=now + timedelta(minutes=1)))
+    assert job.segment_shot(res, shot_id, token="task-b") == "busy", "a duplicate never runs beside the holder"
+    with session_scope(res.url) as s:
+        assert s.execute(select(func.count()).select_from(Segmentation)).scalar_one() == 0
+        s.execute(update(Shot).values(lease_until=now - timedelta(seconds=1)))  # the holder died
+    assert job.segment_shot(res, shot_id, token="task-b") == "done"
+    with session_scope(res.url) as s:
+        shot = s.get(Shot, shot_id)
+        assert (shot.status, shot.attempts, shot.claimed_by, shot.lease_until) == ("done", 2, None, None)
+
+
+def test_the_holder_itself_takes_its_shot_again(res):
+    from sqlalchemy import update
+
+    shot_id = add(res, "holder", "Front", imageio.encode_png(synthetic.studio_shot(6, size=(432, 288))[0]))
+    with session_scope(res.url) as s:
+        s.execute(update(Shot).values(status="processing", claimed_by="task-a", attempts=1))
+    with session_scope(res.url) as s:  # a lease that has not run out: only the holder may go on
+        from datetime import datetime, timedelta, timezone
+
+        s.execute(update(Shot).values(lease_until=datetime.now(timezone.utc) + timedelta(minutes=1)))
+    assert job.segment_shot(res, shot_id, token="task-a") == "done", "a retry, or its own redelivered message"

@@ -11,6 +11,7 @@ from cutout.naming import cutout_key, shot_key
 from cutout.schema import Garment, Rejection, Segmentation, Shot
 from cutout.storage import LocalStorage
 from producer import sweep
+from tests.helpers import assert_standings_current
 
 G1 = "11111111-1111-4111-8111-111111111111"
 G2 = "22222222-2222-4222-8222-222222222222"
@@ -174,8 +175,44 @@ def test_stuck_shots_go_back_to_the_queue_but_never_one_a_worker_may_still_hold(
         s.execute(update(Shot).where(Shot.id == 4).values(status="done"))
     monkeypatch.setenv("CUTOUT_DATABASE_URL", url)
     result = CliRunner().invoke(main, ["shots", "requeue", "--stuck"])
-    assert result.exit_code == 0 and "2 stuck shots (older than 660 s)" in result.output, result.output
+    assert result.exit_code == 0 and "2 stuck shots (older than 210 s)" in result.output, result.output
     sent = []
     sweep.enqueue_shots(url, sent.append, 3600)
     assert sorted(sent) == [1, 3], "shot 2 started 30 s ago: its worker may still be on it"
     assert CliRunner().invoke(main, ["shots", "requeue", "--stuck", "--older-than", "10"]).output.startswith("1 stuck")
+
+
+def test_a_lost_message_waits_while_the_queue_holds_a_backlog(env):
+    url, storage = env
+    put(storage, shot_key(G1, "Front"))
+    sweep.register(url, storage)
+    sweep.enqueue_shots(url, lambda _: None, 300)
+    with session_scope(url) as s:
+        s.execute(update(Shot).values(enqueued_at=datetime.now(timezone.utc) - timedelta(hours=2)))
+    sent = []
+    assert sweep.enqueue_shots(url, sent.append, 300, queue_empty=False) == 0, "its message may still be queued"
+    assert sweep.enqueue_shots(url, sent.append, 300, queue_empty=True) == 1 and sent == [1]
+
+
+def test_a_shot_whose_lease_ran_out_is_sent_again_and_failed_after_max_attempts(env):
+    url, storage = env
+    for g in (G1, G2):
+        put(storage, shot_key(g, "Front"))
+        put(storage, shot_key(g, "Back"))
+    sweep.register(url, storage)
+    sweep.enqueue_shots(url, lambda _: None, 300)
+    now = datetime.now(timezone.utc)
+    with session_scope(url) as s:
+        held = dict(status="processing", claimed_by="task-a", started_at=now - timedelta(minutes=5))
+        s.execute(update(Shot).where(Shot.id == 1).values(**held, attempts=1, lease_until=now - timedelta(seconds=1)))
+        s.execute(update(Shot).where(Shot.id == 2).values(**held, attempts=1, lease_until=now + timedelta(minutes=1)))
+        s.execute(update(Shot).where(Shot.id == 3).values(**held, attempts=3, lease_until=now - timedelta(seconds=1)))
+    sent = []
+    assert sweep.enqueue_shots(url, sent.append, 300, queue_empty=False, max_attempts=3) == 1
+    assert sent == [1], "2 is still held; 3 killed its worker three times"
+    with session_scope(url) as s:
+        rows = {r.id: r for r in s.execute(select(Shot)).scalars()}
+        assert (rows[1].status, rows[1].claimed_by, rows[1].lease_until) == ("pending", None, None)
+        assert rows[2].status == "processing"
+        assert rows[3].status == "failed" and "each of 3 attempts" in rows[3].failure_reason
+    assert_standings_current(url)
