@@ -24,7 +24,7 @@ from trainer.studio import compose, read_ccp
 
 log = logging.getLogger(__name__)
 SAMPLES = Path(__file__).resolve().parent / "samples" / "ccp"
-CCP_SAMPLES = ("0007", "0017", "0024")
+CCP_SAMPLES = ("0007", "0017", "0024", "0689")
 WITH_REFERENCE = ("0017",)
 
 

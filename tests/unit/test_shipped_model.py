@@ -30,16 +30,19 @@ def test_demo_prints_the_report_and_writes_outputs(tmp_path):
     assert "The sample garments, worst first" in out.stdout and synthetic.garment_id("studio-1") in out.stdout
     results = list((tmp_path / "bucket" / naming.RESULTS_PREFIX).glob("*/*"))
     for suffix in ("_mask.png", "_cutout.png", "_overlay.jpg", "_first.png"):
-        assert len([p for p in results if p.name.endswith(suffix)]) == 12, suffix
+        assert len([p for p in results if p.name.endswith(suffix)]) == 15, suffix
     report = json.loads((tmp_path / "report.json").read_text())
-    assert len(report["garments"]) == 4 and not report["failed_shots"]
+    assert len(report["garments"]) == 5 and not report["failed_shots"]
     assert sum(v.get("dice") is not None for g in report["garments"] for v in g["views"].values()) == 2
     from cutout.models import bundle_stages
 
     first, second = bundle_stages(DEFAULT_MODEL_DIR)
     rule = json.loads(((second or first) / "model.json").read_text())["release"]["min_predicted_dice"]
     counts = report["counts"]
-    assert sum(counts.values()) == 4 and counts["waiting"] == 0, "every sample garment has its three views done"
+    assert sum(counts.values()) == 5 and counts["waiting"] == 0, "every sample garment has its three views done"
+    assert counts["released"] >= 1 and counts["needs a person"] >= 1, "the demo shows both kinds"
+    released = synthetic.garment_id("ccp-0689")
+    assert [g["garment_id"] for g in report["garments"] if g["status"] == "released"] == [released]
     for g in report["garments"]:
         assert (g["status"] == "released") == (not g["reasons"]), g
         for view in g["views"].values():
