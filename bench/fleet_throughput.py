@@ -1,0 +1,148 @@
+"""The fleet against its own workers: N studio shots (1152x1728, three views a garment) go
+through the real services (PostgreSQL, Redis, moto's S3 over HTTP, a real `celery -A worker
+worker` with W processes, one TensorFlow thread each), and the fleet's shots per second is
+compared with W / (one shot's time in this process, the same job on the same services, one
+TensorFlow thread), measured in the same run. A ratio near 1 means nothing in the task path
+(connections, model checks, uploads) holds the workers back.
+
+    python bench/fleet_throughput.py [--shots 200] [--workers 2] [--admin-url postgresql://postgres@127.0.0.1:5432/test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from cutout import db, imageio, naming  # noqa: E402
+from cutout.config import Settings  # noqa: E402
+from cutout.db import session_scope  # noqa: E402
+from cutout.schema import Shot  # noqa: E402
+from cutout.storage import S3Storage  # noqa: E402
+from demo import synthetic  # noqa: E402
+from tests.helpers import free_port  # noqa: E402
+
+
+def upload(storage, shots: int, tag: str) -> list[str]:
+    """shots studio views (a few distinct photos, re-encoded per key so each is its own object)."""
+    photos = {view: imageio.encode_png(synthetic.studio_shot(i, view)[0]) for i, view in enumerate(naming.VIEWS)}
+    keys = []
+    for n in range(shots):
+        view = naming.VIEWS[n % 3]
+        key = naming.shot_key(synthetic.garment_id(f"{tag}-{n // 3}"), view)
+        storage.put(key, photos[view], "image/png")
+        keys.append(key)
+    return keys
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shots", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--solo", type=int, default=12, help="Shots timed in this process first.")
+    parser.add_argument("--admin-url", default=os.environ.get("CUTOUT_TEST_PG_ADMIN_URL",
+                                                             "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--broker", default=os.environ.get("CUTOUT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    args = parser.parse_args()
+
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=(port := free_port()), verbose=False)
+    server.start()
+    name = f"cutout_bench_{uuid.uuid4().hex[:8]}"
+    admin = db.engine_for(args.admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
+    env = {**os.environ, "CUTOUT_DATABASE_URL": url, "CUTOUT_BROKER_URL": args.broker,
+           "CUTOUT_QUEUE": f"cutout-bench-{uuid.uuid4().hex[:8]}", "CUTOUT_BUCKET": "studio",
+           "CUTOUT_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "CUTOUT_TF_THREADS": "1",
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    worker = None
+    try:
+        db.upgrade(url)
+        storage = S3Storage("studio", env["CUTOUT_S3_ENDPOINT_URL"])
+        storage.client.create_bucket(Bucket="studio")
+
+        # 1. One shot's time in this process: the worker's job, the same services, one thread.
+        os.environ.update({k: v for k, v in env.items() if k.startswith("CUTOUT_")})
+        from producer import sweep
+        from worker import job
+        from worker.resources import Resources
+
+        upload(storage, args.solo, "solo")
+        sweep.register(url, storage)
+        res = Resources(Settings.from_env())
+        with session_scope(url) as s:
+            ids = s.execute(select(Shot.id).order_by(Shot.id)).scalars().all()
+        job.segment_shot(res, ids[0])  # loads the model: not part of a shot's time
+        times = []
+        for shot_id in ids[1:]:
+            t = time.perf_counter()
+            assert job.segment_shot(res, shot_id) == "done"
+            times.append(time.perf_counter() - t)
+        per_shot = statistics.median(times)
+        ideal = args.workers / per_shot
+        print(f"in-process: {per_shot * 1000:.0f} ms per shot (median of {len(times)}, one TensorFlow thread); "
+              f"{args.workers} processes could do {ideal:.2f} shots/s")
+
+        # 2. The fleet: a real worker with W processes; the producer enqueues all N at once.
+        worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", env["CUTOUT_QUEUE"],
+                                   "--concurrency", str(args.workers), "--loglevel", "WARNING",
+                                   "-n", f"bench-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle"],
+                                  env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        upload(storage, args.shots, "fleet")
+        sweep.register(url, storage)
+        from cutout.queue import SEGMENT_SHOT, make_celery
+
+        app = make_celery(Settings.from_env(), "bench-producer")
+        # Warm-up: each child loads the model on its first shot; the clock starts once one per
+        # child is done (what a long-running fleet never pays again).
+        started = None
+        sent = sweep.enqueue_shots(url, lambda i: app.send_task(SEGMENT_SHOT, args=[i], queue=env["CUTOUT_QUEUE"]), 300)
+        total = sent
+        deadline = time.monotonic() + 60 + 10 * total * per_shot
+        while time.monotonic() < deadline:
+            with session_scope(url) as s:
+                done = s.execute(select(func.count()).where(Shot.status == "done", Shot.key.like("shots/%"))
+                                 ).scalar_one() - len(ids)
+            if started is None and done >= args.workers:
+                started, base = time.perf_counter(), done
+            if done >= total:
+                break
+            time.sleep(0.2)
+        else:
+            raise SystemExit(f"only {done} of {total} shots done before the deadline")
+        elapsed = time.perf_counter() - started
+        achieved = (total - base) / elapsed
+        print(f"fleet: {total} shots, {args.workers} worker processes: {achieved:.2f} shots/s "
+              f"({total - base} shots in {elapsed:.1f} s after warm-up)")
+        print(f"ratio achieved / ideal: {achieved / ideal:.2f} (issue 9 asks >= 0.85)")
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(60)
+        db.dispose_all()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
