@@ -38,6 +38,15 @@ MIN_SIDE = 32  # px: anything smaller is no studio shot (and nothing a U-Net cou
 PNG_END = b"IEND\xaeB`\x82"
 
 
+def _check_size(width: int, height: int, max_pixels: int) -> None:
+    if width == 0 or height == 0:
+        raise BadImage(f"image has no pixels ({width}x{height})")
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise BadImage(f"image is {width}x{height}; a shot has at least {MIN_SIDE} px on each side")
+    if width * height > max_pixels:
+        raise BadImage(f"image is {width}x{height} = {width * height:,} pixels, over the cap of {max_pixels:,}")
+
+
 def decode_png(data: bytes, max_pixels: int, want: str = "photo") -> np.ndarray:
     """Decode a studio PNG, 8 or 16 bits per channel.
 
@@ -47,12 +56,7 @@ def decode_png(data: bytes, max_pixels: int, want: str = "photo") -> np.ndarray:
     grey (a plain mask), returned as the HxW uint8 truth.
     """
     width, height, depth, colour = png_header(data)
-    if width == 0 or height == 0:
-        raise BadImage(f"image has no pixels ({width}x{height})")
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise BadImage(f"image is {width}x{height}; a shot has at least {MIN_SIDE} px on each side")
-    if width * height > max_pixels:
-        raise BadImage(f"image is {width}x{height} = {width * height:,} pixels, over the cap of {max_pixels:,}")
+    _check_size(width, height, max_pixels)
     allowed = {"photo": ("RGB", "RGBA", "grey", "grey+alpha", "palette"),
                "cutout": ("RGBA", "grey+alpha", "palette", "grey")}[want]
     if colour not in allowed:
@@ -76,6 +80,45 @@ def decode_png(data: bytes, max_pixels: int, want: str = "photo") -> np.ndarray:
     if channels == 3:
         raise BadImage(f"{colour} PNG without transparency; a cutout needs an alpha channel")
     return array[:, :, -1].copy()  # alpha is last in both grey+alpha and BGRA
+
+
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+# Start-of-frame markers (baseline, progressive, ...) carry the size; DHT, JPG and DAC do not.
+_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a JPEG's start-of-frame segment, read before decoding, or BadImage."""
+    i = 2
+    while i + 9 <= len(data):
+        if data[i] != 0xFF:
+            raise BadImage("corrupt JPEG (segment marker missing)")
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        if marker in _SOF:
+            height, width = struct.unpack(">HH", data[i + 5:i + 9])
+            return width, height
+        i += 2 + length
+    raise BadImage("truncated JPEG (no frame header)")
+
+
+def decode_photo(data: bytes, max_pixels: int) -> tuple[np.ndarray, str | None]:
+    """A studio photo as HxWx3 uint8 RGB, and a note when it is not what its key says.
+
+    A PNG is decoded as decode_png does. A JPEG under a .png key (an export set to the wrong
+    format) is still a photo: it is decoded, with the same size checks before any pixel is,
+    and the note says so; anything else is refused by decode_png's reasons."""
+    if not data.startswith(JPEG_SIGNATURE):
+        return decode_png(data, max_pixels, want="photo"), None
+    width, height = jpeg_size(data)
+    _check_size(width, height, max_pixels)
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if array is None or array.shape[:2] != (height, width):
+        raise BadImage("corrupt JPEG (pixel data does not decode)")
+    return cv2.cvtColor(array, cv2.COLOR_BGR2RGB), "a JPEG under a .png key: segmented; the studio's export should write PNG"
 
 
 def decode_reference(data: bytes, shape: tuple[int, int], max_pixels: int) -> np.ndarray:

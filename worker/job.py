@@ -136,7 +136,7 @@ def segment_shot(res: Resources, shot_id: int, token: str | None = None) -> str:
     timings["download_s"] = time.perf_counter() - t
     t = time.perf_counter()
     try:
-        rgb = imageio.decode_png(data, res.settings.max_pixels, want="photo")
+        rgb, note = imageio.decode_photo(data, res.settings.max_pixels)
     except imageio.BadImage as exc:
         mark_failed(res, shot_id, f"bad input: {exc}")
         return "failed"
@@ -158,6 +158,9 @@ def segment_shot(res: Resources, shot_id: int, token: str | None = None) -> str:
     parts = dict(prediction.confidence_parts)
     if problem:
         parts["reference_problem"] = problem
+    if note:
+        parts["input_note"] = note
+        log.warning("shot %s %s: %s", shot_id, job.key, note)
     with session_scope(res.url) as session:
         session.execute(insert(session, Segmentation).values(
             shot_id=shot_id, model_version_id=model.version_id, shot_etag=job.etag,

@@ -54,7 +54,8 @@ def _zero_png(h, w):
 def test_bad_input_is_recorded_and_the_worker_goes_on(fleet_env, bucket, worker, pg_url):
     good = imageio.encode_png(synthetic.studio_shot(31, "Front")[0])
     bad = {
-        "not-png": b"\xff\xd8\xff\xe0 this is a JPEG, not a PNG" * 10,
+        "not-png": b"GIF89a this is no PNG" * 10,
+        "broken-jpeg": b"\xff\xd8\xff\xe0 starts like a JPEG, but no image follows" * 10,
         "truncated": good[: len(good) // 3],
         "empty": b"",
         "over-cap": _zero_png(6000, 6000),  # 36 Mpx > CUTOUT_MAX_PIXELS=30 Mpx
@@ -67,11 +68,14 @@ def test_bad_input_is_recorded_and_the_worker_goes_on(fleet_env, bucket, worker,
     bucket.put(misnamed, good, "image/png")
     good_id = synthetic.garment_id("good-after-bad")
     bucket.put(naming.shot_key(good_id, "Back"), good, "image/png")
+    jpeg_id = synthetic.garment_id("jpeg-under-png-key")
+    ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(synthetic.studio_shot(32, "Front")[0][:, :, 2::-1]))
+    bucket.put(naming.shot_key(jpeg_id, "Front"), jpeg.tobytes(), "image/png")
 
     sweep = json.loads(run_cli(fleet_env, "produce", "--once").stdout)
     assert sweep["rejected"] >= 1
 
-    expected = {"not-png": "not a PNG", "truncated": "truncated", "empty": "0 bytes",
+    expected = {"not-png": "not a PNG", "broken-jpeg": "truncated JPEG", "truncated": "truncated", "empty": "0 bytes",
                 "over-cap": "over the cap", "tiny": "at least 32 px"}
     for name, words in expected.items():
         shots = wait_for(lambda: all_done(pg_url, ids[name], 1), what=f"{name} recorded")
@@ -79,6 +83,10 @@ def test_bad_input_is_recorded_and_the_worker_goes_on(fleet_env, bucket, worker,
         assert status == "failed" and reason.startswith("bad input") and words in reason, (name, reason)
     good_shot = wait_for(lambda: all_done(pg_url, good_id, 1), what="good shot after the bad ones")
     assert good_shot["Back"][0] == "done"
+    jpeg_shot = wait_for(lambda: all_done(pg_url, jpeg_id, 1), what="the JPEG under a .png key")
+    assert jpeg_shot["Front"][0] == "done", jpeg_shot
+    (seg, _), = segmentations_of(pg_url, jpeg_id)
+    assert "JPEG" in seg.confidence_parts["input_note"], "segmented, with a note recorded"
 
     with session_scope(pg_url) as s:
         reason = s.execute(select(Rejection.reason).where(Rejection.key == misnamed)).scalar_one()

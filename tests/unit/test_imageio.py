@@ -91,3 +91,32 @@ def test_overlay_keeps_size_and_tints_the_garment():
     assert out.shape == rgb.shape
     assert out[15, 10, 1] > out[15, 10, 0]  # green inside
     assert tuple(out[0, 0]) == (100, 100, 100)  # untouched outside
+
+
+def _jpeg(rgb, progressive=False):
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_PROGRESSIVE, int(progressive)])
+    return buf.tobytes()
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_jpeg_under_a_png_key_is_a_photo_with_a_note(progressive):
+    rgb = np.full((60, 40, 3), (200, 30, 90), np.uint8)
+    data = _jpeg(rgb, progressive)
+    assert imageio.jpeg_size(data) == (40, 60)
+    decoded, note = imageio.decode_photo(data, 10_000)
+    assert decoded.shape == (60, 40, 3) and np.abs(decoded.astype(int) - rgb).max() < 8
+    assert "JPEG" in note
+    png, none = imageio.decode_photo(png_bytes(rgb), 10_000)
+    assert np.array_equal(png, rgb) and none is None
+
+
+def test_a_jpeg_is_held_to_the_same_limits_before_decoding():
+    with pytest.raises(imageio.BadImage, match="over the cap"):
+        imageio.decode_photo(_jpeg(_photo(200, 100, 3)), 10_000)
+    with pytest.raises(imageio.BadImage, match="at least 32 px"):
+        imageio.decode_photo(_jpeg(_photo(20, 20, 3)), 10_000)
+    with pytest.raises(imageio.BadImage, match="JPEG"):
+        imageio.decode_photo(b"\xff\xd8\xff\xe0 this is a JPEG, not a PNG" * 10, 10_000)
