@@ -59,9 +59,9 @@ def main(verbose, debug):
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-from cutout.commands import db, report, shots  # noqa: E402  (registered after main exists)
+from cutout.commands import db, queue_metrics, report, shots  # noqa: E402  (registered after main exists)
 
-for _command in (db, report, shots):
+for _command in (db, report, shots, queue_metrics):
     main.add_command(_command)
 
 

@@ -1,4 +1,4 @@
-"""The commands that belong to the shared package: database and reports."""
+"""The commands that belong to the shared package: database, reports, shots and the queue's metrics."""
 
 from __future__ import annotations
 
@@ -111,3 +111,26 @@ def requeue(stuck, older_than):
         ranking.refresh(session, garments)
     click.echo(f"{len(garments)} stuck shots (older than {older_than} s) back to pending; "
                "the producer's next sweep sends them")
+
+
+@click.command("queue-metrics")
+@click.option("--port", type=click.IntRange(1, 65535), help="Default CUTOUT_METRICS_PORT.")
+def queue_metrics(port):
+    """Serve the segmentation queue's depth (cutout_queue_depth) to Prometheus until stopped:
+    what an autoscaler or an alert watches. Measured at every scrape."""
+    import signal
+    import threading
+
+    from cutout.monitoring import serve_queue_depth
+
+    settings = Settings.from_env().require("broker_url")
+    port = port or settings.metrics_port
+    if not port:
+        raise click.UsageError("give --port or set CUTOUT_METRICS_PORT")
+    serve_queue_depth(settings, port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass

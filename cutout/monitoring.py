@@ -1,5 +1,6 @@
 """Prometheus metrics, served on CUTOUT_METRICS_PORT. Each service defines its own metrics
-(worker/metrics.py, producer/metrics.py); this module only serves them.
+(worker/metrics.py, producer/metrics.py); this module serves them, and measures the queue's
+depth for `cutout queue-metrics`.
 
 A Celery worker's tasks run in forked pool children, each with its own memory, so the worker
 uses prometheus_client's multiprocess mode: every process writes its samples to files in one
@@ -50,3 +51,34 @@ def process_exited(pid: int) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
+
+
+class QueueDepth:
+    """cutout_queue_depth{queue}: messages waiting on the broker, measured at every scrape
+    (so it is never stale, and costs one LLEN per queue per scrape)."""
+
+    def __init__(self, settings, queues: list[str]):
+        from cutout.queue import make_celery
+
+        self.app = make_celery(settings, "cutout-queue-metrics")
+        self.queues = queues
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        from cutout.queue import queue_depth
+
+        gauge = GaugeMetricFamily("cutout_queue_depth", "Messages waiting on the broker", labels=["queue"])
+        for queue in self.queues:
+            gauge.add_metric([queue], queue_depth(self.app, queue))
+        yield gauge
+
+
+def serve_queue_depth(settings, port: int, addr: str = "0.0.0.0") -> None:
+    """Serve the segmentation queue's depth on `port` (what an autoscaler watches)."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry()
+    registry.register(QueueDepth(settings, [settings.queue]))
+    start_http_server(port, addr=addr, registry=registry)
+    log.info("queue depth of %s on http://%s:%d/metrics", settings.queue, addr, port)

@@ -1,9 +1,9 @@
-"""The producer's Prometheus metrics (served on CUTOUT_METRICS_PORT by `cutout produce`),
-and the queue's depth as it measures it before every enqueue."""
+"""The producer's Prometheus metrics (served on CUTOUT_METRICS_PORT by `cutout produce`).
+The queue's depth has its own exporter, `cutout queue-metrics` (cutout/monitoring.py)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 LISTED = Counter("cutout_producer_listed", "Objects listed or announced, by how they came", ["source"])
 REGISTERED = Counter("cutout_producer_registered", "New or changed objects registered", ["kind"])
@@ -12,7 +12,6 @@ ENQUEUED = Counter("cutout_producer_enqueued", "Tasks sent", ["task"])
 FAILURES = Counter("cutout_producer_failures", "Sweeps or notification reads that failed", ["what"])
 SWEEP_SECONDS = Histogram("cutout_producer_sweep_seconds", "Seconds per reconciliation sweep (list, register, enqueue)",
                           buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
-QUEUE_DEPTH = Gauge("cutout_queue_depth", "Segmentation messages waiting on the broker", ["queue"])
 
 
 def count(summary: dict, source: str) -> None:

@@ -52,7 +52,6 @@ class Producer:
     def _enqueue(self, found, what: str) -> dict:
         url = self.settings.database_url
         depth = queue_depth(self.app, self.settings.queue)
-        metrics.QUEUE_DEPTH.labels(self.settings.queue).set(depth)
         shots = sweep.enqueue_shots(url, self._send(SEGMENT_SHOT), self.settings.requeue_after_seconds,
                                     queue_empty=depth == 0, max_attempts=self.settings.max_attempts)
         scores = sweep.enqueue_scoring(url, self._send(SCORE_SEGMENTATION))

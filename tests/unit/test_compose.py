@@ -33,7 +33,7 @@ def test_builds_point_at_a_dockerfile():
                         assert (ROOT / src).exists(), f"Dockerfile copies missing {src}"
 
 
-@pytest.mark.parametrize("name", ["migrate", "producer", "worker", "beat", "trainer", "review"])
+@pytest.mark.parametrize("name", ["migrate", "producer", "queue-metrics", "worker", "beat", "trainer", "review"])
 def test_each_command_exists_in_the_project(name):
     from click.testing import CliRunner
 
@@ -71,7 +71,7 @@ def _extras(name):
     return SERVICES[name].get("build", {}).get("args", {}).get("EXTRAS", "")
 
 
-@pytest.mark.parametrize("name", ["migrate", "producer", "beat"])
+@pytest.mark.parametrize("name", ["migrate", "producer", "queue-metrics", "beat"])
 def test_roles_without_a_model_run_the_slim_image(name):
     assert _extras(name) == "" and SERVICES[name]["image"] == "cutout:latest"
 
@@ -160,8 +160,8 @@ def test_redis_wants_the_password_every_client_is_given():
 
 def test_producer_and_workers_serve_metrics_that_prometheus_scrapes():
     scrape = yaml.safe_load((ROOT / "infra" / "prometheus.yml").read_text())
-    targets = {job["job_name"]: job["dns_sd_configs"][0] for job in scrape["scrape_configs"]}
-    for name in ("producer", "worker"):
+    targets = {job["dns_sd_configs"][0]["names"][0]: job["dns_sd_configs"][0] for job in scrape["scrape_configs"]}
+    for name in ("producer", "worker", "queue-metrics"):
         port = SERVICES[name]["environment"]["CUTOUT_METRICS_PORT"]
         assert port in SERVICES[name]["expose"] and targets[name]["port"] == int(port) and targets[name]["names"] == [name]
     assert SERVICES["prometheus"]["profiles"] == ["monitoring"]
