@@ -1,8 +1,9 @@
 """The producer's loop: sweep the bucket, register, enqueue what is due; sleep; repeat.
 
-With CUTOUT_EVENTS_QUEUE_URL it also listens to the store's notifications in between: an
-announced shot is registered and enqueued at once, and the sweep every CUTOUT_POLL_SECONDS
-(the first one at start) is the reconciliation that catches whatever no event announced."""
+With CUTOUT_EVENTS_QUEUE_URL (an SQS queue, or MinIO's Redis list) it also listens to the
+store's notifications in between: an announced shot is registered and enqueued at once, and
+the sweep every CUTOUT_POLL_SECONDS (the first one at start) is the reconciliation that
+catches whatever no event announced."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from cutout.errors import debugging, describe
 from cutout.queue import SCORE_SEGMENTATION, SEGMENT_SHOT, make_celery, queue_depth
 from cutout.storage import storage_from_settings
 from producer import metrics, sweep
-from producer.events import SqsEvents
+from producer.events import events_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class Producer:
         self.settings = settings.require("database_url", "broker_url", "bucket")
         self.storage = storage_from_settings(settings)
         self.app = make_celery(settings, "cutout-producer")
-        self.events = SqsEvents(settings.events_queue_url, settings.s3_endpoint_url) if settings.events_queue_url else None
+        self.events = events_from_settings(settings) if settings.events_queue_url else None
         self._stop = False
 
     def _send(self, task_name: str):

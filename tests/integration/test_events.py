@@ -97,3 +97,46 @@ def test_a_lost_notification_is_caught_by_reconciliation_which_costs_nothing_whe
     with session_scope(url) as s:
         after = s.execute(text("SELECT last_value FROM shots_id_seq")).scalar_one()
     assert after == before, "sweeps over known keys draw no ids"
+
+
+def test_minio_notifications_on_a_redis_list_reach_the_queue(fleet_env, empty_db, s3_endpoint):
+    """MinIO's Redis target (access format, as compose configures it), played by pushing its
+    exact event shape onto a real Redis list: the shot is registered and enqueued without a
+    sweep, and the event leaves the list (and its processing list) only once registered."""
+    import json
+
+    import redis
+
+    from cutout.storage import S3Storage
+    from tests.integration.conftest import REDIS_URL
+
+    db.upgrade(empty_db)
+    name = f"minio-{uuid.uuid4().hex[:8]}"
+    storage = S3Storage(name, s3_endpoint)
+    storage.client.create_bucket(Bucket=name)
+    events = f"cutout-test-events-{uuid.uuid4().hex[:6]}"
+    client = redis.Redis.from_url(REDIS_URL)
+    env = {**fleet_env, "CUTOUT_DATABASE_URL": empty_db, "CUTOUT_BUCKET": name, "CUTOUT_S3_ENDPOINT_URL": s3_endpoint,
+           "CUTOUT_EVENTS_QUEUE_URL": f"{REDIS_URL}?list={events}", "CUTOUT_QUEUE": f"minio-{uuid.uuid4().hex[:6]}",
+           "CUTOUT_POLL_SECONDS": "3600"}
+    producer = start_producer(env)
+    try:
+        time.sleep(3)  # past the start-up sweep of the empty bucket
+        gid = synthetic.upload_garment(storage, "minio-1", seed=5, views=("Back",), references=(), size=(96, 64))
+        key = naming.shot_key(gid, "Back")
+        head = storage.client.head_object(Bucket=name, Key=key)
+        client.rpush(events, json.dumps([{"Event": [{
+            "eventVersion": "2.0", "eventSource": "minio:s3", "eventName": "s3:ObjectCreated:Put",
+            "s3": {"bucket": {"name": name}, "object": {"key": key, "size": head["ContentLength"],
+                                                         "eTag": head["ETag"].strip('"')}}}],
+            "EventTime": "2026-11-29T21:00:00.000Z"}]))
+        pushed = time.monotonic()
+        wait_for(lambda: shots(empty_db).get(key) is not None, timeout=30, what="the announced shot enqueued")
+        print(f"MinIO event to enqueued: {time.monotonic() - pushed:.2f} s")
+        wait_for(lambda: client.llen(events) == 0 and client.llen(f"{events}:processing") == 0, timeout=10,
+                 what="the event acknowledged")
+    finally:
+        producer.terminate()
+        producer.wait(30)
+        client.delete(events, f"{events}:processing")
+    assert producer.returncode == 0, producer.stderr.read()[-2000:]

@@ -174,3 +174,14 @@ def test_flower_sees_task_events():
     conf = make_celery(Settings(), "test").conf
     assert conf.worker_send_task_events and conf.task_send_sent_event
     assert "flower" in " ".join(SERVICES["flower"]["command"]) and "--basic-auth" in " ".join(SERVICES["flower"]["command"])
+
+
+def test_minio_announces_uploads_on_the_list_the_producer_reads():
+    minio = SERVICES["minio"]["environment"]
+    producer = SERVICES["producer"]["environment"]
+    assert minio["MINIO_NOTIFY_REDIS_FORMAT_PRIMARY"] == "access"
+    assert producer["CUTOUT_EVENTS_QUEUE_URL"].endswith("?list=" + minio["MINIO_NOTIFY_REDIS_KEY_PRIMARY"])
+    assert minio["MINIO_NOTIFY_REDIS_PASSWORD_PRIMARY"].startswith("${REDIS_PASSWORD")
+    init = " ".join(SERVICES["minio-init"]["entrypoint"])
+    assert "arn:minio:sqs::PRIMARY:redis" in init and "shots/" in init and "cutouts/" in init
+    assert "results/" not in init.split("event add")[1], "the workers' own outputs announce nothing"
