@@ -97,16 +97,17 @@ def test_reupload_with_new_content_is_processed_again(env):
     assert sent == [1]
 
 
-def test_a_lost_message_is_resent_after_requeue_after(env):
+def test_a_lost_message_is_resent_once_the_queue_is_empty(env):
     url, storage = env
     put(storage, shot_key(G1, "Front"))
     sweep.register(url, storage)
-    sweep.enqueue_shots(url, lambda _: None, 3600)
+    sweep.enqueue_shots(url, lambda _: None, 300)
     with session_scope(url) as s:
         s.execute(update(Shot).values(enqueued_at=datetime.now(timezone.utc) - timedelta(hours=2)))
     sent = []
-    assert sweep.enqueue_shots(url, sent.append, 3600) == 1
-    assert sweep.enqueue_shots(url, sent.append, 3600) == 0
+    assert sweep.enqueue_shots(url, sent.append, 300, queue_empty=False) == 0, "its message may still be queued"
+    assert sweep.enqueue_shots(url, sent.append, 300, queue_empty=True) == 1 and sent == [1]
+    assert sweep.enqueue_shots(url, sent.append, 300, queue_empty=True) == 0, "sent again: not due for 5 minutes"
 
 
 def test_reference_after_segmentation_asks_for_scoring_once(env):
@@ -180,18 +181,6 @@ def test_stuck_shots_go_back_to_the_queue_but_never_one_a_worker_may_still_hold(
     sweep.enqueue_shots(url, sent.append, 3600)
     assert sorted(sent) == [1, 3], "shot 2 started 30 s ago: its worker may still be on it"
     assert CliRunner().invoke(main, ["shots", "requeue", "--stuck", "--older-than", "10"]).output.startswith("1 stuck")
-
-
-def test_a_lost_message_waits_while_the_queue_holds_a_backlog(env):
-    url, storage = env
-    put(storage, shot_key(G1, "Front"))
-    sweep.register(url, storage)
-    sweep.enqueue_shots(url, lambda _: None, 300)
-    with session_scope(url) as s:
-        s.execute(update(Shot).values(enqueued_at=datetime.now(timezone.utc) - timedelta(hours=2)))
-    sent = []
-    assert sweep.enqueue_shots(url, sent.append, 300, queue_empty=False) == 0, "its message may still be queued"
-    assert sweep.enqueue_shots(url, sent.append, 300, queue_empty=True) == 1 and sent == [1]
 
 
 def test_a_shot_whose_lease_ran_out_is_sent_again_and_failed_after_max_attempts(env):
