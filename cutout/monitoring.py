@@ -31,16 +31,18 @@ def prepare_multiprocess() -> None:
         os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="cutout-metrics-")
 
 
-def serve(port: int, addr: str = "0.0.0.0") -> None:
-    """Serve /metrics on `port` from this process (the sum over all processes in multiprocess mode)."""
+def serve(port: int, addr: str = "0.0.0.0", registry=None) -> None:
+    """Serve /metrics on `port` from a background thread of this process: `registry`, or this
+    process's metrics (the sum over all processes in multiprocess mode)."""
     from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
-    registry = REGISTRY
-    if os.environ.get(MULTIPROC_ENV):
-        from prometheus_client import multiprocess
+    if registry is None:
+        registry = REGISTRY
+        if os.environ.get(MULTIPROC_ENV):
+            from prometheus_client import multiprocess
 
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
     start_http_server(port, addr=addr, registry=registry)
     log.info("metrics on http://%s:%d/metrics", addr, port)
 
@@ -76,9 +78,8 @@ class QueueDepth:
 
 def serve_queue_depth(settings, port: int, addr: str = "0.0.0.0") -> None:
     """Serve the segmentation queue's depth on `port` (what an autoscaler watches)."""
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry()
     registry.register(QueueDepth(settings, [settings.queue]))
-    start_http_server(port, addr=addr, registry=registry)
-    log.info("queue depth of %s on http://%s:%d/metrics", settings.queue, addr, port)
+    serve(port, addr, registry)

@@ -13,8 +13,8 @@ import time
 from celery import Celery, Task
 from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded
 
-from cutout.config import ConfigError, Settings
 from cutout import logs
+from cutout.config import ConfigError, Settings
 from cutout.errors import one_line
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def make_celery(settings: Settings, name: str = "cutout", *, time_limit: int | N
         broker_connection_retry_on_startup=True,
         broker_transport_options=transport,
         worker_hijack_root_logger=False,
-        # Task events for Flower and the metrics' queue view: sent, started, succeeded, failed.
+        # Task events (sent, received, started, succeeded, failed, retried) for Flower.
         worker_send_task_events=True,
         task_send_sent_event=True,
         timezone="UTC",
