@@ -26,9 +26,17 @@ def metrics_port() -> int | None:
 
 def prepare_multiprocess() -> None:
     """For a process that forks workers: a fresh shared directory for every process's samples
-    (unless the deployment gives one), set before prometheus_client is imported."""
+    (unless the deployment gives one), set before prometheus_client is imported, and removed
+    when the process that made it exits (anything importing the worker, a `celery inspect`
+    healthcheck every minute included, would otherwise leave one behind each time)."""
     if metrics_port() and not os.environ.get(MULTIPROC_ENV):
-        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="cutout-metrics-")
+        import atexit
+        import shutil
+
+        folder, owner = tempfile.mkdtemp(prefix="cutout-metrics-"), os.getpid()
+        os.environ[MULTIPROC_ENV] = folder
+        # Forked children inherit the hook; only the process that made the folder removes it.
+        atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
 
 
 def serve(port: int, addr: str = "0.0.0.0", registry=None) -> None:

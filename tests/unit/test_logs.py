@@ -48,13 +48,3 @@ def test_a_wrong_format_is_a_configuration_error(monkeypatch):
     monkeypatch.setenv("CUTOUT_LOG_FORMAT", "xml")
     with pytest.raises(ConfigError, match="CUTOUT_LOG_FORMAT"):
         Settings.from_env()
-
-
-def test_failure_reasons_become_a_few_bounded_labels():
-    from worker.metrics import failure_kind
-
-    assert failure_kind("bad input: truncated PNG (no IEND chunk)") == "bad input"
-    assert failure_kind("timed out after 120 s") == "timed out"
-    assert failure_kind("internal error: ValueError('x')") == "internal error"
-    assert failure_kind("shots/x_Front.png is no longer in the bucket") == "missing object"
-    assert failure_kind("its worker died or passed the time limit on each of 3 attempts") == "its worker died"

@@ -1,0 +1,28 @@
+"""Metrics plumbing that needs no services: bounded labels, and the worker's shared folder."""
+
+
+def test_failure_reasons_become_a_few_bounded_labels():
+    from worker.metrics import failure_kind
+
+    assert failure_kind("bad input: truncated PNG (no IEND chunk)") == "bad input"
+    assert failure_kind("timed out after 120 s") == "timed out"
+    assert failure_kind("internal error: ValueError('x')") == "internal error"
+    assert failure_kind("shots/x_Front.png is no longer in the bucket") == "missing object"
+    assert failure_kind("its worker died or passed the time limit on each of 3 attempts") == "its worker died"
+
+
+def test_the_worker_s_metrics_folder_is_removed_when_its_process_exits(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, cutout.monitoring as m; m.prepare_multiprocess(); "
+            "folder = os.environ[m.MULTIPROC_ENV]; pid = os.fork()\n"
+            "if pid == 0: sys.exit(0)  # runs the hooks it inherited\n"
+            "os.waitpid(pid, 0); print(folder, os.path.isdir(folder))")
+    env = {**os.environ, "CUTOUT_METRICS_PORT": "9", "TMPDIR": str(tmp_path)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    out = subprocess.run([sys.executable, "-c", "import sys\n" + code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[1] == "True", "a child's exit leaves the shared folder alone"
+    assert not os.path.exists(out[0]) and not list(tmp_path.iterdir()), "the owner's exit removes it"
