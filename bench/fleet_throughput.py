@@ -1,8 +1,8 @@
 """The fleet against its own workers: N studio shots (1152x1728, three views a garment) go
 through the real services (PostgreSQL, Redis, moto's S3 over HTTP, a real `celery -A worker
-worker` with W processes, one TensorFlow thread each), and the fleet's shots per second is
-compared with W / (one shot's time in this process, the same job on the same services, one
-TensorFlow thread), measured in the same run. A ratio near 1 means nothing in the task path
+worker` with W processes and its default threads: each child its share of the cores), and
+the fleet's shots per second is compared with W / (one shot's time in this process, the same
+job on the same services, one TensorFlow thread), measured in the same run. A ratio near 1 means nothing in the task path
 (connections, model checks, uploads) holds the workers back.
 
     python bench/fleet_throughput.py [--shots 200] [--workers 2] [--admin-url postgresql://postgres@127.0.0.1:5432/test]
@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,8 +73,7 @@ def main() -> None:
     url = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
     env = {**os.environ, "CUTOUT_DATABASE_URL": url, "CUTOUT_BROKER_URL": args.broker,
            "CUTOUT_QUEUE": f"cutout-bench-{uuid.uuid4().hex[:8]}", "CUTOUT_BUCKET": "studio",
-           "CUTOUT_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "CUTOUT_TF_THREADS": "1",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+           "CUTOUT_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "TF_CPP_MIN_LOG_LEVEL": "2"}
     worker = None
     try:
         db.upgrade(url)
@@ -82,13 +82,14 @@ def main() -> None:
 
         # 1. One shot's time in this process: the worker's job, the same services, one thread.
         os.environ.update({k: v for k, v in env.items() if k.startswith("CUTOUT_")})
+        os.environ.pop("CUTOUT_TF_THREADS", None)
         from producer import sweep
         from worker import job
         from worker.resources import Resources
 
         upload(storage, args.solo, "solo")
         sweep.register(url, storage)
-        res = Resources(Settings.from_env())
+        res = Resources(replace(Settings.from_env(), tf_threads=1))
         with session_scope(url) as s:
             ids = s.execute(select(Shot.id).order_by(Shot.id)).scalars().all()
         job.segment_shot(res, ids[0])  # loads the model: not part of a shot's time

@@ -77,7 +77,7 @@ class Settings:
     input_size: tuple[int, int] | None = None  # (height, width); None = the model's own
     max_pixels: int = 40_000_000
     device: str = "auto"  # auto | cpu | gpu
-    tf_threads: int = 0  # per worker child; 0 = let TensorFlow decide
+    tf_threads: int = 0  # per worker child; 0 = the child's share of the cores (elsewhere: TensorFlow decides)
     model_check_seconds: float = 30.0  # how often a worker looks for a newly promoted model
 
     # Producer.

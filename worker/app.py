@@ -8,6 +8,8 @@ hangs every forked child, and a connection shared across a fork is corrupted by 
 from __future__ import annotations
 
 import logging
+import os
+from dataclasses import replace
 
 from celery.signals import setup_logging, worker_init, worker_process_init, worker_process_shutdown
 
@@ -23,13 +25,27 @@ app.conf.include = ["worker.tasks"]
 
 _resources: Resources | None = None
 _problem = "no worker_process_init yet"
+_pool_processes: int | None = None  # set in the main process before the pool forks
+
+
+def child_threads(settings: Settings, processes: int | None, cores: int) -> int:
+    """TensorFlow threads for one pool child: CUTOUT_TF_THREADS, or else the child's share of
+    the cores this worker may use, so that the children together never oversubscribe them
+    (two children each taking every core run slower than one thread each)."""
+    if settings.tf_threads or not processes:
+        return settings.tf_threads
+    return max(1, cores // processes)
 
 
 def start_process(resources: Resources | None = None) -> Resources:
     """Set this process's resources: built from the environment in every pool child, or given
     by whoever runs the tasks in its own process (the demo, tests)."""
     global _resources
-    _resources = resources or Resources(Settings.from_env())
+    if resources is None:
+        settings = Settings.from_env()
+        threads = child_threads(settings, _pool_processes, len(os.sched_getaffinity(0)))
+        resources = Resources(replace(settings, tf_threads=threads))
+    _resources = resources
     return _resources
 
 
@@ -58,7 +74,9 @@ def _logging(loglevel=None, **_):
 
 
 @worker_init.connect
-def _serve_metrics(**_):
+def _main_process(sender=None, **_):
+    global _pool_processes
+    _pool_processes = getattr(sender, "concurrency", None)  # the children inherit it
     port = Settings.from_env().metrics_port
     if port:
         monitoring.serve(port)
@@ -66,6 +84,4 @@ def _serve_metrics(**_):
 
 @worker_process_shutdown.connect
 def _child_exited(pid=None, **_):
-    import os
-
     monitoring.process_exited(pid or os.getpid())

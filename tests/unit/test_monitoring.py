@@ -1,4 +1,4 @@
-"""Metrics plumbing that needs no services: bounded labels, and the worker's shared folder."""
+"""Worker plumbing that needs no services: bounded metric labels, the shared metrics folder, thread shares."""
 
 
 def test_failure_reasons_become_a_few_bounded_labels():
@@ -26,3 +26,14 @@ def test_the_worker_s_metrics_folder_is_removed_when_its_process_exits(tmp_path)
                          check=True).stdout.split()
     assert out[1] == "True", "a child's exit leaves the shared folder alone"
     assert not os.path.exists(out[0]) and not list(tmp_path.iterdir()), "the owner's exit removes it"
+
+
+def test_each_pool_child_takes_its_share_of_the_cores():
+    from cutout.config import Settings
+    from worker.app import child_threads
+
+    assert child_threads(Settings(), processes=2, cores=2) == 1, "two children on two cores: one thread each"
+    assert child_threads(Settings(), processes=2, cores=8) == 4
+    assert child_threads(Settings(), processes=16, cores=8) == 1, "never below one"
+    assert child_threads(Settings(tf_threads=3), processes=2, cores=2) == 3, "CUTOUT_TF_THREADS wins"
+    assert child_threads(Settings(), processes=None, cores=8) == 0, "no pool (the demo, tests): TensorFlow decides"
