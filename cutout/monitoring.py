@@ -70,18 +70,30 @@ class QueueDepth:
     def __init__(self, settings, queues: list[str]):
         from cutout.queue import make_celery
 
+        # Give up on a dead broker within the scrape, not after kombu's default retries.
         self.app = make_celery(settings, "cutout-queue-metrics")
+        self.app.conf.broker_connection_timeout = 3
+        self.app.conf.broker_connection_max_retries = 0
         self.queues = queues
 
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
+        from cutout.errors import one_line
         from cutout.queue import queue_depth
 
-        gauge = GaugeMetricFamily("cutout_queue_depth", "Messages waiting on the broker", labels=["queue"])
-        for queue in self.queues:
-            gauge.add_metric([queue], queue_depth(self.app, queue))
-        yield gauge
+        depth = GaugeMetricFamily("cutout_queue_depth", "Messages waiting on the broker", labels=["queue"])
+        up = GaugeMetricFamily("cutout_queue_broker_up", "1 when the broker answered this scrape")
+        try:
+            for queue in self.queues:
+                depth.add_metric([queue], queue_depth(self.app, queue))
+            up.add_metric([], 1)
+        except Exception as exc:  # the broker is down: say so in one line, and in the metric
+            log.error("queue depth not measured: %s", one_line(exc))
+            depth = GaugeMetricFamily("cutout_queue_depth", "Messages waiting on the broker", labels=["queue"])
+            up.add_metric([], 0)
+        yield depth
+        yield up
 
 
 def serve_queue_depth(settings, port: int, addr: str = "0.0.0.0") -> None:

@@ -37,3 +37,17 @@ def test_each_pool_child_takes_its_share_of_the_cores():
     assert child_threads(Settings(), processes=16, cores=8) == 1, "never below one"
     assert child_threads(Settings(tf_threads=3), processes=2, cores=2) == 3, "CUTOUT_TF_THREADS wins"
     assert child_threads(Settings(), processes=None, cores=8) == 0, "no pool (the demo, tests): TensorFlow decides"
+
+
+def test_the_queue_exporter_says_the_broker_is_down_instead_of_failing_the_scrape(caplog):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from cutout.config import Settings
+    from cutout.monitoring import QueueDepth
+    from tests.helpers import free_port
+
+    registry = CollectorRegistry()
+    registry.register(QueueDepth(Settings(broker_url=f"redis://127.0.0.1:{free_port()}/0"), ["cutout"]))
+    page = generate_latest(registry).decode()
+    assert "cutout_queue_broker_up 0.0" in page and 'cutout_queue_depth{queue="cutout"}' not in page
+    assert any("queue depth not measured" in r.getMessage() and "\n" not in r.getMessage() for r in caplog.records)
