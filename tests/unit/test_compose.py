@@ -97,6 +97,9 @@ def test_the_gpu_trainer_reserves_a_gpu_and_the_default_one_does_not():
     assert any("gpu" in d["capabilities"] for d in devices)
     assert "deploy" not in SERVICES["trainer"], "a host without NVIDIA's runtime must start the stack"
     assert SERVICES["trainer-gpu"]["command"] == SERVICES["trainer"]["command"]
+    cuda = {name for name, service in SERVICES.items() if service.get("build", {}).get("args", {}).get("TF_EXTRA")}
+    assert cuda == {"trainer-gpu"}, "CUDA (gigabytes) only in the image that gets a GPU"
+    assert SERVICES["trainer-gpu"]["image"] != SERVICES["trainer"]["image"]
 
 
 def test_services_share_the_configuration():
