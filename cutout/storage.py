@@ -76,8 +76,10 @@ class LocalStorage:
 
     def list(self, prefix: str) -> Iterator[StoredObject]:
         base = self.root / prefix
-        folder = base if base.is_dir() else base.parent
-        if not folder.exists():
+        # A folder prefix ("cutouts/") that is not there yet holds nothing: walking its parent
+        # instead would walk (and stat) the whole bucket.
+        folder = base if base.is_dir() or prefix.endswith("/") else base.parent
+        if not folder.is_dir():
             return
         for path in sorted(folder.rglob("*")):
             key = path.relative_to(self.root).as_posix()
