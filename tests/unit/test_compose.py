@@ -145,6 +145,11 @@ def test_secrets_come_from_the_environment_with_an_example_to_copy():
         assert "${" + name in text, name
         assert f"{name}=" in (ROOT / ".env.example").read_text(), name
     assert SERVICES["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD")
+    import re
+
+    for name in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "CUTOUT_SECRET_KEY", "REDIS_PASSWORD", "FLOWER_PASSWORD"):
+        uses = re.findall(r"\$\{" + name + r"(:?[-?])", text)
+        assert uses and set(uses) == {":?"}, f"{name}: required (${{{name}:?…}}), never a default in the repository"
     assert "/.env" in (ROOT / ".gitignore").read_text().split(), "a filled .env is never committed"
 
 
