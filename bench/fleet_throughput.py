@@ -23,8 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from cutout import db, imageio, naming  # noqa: E402
 from cutout.config import Settings  # noqa: E402
@@ -32,7 +31,7 @@ from cutout.db import session_scope  # noqa: E402
 from cutout.schema import Shot  # noqa: E402
 from cutout.storage import S3Storage  # noqa: E402
 from demo import synthetic  # noqa: E402
-from tests.helpers import free_port  # noqa: E402
+from tests.helpers import free_port, scratch_database  # noqa: E402
 
 
 def upload(storage, shots: int, tag: str) -> list[str]:
@@ -66,11 +65,14 @@ def main() -> None:
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=(port := free_port()), verbose=False)
     server.start()
-    name = f"cutout_bench_{uuid.uuid4().hex[:8]}"
-    admin = db.engine_for(args.admin_url).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        with scratch_database(args.admin_url, "cutout_bench") as url:
+            run(args, url, port)
+    finally:
+        server.stop()
+
+
+def run(args, url: str, port: int) -> None:
     env = {**os.environ, "CUTOUT_DATABASE_URL": url, "CUTOUT_BROKER_URL": args.broker,
            "CUTOUT_QUEUE": f"cutout-bench-{uuid.uuid4().hex[:8]}", "CUTOUT_BUCKET": "studio",
            "CUTOUT_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -139,10 +141,6 @@ def main() -> None:
         if worker is not None:
             worker.terminate()
             worker.wait(60)
-        db.dispose_all()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.stop()
 
 
 if __name__ == "__main__":

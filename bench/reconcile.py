@@ -23,18 +23,45 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from cutout import db, naming  # noqa: E402
 from cutout.db import session_scope  # noqa: E402
 from cutout.storage import LocalStorage, S3Storage  # noqa: E402
 from producer import sweep  # noqa: E402
-from tests.helpers import free_port  # noqa: E402
+from tests.helpers import free_port, scratch_database  # noqa: E402
+
+
+def fill_moto(stack: ExitStack, keys: list[str]) -> S3Storage:
+    """moto's S3 server in a process of its own (stopped with the stack), holding `keys`."""
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stack.callback(server.terminate)
+    time.sleep(3)
+    storage = S3Storage("studio", f"http://127.0.0.1:{port}")
+    storage.client.create_bucket(Bucket="studio")
+    with ThreadPoolExecutor(8) as pool:
+        for n, _ in enumerate(pool.map(lambda k: storage.put(k, b"x", "image/png"), keys), 1):
+            if n % 10_000 == 0:
+                print(f"uploaded {n:,} / {len(keys):,} keys", file=sys.stderr, flush=True)
+    return storage
+
+
+def fill_folder(stack: ExitStack, keys: list[str]) -> LocalStorage:
+    """A folder bucket (removed with the stack) holding `keys`."""
+    folder = Path(tempfile.mkdtemp(prefix="cutout-bench-bucket-"))
+    stack.callback(shutil.rmtree, folder, ignore_errors=True)
+    storage = LocalStorage(folder)
+    for key in keys:
+        storage.put(key, b"x", "image/png")
+    return storage
 
 
 def main() -> None:
@@ -45,35 +72,14 @@ def main() -> None:
     parser.add_argument("--admin-url", default=os.environ.get("CUTOUT_TEST_PG_ADMIN_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
+    keys = [naming.shot_key(str(uuid.UUID(int=g, version=4)), view)
+            for g in range(args.keys // 3 + 1) for view in naming.VIEWS][: args.keys]
 
-    server, folder = None, None
-    name = f"cutout_bench_{uuid.uuid4().hex[:8]}"
-    admin = db.engine_for(args.admin_url).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with ExitStack() as stack:
+        url = stack.enter_context(scratch_database(args.admin_url, "cutout_bench"))
         db.upgrade(url)
-        keys = [naming.shot_key(str(uuid.UUID(int=g, version=4)), view)
-                for g in range(args.keys // 3 + 1) for view in naming.VIEWS][: args.keys]
         t = time.perf_counter()
-        if args.store == "moto":
-            os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
-            port = free_port()
-            server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(3)
-            storage = S3Storage("studio", f"http://127.0.0.1:{port}")
-            storage.client.create_bucket(Bucket="studio")
-            with ThreadPoolExecutor(8) as pool:
-                for n, _ in enumerate(pool.map(lambda k: storage.put(k, b"x", "image/png"), keys), 1):
-                    if n % 10_000 == 0:
-                        print(f"uploaded {n:,} / {len(keys):,} keys", file=sys.stderr, flush=True)
-        else:
-            folder = Path(tempfile.mkdtemp(prefix="cutout-bench-bucket-"))
-            storage = LocalStorage(folder)
-            for key in keys:
-                storage.put(key, b"x", "image/png")
+        storage = (fill_moto if args.store == "moto" else fill_folder)(stack, keys)
         print(f"bucket: {len(keys):,} shot keys, {args.store} ({time.perf_counter() - t:.0f} s to fill)")
 
         t = time.perf_counter()
@@ -103,14 +109,6 @@ def main() -> None:
               f"of which listing alone {lists:.1f} s and the database {max(0.0, total - lists):.1f} s; "
               f"0 registered, 0 enqueued, shots_id_seq unchanged at {before:,}")
         print(f"total {total * 1000:.0f} ms")
-    finally:
-        db.dispose_all()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if server is not None:
-            server.terminate()
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

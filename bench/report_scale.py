@@ -12,17 +12,16 @@ import argparse
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from cutout import db, ranking  # noqa: E402
 from cutout.ranking import Filters  # noqa: E402
 from cutout.report import needs_cutout  # noqa: E402
+from tests.helpers import scratch_database  # noqa: E402
 
 FILL = """
 INSERT INTO model_versions (id, version, location, params, metrics, release_threshold, is_current)
@@ -70,14 +69,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the generated database.")
     args = parser.parse_args()
 
-    import psycopg2
-
-    name = f"cutout_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(args.admin_url)
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    url = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database(args.admin_url, "cutout_bench", keep=args.keep) as url:
         db.upgrade(url)
         garments = args.shots // 3
         started = time.perf_counter()
@@ -101,11 +93,6 @@ def main() -> None:
         failed = timed(lambda: needs_cutout(url, None, 0.97, limit=50, filters=Filters(status="needs a person",
                                                                                         reason="failed")), args.repeat)
         print(f"first page filtered by reason (failed): {failed * 1000:.0f} ms")
-    finally:
-        db.dispose_all()
-        if not args.keep:
-            admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 if __name__ == "__main__":

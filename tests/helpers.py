@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +88,35 @@ def assert_standings_current(url: str) -> None:
         session.rollback()
     assert kept == rebuilt, "a write path did not refresh its garment's standing"
     assert kept, "no garments at all: nothing was checked"
+
+
+@contextmanager
+def scratch_database(admin_url: str, prefix: str, keep: bool = False):
+    """A PostgreSQL database of its own for a test or a benchmark: created on the server of
+    `admin_url`, yielded as a URL, and dropped afterwards (unless `keep`) through a connection
+    of its own, so a server restarted meanwhile (the outage test) still gets it dropped."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from cutout import db
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    _admin(admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        db.dispose_all()  # this process's connections to it, or the drop waits for them
+        if not keep:
+            _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin(admin_url: str, sql: str) -> None:
+    import psycopg2
+
+    admin = psycopg2.connect(admin_url)
+    admin.autocommit = True
+    try:
+        admin.cursor().execute(sql)
+    finally:
+        admin.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = os.environ.get("CUTOUT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -31,46 +31,18 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def pg_url():
-    from sqlalchemy.engine import make_url
-
     from cutout import db
 
-    name = f"cutout_test_{uuid.uuid4().hex[:10]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    db.upgrade(url)
-    yield url
-    db.dispose_all()
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # a new connection: the server may have restarted
-
-
-def _admin(sql: str) -> None:
-    import psycopg2
-
-    admin = psycopg2.connect(PG_ADMIN_URL)
-    admin.autocommit = True
-    try:
-        admin.cursor().execute(sql)
-    finally:
-        admin.close()
+    with scratch_database(PG_ADMIN_URL, "cutout_test") as url:
+        db.upgrade(url)
+        yield url
 
 
 @pytest.fixture
 def empty_db():
     """A database of its own, not migrated, dropped after the test."""
-    import psycopg2
-    from sqlalchemy.engine import make_url
-
-    name = f"cutout_own_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(PG_ADMIN_URL)
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    from cutout import db
-
-    db.dispose_all()
-    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with scratch_database(PG_ADMIN_URL, "cutout_own") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
