@@ -97,7 +97,7 @@ def requeue(stuck, older_than):
 
     from cutout import ranking
     from cutout.db import session_scope
-    from cutout.schema import Shot
+    from cutout.schema import UNCLAIMED, Shot
 
     settings = Settings.from_env().require("database_url")
     older_than = older_than or settings.lease_seconds
@@ -105,8 +105,7 @@ def requeue(stuck, older_than):
     stale = or_(and_(Shot.status == "processing", Shot.started_at < cutoff),
                 and_(Shot.status == "pending", Shot.enqueued_at < cutoff))
     with session_scope(settings.database_url) as session:
-        garments = session.execute(update(Shot).where(stale).values(status="pending", enqueued_at=None,
-                                                                    claimed_by=None, lease_until=None)
+        garments = session.execute(update(Shot).where(stale).values(status="pending", enqueued_at=None, **UNCLAIMED)
                                    .returning(Shot.garment_id)).scalars().all()
         ranking.refresh(session, garments)
     click.echo(f"{len(garments)} stuck shots (older than {older_than} s) back to pending; "

@@ -13,6 +13,8 @@ from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, DateTime, Fl
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SHOT_STATUSES = ("pending", "processing", "done", "failed")
+# The claim columns of a shot no task holds (leaving "processing", a shot lets go of its claim).
+UNCLAIMED = {"claimed_by": None, "lease_until": None}
 # What a person can say of one view's cutout on the review page.
 DECISIONS = ("approved", "needs_manual_cut", "corrected")
 # Decisions after which the view needs nobody any more: its cutout is good or was replaced.

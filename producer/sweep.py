@@ -20,7 +20,7 @@ from sqlalchemy import and_, func, or_, select, update
 from cutout import ranking
 from cutout.db import insert, session_scope
 from cutout.naming import CUTOUTS_PREFIX, SHOTS_PREFIX, BadKey, parse_key
-from cutout.schema import Garment, Reference, Rejection, Segmentation, Shot
+from cutout.schema import UNCLAIMED, Garment, Reference, Rejection, Segmentation, Shot
 from cutout.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -145,10 +145,10 @@ def enqueue_shots(url: str, send: Callable[[int], None], requeue_after: float, *
     due = or_(and_(Shot.status == "pending", unsent), lapsed)
     with session_scope(url) as session:
         ids = session.execute(select(Shot.id).where(due).order_by(Shot.id)).scalars().all()
-    back = {"status": "pending", "claimed_by": None, "lease_until": None}
     return sum(
         _claim_and_send(url, shot_id, send,
-                        claim=update(Shot).where(Shot.id == shot_id, due).values(enqueued_at=func.now(), **back),
+                        claim=update(Shot).where(Shot.id == shot_id, due).values(status="pending", enqueued_at=func.now(),
+                                                                                 **UNCLAIMED),
                         release=update(Shot).where(Shot.id == shot_id).values(enqueued_at=None))
         for shot_id in ids
     )
@@ -157,7 +157,7 @@ def enqueue_shots(url: str, send: Callable[[int], None], requeue_after: float, *
 def _fail_exhausted(url: str, which, max_attempts: int) -> None:
     with session_scope(url) as session:
         rows = session.execute(update(Shot).where(which).values(
-            status="failed", finished_at=func.now(), claimed_by=None, lease_until=None,
+            status="failed", finished_at=func.now(), **UNCLAIMED,
             failure_reason=f"its worker died or passed the time limit on each of {max_attempts} attempts "
                            "(a photo too large for the worker's memory?)")
             .returning(Shot.key, Shot.garment_id)).all()

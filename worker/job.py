@@ -24,7 +24,7 @@ from cutout import imageio, naming
 from cutout import ranking
 from cutout.db import insert, session_scope
 from cutout.metrics import dice
-from cutout.schema import Reference, Segmentation, Shot
+from cutout.schema import UNCLAIMED, Reference, Segmentation, Shot
 from cutout.storage import NotFound
 from worker import metrics
 from worker.resources import Resources
@@ -63,7 +63,8 @@ def _claim(session, shot_id: int, model_version_id: int, token: str, lease_secon
         Segmentation.shot_etag == shot.etag)).first()
     if done is not None:
         if shot.status != "done":
-            shot.status, shot.failure_reason, shot.claimed_by, shot.lease_until = "done", None, None, None
+            session.execute(update(Shot).where(Shot.id == shot_id).values(status="done", failure_reason=None, **UNCLAIMED)
+                            .execution_options(synchronize_session=False))
         return "already-done"
     now = datetime.now(timezone.utc)
     free = or_(Shot.status != "processing", Shot.claimed_by.is_(None), Shot.claimed_by == token,
@@ -88,8 +89,7 @@ def extend_lease(res: Resources, shot_id: int, token: str, seconds: float) -> No
 def mark_failed(res: Resources, shot_id: int, reason: str) -> None:
     with session_scope(res.url) as session:
         session.execute(update(Shot).where(Shot.id == shot_id).values(
-            status="failed", failure_reason=reason[:2000], finished_at=datetime.now(timezone.utc),
-            claimed_by=None, lease_until=None))
+            status="failed", failure_reason=reason[:2000], finished_at=datetime.now(timezone.utc), **UNCLAIMED))
         ranking.refresh_shots(session, [shot_id])
     metrics.FAILURES.labels(metrics.failure_kind(reason)).inc()
     log.warning("shot %s failed: %s", shot_id, reason)
@@ -173,8 +173,7 @@ def segment_shot(res: Resources, shot_id: int, token: str | None = None) -> str:
         ).on_conflict_do_nothing(index_elements=["shot_id", "model_version_id", "shot_etag"]))
         # Only the content we processed is done: a re-upload meanwhile has reset the row to pending.
         session.execute(update(Shot).where(Shot.id == shot_id, Shot.etag == job.etag).values(
-            status="done", failure_reason=None, finished_at=datetime.now(timezone.utc),
-            claimed_by=None, lease_until=None))
+            status="done", failure_reason=None, finished_at=datetime.now(timezone.utc), **UNCLAIMED))
         ranking.refresh(session, [job.garment_id])
     metrics.shot_done(timings, time.perf_counter() - started)
     log.info("shot %s %s: confidence %.3f%s", shot_id, job.key, prediction.confidence,
