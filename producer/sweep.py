@@ -141,14 +141,14 @@ def enqueue_shots(url: str, send: Callable[[int], None], requeue_after: float, *
         and_(Shot.lease_until.is_(None), Shot.started_at < cutoff)))  # claimed before leases existed
     if max_attempts:
         _fail_exhausted(url, and_(lapsed, Shot.attempts >= max_attempts), max_attempts)
-    unsent = Shot.enqueued_at.is_(None) if not queue_empty else or_(Shot.enqueued_at.is_(None), Shot.enqueued_at < cutoff)
+    unsent = or_(Shot.enqueued_at.is_(None), Shot.enqueued_at < cutoff) if queue_empty else Shot.enqueued_at.is_(None)
     due = or_(and_(Shot.status == "pending", unsent), lapsed)
     with session_scope(url) as session:
         ids = session.execute(select(Shot.id).where(due).order_by(Shot.id)).scalars().all()
+    resend = {"status": "pending", "enqueued_at": func.now(), **UNCLAIMED}
     return sum(
         _claim_and_send(url, shot_id, send,
-                        claim=update(Shot).where(Shot.id == shot_id, due).values(status="pending", enqueued_at=func.now(),
-                                                                                 **UNCLAIMED),
+                        claim=update(Shot).where(Shot.id == shot_id, due).values(**resend),
                         release=update(Shot).where(Shot.id == shot_id).values(enqueued_at=None))
         for shot_id in ids
     )

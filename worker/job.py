@@ -63,8 +63,8 @@ def _claim(session, shot_id: int, model_version_id: int, token: str, lease_secon
         Segmentation.shot_etag == shot.etag)).first()
     if done is not None:
         if shot.status != "done":
-            session.execute(update(Shot).where(Shot.id == shot_id).values(status="done", failure_reason=None, **UNCLAIMED)
-                            .execution_options(synchronize_session=False))
+            done_now = update(Shot).where(Shot.id == shot_id).values(status="done", failure_reason=None, **UNCLAIMED)
+            session.execute(done_now.execution_options(synchronize_session=False))
         return "already-done"
     now = datetime.now(timezone.utc)
     free = or_(Shot.status != "processing", Shot.claimed_by.is_(None), Shot.claimed_by == token,
