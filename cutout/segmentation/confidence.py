@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from cutout.metrics import dice
-from cutout.segmentation.preprocess import bounds
+from cutout.imageio import bounds
 
 # A boundary pixel "has an edge" when the photo's grey level changes by at least this much
 # across it (a 3x3 Sobel gives 4x the step height).

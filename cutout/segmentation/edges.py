@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from cutout.segmentation.preprocess import bounds
+from cutout.imageio import bounds
 
 
 def _box(image: np.ndarray, radius: int) -> np.ndarray:

@@ -66,6 +66,10 @@ def configure(device: str = "auto", threads: int = 0) -> str:
         if threads:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
+            # OpenCV's resizes, filters and codecs have their own pool, sized to every core.
+            import cv2
+
+            cv2.setNumThreads(threads)
     except RuntimeError as exc:
         # The runtime already started in this process (a test, an embedding program): keep its setup.
         log.warning("TensorFlow already initialised; device and thread settings not applied: %s", exc)

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from cutout.metrics import dice
@@ -45,7 +46,7 @@ def aspect(size: tuple[int, int]) -> float:
 
 def binarise(prob: np.ndarray, threshold: float) -> np.ndarray:
     """A 0/255 uint8 mask: probability strictly above the threshold."""
-    return np.where(prob > threshold, 255, 0).astype(np.uint8)
+    return (prob > threshold).view(np.uint8) * np.uint8(255)
 
 
 class Segmenter:
@@ -110,8 +111,9 @@ class Segmenter:
 
     def mirrored(self, rgb: np.ndarray, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(first-pass, final) probabilities of the mirrored photo, mirrored back."""
-        flipped_first, flipped = self.probabilities(np.ascontiguousarray(rgb[:, ::-1]), timings)
-        return flipped_first[:, ::-1], flipped[:, ::-1]
+        # cv2.flip: a mirrored copy of a 1152x1728 photo in under a millisecond (numpy's is ~10).
+        flipped_first, flipped = self.probabilities(cv2.flip(rgb, 1), timings)
+        return cv2.flip(flipped_first, 1), cv2.flip(flipped, 1)
 
     def flip_averaged(self, rgb: np.ndarray, first_prob: np.ndarray, prob: np.ndarray,
                       timings: dict | None = None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -120,7 +122,9 @@ class Segmenter:
         image: where the two disagree the network is unsure (the confidence's flip_agreement)."""
         flipped_first, flipped = self.mirrored(rgb, timings)
         agreement = dice(binarise(prob, self.threshold), binarise(flipped, self.threshold))
-        return (first_prob + flipped_first) / 2, (prob + flipped) / 2, agreement
+        first_prob = np.add(first_prob, flipped_first, out=flipped_first)
+        prob = np.add(prob, flipped, out=flipped)
+        return np.multiply(first_prob, 0.5, out=first_prob), np.multiply(prob, 0.5, out=prob), agreement
 
     def passes(self, rgb: np.ndarray, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray, float | None]:
         """(first-pass, final) probabilities as this segmenter runs them (flip-averaged with

@@ -120,3 +120,19 @@ def test_a_jpeg_is_held_to_the_same_limits_before_decoding():
         imageio.decode_photo(_jpeg(_photo(20, 20, 3)), 10_000)
     with pytest.raises(imageio.BadImage, match="JPEG"):
         imageio.decode_photo(b"\xff\xd8\xff\xe0 this is a JPEG, not a PNG" * 10, 10_000)
+
+
+def test_a_cutout_shows_the_garment_and_nothing_behind_it():
+    rgb = np.random.default_rng(0).integers(1, 255, (30, 20, 3), dtype=np.uint8)
+    mask = np.zeros((30, 20), np.uint8)
+    mask[5:25, 5:15] = 255
+    mask[4, 5:15] = 80  # a soft edge keeps its colour
+    out = imageio.rgba_cutout(np.dstack([rgb, np.full((30, 20), 255, np.uint8)]), mask)
+    assert out.shape == (30, 20, 4) and np.array_equal(out[:, :, 3], mask)
+    assert np.array_equal(out[mask > 0, :3], rgb[mask > 0])
+    assert not out[mask == 0].any(), "fully transparent pixels are transparent black"
+
+
+def test_an_overlay_of_no_garment_is_the_photo():
+    rgb = np.random.default_rng(0).integers(0, 255, (30, 20, 3), dtype=np.uint8)
+    assert np.array_equal(imageio.overlay(rgb, np.zeros((30, 20), np.uint8)), rgb)

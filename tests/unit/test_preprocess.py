@@ -79,3 +79,25 @@ def test_normalise_and_channel_stats():
     mean, std = channel_stats(images)
     assert np.allclose(mean, 20) and np.allclose(std, 10)
     assert np.allclose(normalise(images[1], mean, std), 1.0)
+
+
+def test_dilation_in_the_masks_box_equals_the_whole_frames():
+    """Only the mask's box grown by the radius is transformed; the result is exactly the
+    whole frame's Euclidean dilation, also for masks touching the border, and empty for none."""
+    import cv2
+
+    from cutout.segmentation.preprocess import dilate
+
+    def whole_frame(mask, radius):
+        distance = cv2.distanceTransform((mask == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        return (distance <= radius).astype(np.uint8)
+
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        mask = np.zeros((300, 200), np.uint8)
+        for _ in range(int(rng.integers(1, 4))):
+            centre = (int(rng.integers(-20, 220)), int(rng.integers(-20, 320)))
+            cv2.ellipse(mask, centre, (int(rng.integers(2, 60)), int(rng.integers(2, 90))), 0, 0, 360, 1, -1)
+        radius = int(rng.integers(1, 40))
+        assert np.array_equal(dilate(mask, radius), whole_frame(mask, radius))
+    assert not dilate(np.zeros((30, 20), np.uint8), 5).any()
