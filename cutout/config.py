@@ -77,6 +77,9 @@ class Settings:
     input_size: tuple[int, int] | None = None  # (height, width); None = the model's own
     max_pixels: int = 40_000_000
     device: str = "auto"  # auto | cpu | gpu
+    # What the networks compute in: float32, bfloat16, or auto = bfloat16 only where this CPU
+    # has it natively and it measured faster when the model loaded (weights stay float32).
+    inference_precision: str = "auto"
     tf_threads: int = 0  # per worker child; 0 = the child's share of the cores (elsewhere: TensorFlow decides)
     model_check_seconds: float = 30.0  # how often a worker looks for a newly promoted model
 
@@ -130,6 +133,9 @@ class Settings:
         device = _env("CUTOUT_DEVICE", "auto").lower()
         if device not in ("auto", "cpu", "gpu"):
             raise ConfigError(f"CUTOUT_DEVICE={device!r} must be auto, cpu or gpu")
+        precision = _env("CUTOUT_INFERENCE_PRECISION", "auto").lower()
+        if precision not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(f"CUTOUT_INFERENCE_PRECISION={precision!r} must be auto, float32 or bfloat16")
         return cls(
             database_url=_env("CUTOUT_DATABASE_URL"),
             broker_url=_env("CUTOUT_BROKER_URL"),
@@ -146,6 +152,7 @@ class Settings:
             input_size=input_size,
             max_pixels=_int("CUTOUT_MAX_PIXELS", 40_000_000),
             device=device,
+            inference_precision=precision,
             tf_threads=_int("CUTOUT_TF_THREADS", 0),
             model_check_seconds=_float("CUTOUT_MODEL_CHECK_SECONDS", 30.0),
             poll_seconds=_float("CUTOUT_POLL_SECONDS", 30.0),

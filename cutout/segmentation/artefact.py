@@ -87,6 +87,7 @@ class LoadedModel:
     version: str
     keras_model: object
     input_size: tuple[int, int]
+    precision: str = "float32"  # what the network computes in: float32 or bfloat16 (weights stay float32)
 
     def predict(self, batch):
         """Probabilities (N, H, W) for a normalised float32 batch (N, H, W, 3)."""
@@ -94,25 +95,71 @@ class LoadedModel:
         return self.keras_model.predict_on_batch(batch)[..., 0]
 
 
-def load(directory: Path, input_size: tuple[int, int] | None = None) -> LoadedModel:
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def _build(meta: ModelMeta, size: tuple[int, int], weights: Path, bfloat16: bool):
+    import keras
+
     from cutout.segmentation.unet import build_unet
 
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if bfloat16 else "float32")
+    try:
+        model = build_unet(size, depth=meta.depth, base_filters=meta.base_filters, name=meta.name)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    model.load_weights(weights)
+    return model
+
+
+def _predict_seconds(model, size: tuple[int, int], repeat: int = 3) -> float:
+    import time
+
+    import numpy as np
+
+    x = np.zeros((1, *size, 3), np.float32)
+    model.predict_on_batch(x)  # traces
+    started = time.perf_counter()
+    for _ in range(repeat):
+        model.predict_on_batch(x)
+    return (time.perf_counter() - started) / repeat
+
+
+def load(directory: Path, input_size: tuple[int, int] | None = None, precision: str = "float32") -> LoadedModel:
+    """One stage, computing in float32, in bfloat16, or ("auto") in bfloat16 only where this
+    CPU has it natively and it measured faster here (runtime.measured_bfloat16), at the
+    thread settings already in force. Weights stay float32 either way."""
+    from cutout.segmentation.runtime import measured_bfloat16
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     directory = Path(directory)
     meta = read_meta(directory)
     size = tuple(input_size or meta.input_size)
-    model = build_unet(size, depth=meta.depth, base_filters=meta.base_filters, name=meta.name)
-    model.load_weights(directory / WEIGHTS)
-    return LoadedModel(meta, stage_version(directory), model, size)
+    weights = directory / WEIGHTS
+    if precision == "auto":
+        built = {}
+
+        def seconds_of(policy):
+            built[policy] = _build(meta, size, weights, policy == "mixed_bfloat16")
+            return _predict_seconds(built[policy], size)
+
+        faster, _ = measured_bfloat16(seconds_of)
+        precision = "bfloat16" if faster else "float32"
+        model = built.get("mixed_bfloat16" if faster else "float32") or _build(meta, size, weights, False)
+    else:
+        model = _build(meta, size, weights, precision == "bfloat16")
+    return LoadedModel(meta, stage_version(directory), model, size, precision)
 
 
-def load_bundle(path: Path, input_size: tuple[int, int] | None = None,
-                second_pass: bool | None = None) -> tuple[LoadedModel, LoadedModel | None]:
+def load_bundle(path: Path, input_size: tuple[int, int] | None = None, second_pass: bool | None = None,
+                precision: str = "float32") -> tuple[LoadedModel, LoadedModel | None]:
     """(first, second or None) loaded from a bundle. second_pass: None = use it if the bundle
-    has one, False = never, True = required."""
+    has one, False = never, True = required. precision: as for load."""
     first_dir, second_dir = bundle_stages(path)
     if second_pass and second_dir is None:
         raise FileNotFoundError(f"CUTOUT_SECOND_PASS is on but {path} has no second/ model")
-    first = load(first_dir, input_size)
-    second = load(second_dir, input_size) if second_dir is not None and second_pass is not False else None
+    first = load(first_dir, input_size, precision)
+    second = load(second_dir, input_size, precision) if second_dir is not None and second_pass is not False else None
     return first, second
-

@@ -63,7 +63,8 @@ class Segmenter:
 
     @classmethod
     def from_settings(cls, settings) -> "Segmenter":
-        first, second = artefact.load_bundle(Path(settings.model_dir), settings.input_size, settings.second_pass)
+        first, second = artefact.load_bundle(Path(settings.model_dir), settings.input_size, settings.second_pass,
+                                             settings.inference_precision)
         return cls(first, second, settings.threshold_first, settings.threshold_second, settings.tta)
 
     @property

@@ -213,3 +213,41 @@ def test_flip_tta_is_a_setting_and_names_its_results(tiny_model):
     expected = dice(binarise(final, tta.threshold), binarise(flipped, tta.threshold))
     assert tta.segment(rgb).confidence_parts["flip_agreement"] == pytest.approx(expected, abs=1e-5)
     assert plain.segment(rgb).confidence_parts["flip_agreement"] == 1.0, "not measured without TTA"
+
+
+def test_bfloat16_inference_keeps_the_weights_and_close_outputs(tiny_model):
+    """bfloat16 changes what the convolutions compute in, not the weights: the same bundle
+    predicts within bfloat16's precision of float32, and says which it runs."""
+    from cutout.segmentation import artefact
+
+    x = np.random.default_rng(0).normal(size=(1, 96, 64, 3)).astype(np.float32)
+    f32 = artefact.load(tiny_model / "first", input_size=(96, 64))
+    bf16 = artefact.load(tiny_model / "first", input_size=(96, 64), precision="bfloat16")
+    assert (f32.precision, bf16.precision) == ("float32", "bfloat16")
+    assert bf16.keras_model.get_layer("down0a_conv").compute_dtype == "bfloat16"
+    assert bf16.predict(x).dtype == np.float32
+    assert np.abs(bf16.predict(x) - f32.predict(x)).max() < 0.05
+    assert np.array_equal(bf16.keras_model.get_weights()[0], f32.keras_model.get_weights()[0])
+    with pytest.raises(ValueError, match="precision"):
+        artefact.load(tiny_model / "first", precision="float16")
+
+
+@pytest.mark.parametrize("native, bf16_seconds, expected", [(False, 0.1, "float32"), (True, 0.5, "bfloat16"),
+                                                            (True, 2.0, "float32")])
+def test_auto_precision_is_bfloat16_only_where_native_and_measured_faster(tiny_model, monkeypatch, native,
+                                                                          bf16_seconds, expected):
+    from cutout.segmentation import artefact, runtime
+
+    monkeypatch.setattr(runtime, "cpu_info", lambda: {"model": "Test CPU", "cores": 2, "avx2": True,
+                                                      "avx512f": native, "native_bf16": native})
+    timed = []
+
+    def seconds(model, size):
+        timed.append(model.dtype_policy.name)
+        return bf16_seconds if model.dtype_policy.name == "mixed_bfloat16" else 1.0
+
+    monkeypatch.setattr(artefact, "_predict_seconds", seconds)
+    loaded = artefact.load(tiny_model / "first", input_size=(96, 64), precision="auto")
+    assert loaded.precision == expected
+    assert timed == (["float32", "mixed_bfloat16"] if native else []), "no probe without native bfloat16"
+    assert loaded.keras_model.dtype_policy.name == ("mixed_bfloat16" if expected == "bfloat16" else "float32")

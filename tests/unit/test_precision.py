@@ -24,7 +24,7 @@ def test_with_native_bfloat16_the_faster_measured_policy_wins(monkeypatch, bf16_
     monkeypatch.setattr(training, "_step_seconds",
                         lambda policy, cfg: bf16_seconds if policy == "mixed_bfloat16" else 1.0)
     precision, why = choose_precision(TrainConfig(data=None, out=None), "cpu")
-    assert precision == expected and why["seconds_per_step"] == {"float32": 1.0, "mixed_bfloat16": bf16_seconds}
+    assert precision == expected and why["seconds"] == {"float32": 1.0, "mixed_bfloat16": bf16_seconds}
 
 
 def test_an_explicit_precision_is_kept(monkeypatch):
