@@ -2,14 +2,23 @@
 GFLOP/s beside this machine's float32 GEMM GFLOP/s measured in the same run (a ratio is what
 to compare across machines).
 
-    python bench/inference.py [--model BUNDLE] [--repeat 5]
+    python bench/inference.py [--model BUNDLE] [--repeat 5] [--cores 1] [--against ddeb2d2]
+
+It runs on --cores cores (default 1: a worker child's share when the pool runs one child
+per core, the worker's default), so TensorFlow and OpenCV size their pools as in a child.
+--against REV also runs that commit's own bench/inference.py, from a temporary git worktree
+on the same cores, right after this one, and prints the ratio of the two totals.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,16 +58,42 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
+def baseline_total_ms(rev: str, repeat: int) -> float:
+    """`rev`'s own benchmark, run from a temporary worktree with this process's CPU affinity
+    (inherited): its "total <ms> ms" line."""
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "-f", str(tree), rev],
+                       check=True, capture_output=True)
+        try:
+            run = subprocess.run([sys.executable, "bench/inference.py", "--repeat", str(repeat)], cwd=tree,
+                                 env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+        finally:
+            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    found = re.search(r"^\s*total\s+([\d.]+) ms", run.stdout, re.M)
+    if run.returncode or not found:
+        raise SystemExit(f"{rev}'s bench/inference.py failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+    return float(found.group(1))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Settings.from_env().model_dir)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--cores", type=int, default=1, help="run on this many cores (0 = all)")
+    parser.add_argument("--against", metavar="REV", help="also time this commit's own bench, same cores, same run")
     args = parser.parse_args()
-    runtime.configure("auto", 0)
+    cores = sorted(os.sched_getaffinity(0))
+    if args.cores:
+        cores = cores[:args.cores]
+        os.sched_setaffinity(0, cores)  # before TensorFlow and OpenCV start their pools
+    settings = Settings.from_env()
+    runtime.configure("auto", len(cores))
     from cutout.segmentation.segmenter import Segmenter
 
-    first, second = artefact.load_bundle(args.model)
-    seg = Segmenter(first, second, tta=Settings.from_env().tta)  # as a worker runs it (CUTOUT_TTA overrides)
+    first, second = artefact.load_bundle(args.model, precision=settings.inference_precision)
+    seg = Segmenter(first, second, tta=settings.tta)  # as a worker runs it (CUTOUT_TTA overrides)
     rgba, _ = synthetic.studio_shot(7)
     png = imageio.encode_png(rgba)
 
@@ -69,6 +104,7 @@ def main():
         t1 = time.perf_counter()
         result = seg.segment(rgb)
         t2 = time.perf_counter()
+        imageio.encode_png(result.first_mask)
         imageio.encode_png(result.mask)
         imageio.encode_png(imageio.rgba_cutout(rgb, result.mask))
         imageio.encode_jpeg(imageio.overlay(rgb, result.mask))
@@ -94,6 +130,7 @@ def main():
     gemm = gemm_gflops()
 
     print(f"model {seg.version}  inputs {first.input_size}{' + ' + str(second.input_size) if second else ''}")
+    print(f"on {len(cores)} core(s) of {runtime.cpu_info()['model']}; networks in {first.precision}")
     print(f"shot 1152x1728, median of {args.repeat} runs after one warm-up:")
     for name, values in stages.items():
         print(f"  {name:<15} {statistics.median(values) * 1000:8.1f} ms")
@@ -101,6 +138,11 @@ def main():
     print(f"networks alone   {(net1 + net2) * 1000:8.1f} ms for {flops / 1e9:.2f} GFLOP -> {achieved:.1f} GFLOP/s")
     print(f"float32 GEMM     {gemm:8.1f} GFLOP/s (numpy 2048x2048, same run)")
     print(f"model / GEMM     {achieved / gemm:8.2f}")
+    if args.against:
+        total = statistics.median(stages["total"]) * 1000
+        before = baseline_total_ms(args.against, args.repeat)
+        print(f"{args.against} total {before:8.1f} ms (its own bench, same cores, same run)")
+        print(f"this / {args.against} {total / before:8.2f}")
 
 
 if __name__ == "__main__":
