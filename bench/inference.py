@@ -6,7 +6,7 @@ to compare across machines).
 
 It runs on --cores cores (default 1: a worker child's share when the pool runs one child
 per core, the worker's default), so TensorFlow and OpenCV size their pools as in a child.
---against REV also runs that commit's own bench/inference.py, from a temporary git worktree
+--against REV (repeatable) also runs that commit's own bench/inference.py, from a temporary git worktree
 on the same cores, right after this one, and prints the ratio of the two totals.
 """
 
@@ -82,7 +82,8 @@ def main():
     parser.add_argument("--model", type=Path, default=Settings.from_env().model_dir)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--cores", type=int, default=1, help="run on this many cores (0 = all)")
-    parser.add_argument("--against", metavar="REV", help="also time this commit's own bench, same cores, same run")
+    parser.add_argument("--against", metavar="REV", action="append", default=[],
+                        help="also time this commit's own bench, same cores, same run (repeatable)")
     args = parser.parse_args()
     cores = sorted(os.sched_getaffinity(0))
     if args.cores:
@@ -138,11 +139,10 @@ def main():
     print(f"networks alone   {(net1 + net2) * 1000:8.1f} ms for {flops / 1e9:.2f} GFLOP -> {achieved:.1f} GFLOP/s")
     print(f"float32 GEMM     {gemm:8.1f} GFLOP/s (numpy 2048x2048, same run)")
     print(f"model / GEMM     {achieved / gemm:8.2f}")
-    if args.against:
-        total = statistics.median(stages["total"]) * 1000
-        before = baseline_total_ms(args.against, args.repeat)
-        print(f"{args.against} total {before:8.1f} ms (its own bench, same cores, same run)")
-        print(f"this / {args.against} {total / before:8.2f}")
+    total = statistics.median(stages["total"]) * 1000
+    for rev in args.against:
+        before = baseline_total_ms(rev, args.repeat)
+        print(f"{rev} total {before:8.1f} ms (its own bench, same cores, same run): this / {rev} {total / before:.2f}")
 
 
 if __name__ == "__main__":
