@@ -89,20 +89,26 @@ def run(args, url: str, port: int) -> None:
         from worker import job
         from worker.resources import Resources
 
-        upload(storage, args.solo, "solo")
-        sweep.register(url, storage)
         res = Resources(replace(Settings.from_env(), tf_threads=1))
-        with session_scope(url) as s:
-            ids = s.execute(select(Shot.id).order_by(Shot.id)).scalars().all()
-        job.segment_shot(res, ids[0])  # loads the model: not part of a shot's time
-        times = []
-        for shot_id in ids[1:]:
-            t = time.perf_counter()
-            assert job.segment_shot(res, shot_id) == "done"
-            times.append(time.perf_counter() - t)
-        per_shot = statistics.median(times)
+
+        def in_process(tag: str) -> tuple[float, list[int]]:
+            """Median seconds of one shot through the worker's job in this process."""
+            upload(storage, args.solo, tag)
+            sweep.register(url, storage)
+            with session_scope(url) as s:
+                ids = s.execute(select(Shot.id).where(Shot.status == "pending").order_by(Shot.id)).scalars().all()
+            job.segment_shot(res, ids[0])  # loads the model (the first time): not part of a shot's time
+            times = []
+            for shot_id in ids[1:]:
+                t = time.perf_counter()
+                assert job.segment_shot(res, shot_id) == "done"
+                times.append(time.perf_counter() - t)
+            return statistics.median(times), ids
+
+        before, ids = in_process("solo")
+        per_shot = before
         ideal = args.workers / per_shot
-        print(f"in-process: {per_shot * 1000:.0f} ms per shot (median of {len(times)}, one TensorFlow thread); "
+        print(f"in-process: {per_shot * 1000:.0f} ms per shot (median of {len(ids) - 1}, one TensorFlow thread); "
               f"{args.workers} processes could do {ideal:.2f} shots/s")
 
         # 2. The fleet: a real worker with W processes; the producer enqueues all N at once.
@@ -136,11 +142,37 @@ def run(args, url: str, port: int) -> None:
         achieved = (total - base) / elapsed
         print(f"fleet: {total} shots, {args.workers} worker processes: {achieved:.2f} shots/s "
               f"({total - base} shots in {elapsed:.1f} s after warm-up)")
+        worker.terminate()
+        worker.wait(60)
+        worker = None
+        # This machine's speed drifts by several per cent within minutes (shared hosts): time
+        # the same job again after the fleet and set the fleet against the mean of both.
+        after, ids_after = in_process("solo-after")
+        per_shot = (before + after) / 2
+        ideal = args.workers / per_shot
+        print(f"in-process again after the fleet: {after * 1000:.0f} ms per shot; mean {per_shot * 1000:.0f} ms, "
+              f"{args.workers} processes could do {ideal:.2f} shots/s")
         print(f"ratio achieved / ideal: {achieved / ideal:.2f} (issue 9 asks >= 0.85)")
+        print_stages(url, set(ids[1:]) | set(ids_after[1:]), set(ids) | set(ids_after))
     finally:
         if worker is not None:
             worker.terminate()
             worker.wait(60)
+
+
+def print_stages(url: str, solo: set[int], not_fleet: set[int]) -> None:
+    """Where a shot's time went, in this process and in the fleet: the worker's own timings
+    (median ms per stage), so a gap in the ratio points at its stage."""
+    from cutout.schema import Segmentation
+
+    with session_scope(url) as s:
+        rows = s.execute(select(Shot.id, Segmentation.timings).join(Segmentation, Segmentation.shot_id == Shot.id)).all()
+    groups = {"in-process": [t for i, t in rows if i in solo], "fleet": [t for i, t in rows if i not in not_fleet]}
+    stages = sorted({k for _, t in rows for k in t}, key=lambda k: -statistics.median(t.get(k, 0) for _, t in rows))
+    print("median ms per stage  " + "  ".join(f"{name:>10}" for name in groups))
+    for stage in stages:
+        print(f"  {stage:<18} " + "  ".join(f"{statistics.median(t.get(stage, 0) for t in group) * 1000:10.1f}"
+                                          for group in groups.values()))
 
 
 if __name__ == "__main__":
