@@ -18,7 +18,7 @@ def test_without_native_bfloat16_auto_is_float32_and_measures_nothing(monkeypatc
     assert precision == "float32" and why["cpu"]["model"] == "Test CPU"
 
 
-@pytest.mark.parametrize("bf16_seconds, expected", [(0.5, "mixed_bfloat16"), (2.0, "float32")])
+@pytest.mark.parametrize("bf16_seconds, expected", [(0.5, "mixed_bfloat16"), (0.95, "float32"), (2.0, "float32")])
 def test_with_native_bfloat16_the_faster_measured_policy_wins(monkeypatch, bf16_seconds, expected):
     monkeypatch.setattr(runtime, "cpu_info", fake_cpu(True))
     monkeypatch.setattr(training, "_step_seconds",
