@@ -145,7 +145,9 @@ def load(directory: Path, input_size: tuple[int, int] | None = None, precision: 
             built[policy] = _build(meta, size, weights, policy == "mixed_bfloat16")
             return _predict_seconds(built[policy], size)
 
-        faster, _ = measured_bfloat16(seconds_of)
+        import tensorflow as tf
+
+        faster, _ = measured_bfloat16(seconds_of, "gpu" if tf.config.get_visible_devices("GPU") else "cpu")
         precision = "bfloat16" if faster else "float32"
         model = built.get("mixed_bfloat16" if faster else "float32") or _build(meta, size, weights, False)
     else:
