@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
+
+from cutout.metrics import dice
 
 
 def dump(folder: Path, out: Path, limit: int | None) -> None:
@@ -50,18 +51,12 @@ def dump(folder: Path, out: Path, limit: int | None) -> None:
                                                  "median_segment_s": statistics.median(seconds)}) + "\n")
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a > 127, b > 127
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
-
-
 def compare(old: Path, new: Path, folder: Path | None) -> None:
     names = sorted(p.name for p in new.glob("*.png") if (old / p.name).exists())
     if not names:
         raise SystemExit(f"no mask in {new} has a namesake in {old}")
     read = lambda d, n: cv2.imread(str(d / n), cv2.IMREAD_GRAYSCALE)  # noqa: E731
-    agreement = {n: _dice(read(old, n), read(new, n)) for n in names}
+    agreement = {n: dice(read(old, n), read(new, n)) for n in names}
     values = sorted(agreement.values())
     print(f"{len(names)} photos: Dice between the two versions' masks mean {statistics.fmean(values):.5f}, "
           f"median {statistics.median(values):.5f}, min {values[0]:.5f}; "
@@ -71,7 +66,7 @@ def compare(old: Path, new: Path, folder: Path | None) -> None:
     if folder is not None:
         truth = {n: read(folder / "masks", n) for n in names if (folder / "masks" / n).exists()}
         for label, d in (("old", old), ("new", new)):
-            scores = [_dice(read(d, n), t) for n, t in truth.items()]
+            scores = [dice(read(d, n), t) for n, t in truth.items()]
             print(f"  {label}: Dice against the truth mean {statistics.fmean(scores):.4f}, median {statistics.median(scores):.4f}")
     for label, d in (("old", old), ("new", new)):
         timing = json.loads((d / "timing.json").read_text()) if (d / "timing.json").exists() else {}

@@ -15,6 +15,7 @@ from pathlib import Path
 DEFAULT_MODEL_DIR = Path(str(files("cutout") / "segmentation" / "default_model"))  # without importing it
 DEFAULT_MODEL_STORE = Path("model-store")  # with no bucket configured either
 DEFAULT_MODEL_CACHE = Path("~/.cache/cutout/models").expanduser()
+INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")  # CUTOUT_INFERENCE_PRECISION
 
 
 class ConfigError(ValueError):
@@ -134,8 +135,8 @@ class Settings:
         if device not in ("auto", "cpu", "gpu"):
             raise ConfigError(f"CUTOUT_DEVICE={device!r} must be auto, cpu or gpu")
         precision = _env("CUTOUT_INFERENCE_PRECISION", "auto").lower()
-        if precision not in ("auto", "float32", "bfloat16"):
-            raise ConfigError(f"CUTOUT_INFERENCE_PRECISION={precision!r} must be auto, float32 or bfloat16")
+        if precision not in INFERENCE_PRECISIONS:
+            raise ConfigError(f"CUTOUT_INFERENCE_PRECISION={precision!r} must be one of {', '.join(INFERENCE_PRECISIONS)}")
         return cls(
             database_url=_env("CUTOUT_DATABASE_URL"),
             broker_url=_env("CUTOUT_BROKER_URL"),

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cutout.config import INFERENCE_PRECISIONS
 from cutout.models import META, WEIGHTS, bundle_stages, stage_meta, stage_version
 
 FORMAT = 1
@@ -95,9 +96,6 @@ class LoadedModel:
         return self.keras_model.predict_on_batch(batch)[..., 0]
 
 
-PRECISIONS = ("auto", "float32", "bfloat16")
-
-
 def _build(meta: ModelMeta, size: tuple[int, int], weights: Path, bfloat16: bool):
     import keras
 
@@ -132,8 +130,8 @@ def load(directory: Path, input_size: tuple[int, int] | None = None, precision: 
     thread settings already in force. Weights stay float32 either way."""
     from cutout.segmentation.runtime import measured_bfloat16
 
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if precision not in INFERENCE_PRECISIONS:
+        raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, not {precision!r}")
     directory = Path(directory)
     meta = read_meta(directory)
     size = tuple(input_size or meta.input_size)

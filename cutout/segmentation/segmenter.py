@@ -123,9 +123,12 @@ class Segmenter:
         image: where the two disagree the network is unsure (the confidence's flip_agreement)."""
         flipped_first, flipped = self.mirrored(rgb, timings)
         agreement = dice(binarise(prob, self.threshold), binarise(flipped, self.threshold))
-        first_prob = np.add(first_prob, flipped_first, out=flipped_first)
-        prob = np.add(prob, flipped, out=flipped)
-        return np.multiply(first_prob, 0.5, out=first_prob), np.multiply(prob, 0.5, out=prob), agreement
+        # Averaged in the mirror's own arrays (fresh from cv2.flip): no full-size temporaries.
+        flipped_first += first_prob
+        flipped_first *= 0.5
+        flipped += prob
+        flipped *= 0.5
+        return flipped_first, flipped, agreement
 
     def passes(self, rgb: np.ndarray, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray, float | None]:
         """(first-pass, final) probabilities as this segmenter runs them (flip-averaged with
