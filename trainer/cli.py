@@ -36,6 +36,8 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--epochs", default=40, show_default=True)
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--patience", default=6, show_default=True, help="Early stopping patience, in epochs.")
+@click.option("--lr-patience", default=2, show_default=True,
+              help="Halve the learning rate after this many epochs without progress (0: keep 3e-4 throughout).")
 @click.option("--stop-on", type=click.Choice(["loss", "dice"]), default="loss", show_default=True,
               help="Early stopping and the kept checkpoint follow validation loss or validation Dice (noisier).")
 @click.option("--seed", default=0, show_default=True, help="Seeds the train/validation split and the weights.")

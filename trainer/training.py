@@ -37,6 +37,7 @@ class TrainConfig:
     epochs: int = 40
     batch_size: int = 8
     patience: int = 6
+    lr_patience: int = 2  # halve the learning rate after this many epochs without progress; 0 = never
     stop_on: str = "loss"  # early stopping and the kept checkpoint follow validation "loss" or "dice"
     seed: int = 0
     val_fraction: float = 0.2
@@ -246,6 +247,10 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     callbacks = [
         _EpochTimer(),  # first, so CSVLogger sees its "seconds"
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience, restore_best_weights=True),
+        # The Carvana U-Net's own recipe: when validation stalls, a smaller step usually finds
+        # more before early stopping gives up (a fixed 3e-4 made the fine-tuning runs restart).
+        *([keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=cfg.lr_patience, min_lr=1e-6)]
+          if cfg.lr_patience else []),
         keras.callbacks.ModelCheckpoint(best, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True),
         keras.callbacks.CSVLogger(out / "training_log.csv"),
     ]
@@ -277,7 +282,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
             "seed": cfg.seed, "val_fraction": cfg.val_fraction, "val_ids": [p.id for p in val_pairs],
             "epochs_run": len(val_dice), "best_epoch": best_epoch, "stopped_on": monitor,
             "val_dice_model_res_at_best": float(val_dice[best_epoch - 1]),
-            "batch_size": cfg.batch_size, "precision": precision, "precision_choice": precision_choice, "jit_compile": cfg.jit_compile, "device": used_device,
+            "batch_size": cfg.batch_size, "lr_patience": cfg.lr_patience, "precision": precision, "precision_choice": precision_choice, "jit_compile": cfg.jit_compile, "device": used_device,
             "augmentation": {"flip": cfg.flip, "colour": cfg.colour}, "boundary_weight": cfg.boundary_weight,
             "first_pass_model": first.version if first else None,
             "first_pass_model_dir": str(cfg.second_pass_of) if first else None,

@@ -27,7 +27,9 @@ def test_train_first_and_second_pass(folder, tmp_path):
     assert meta.stage == "first" and 0.2 <= meta.threshold <= 0.85
     assert meta.training["n_train"] == 5 and meta.training["n_val"] == 1 and len(meta.training["val_ids"]) == 1
     assert meta.evaluation["n"] == 1 and "threshold_sweep_mean_dice" in meta.evaluation
-    assert "seconds" in (tmp_path / "first" / "training_log.csv").read_text().splitlines()[0]
+    header = (tmp_path / "first" / "training_log.csv").read_text().splitlines()[0]
+    assert "seconds" in header and "learning_rate" in header, "the log shows the step size the plateau rule set"
+    assert meta.training["lr_patience"] == 2
     for name in ("model.weights.h5", "training_log.csv", "curves.png", "validation.json"):
         assert (tmp_path / "first" / name).exists(), name
 
