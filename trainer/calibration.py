@@ -176,6 +176,20 @@ def measure(seg, pairs, options, progress=None) -> list[list[dict]]:
     return results
 
 
+def write_views(path: Path, views: list[dict], rows: list[dict]) -> None:
+    """One line per validation view: its measured Dice and boundary F, the predicted Dice and
+    every signal, so a person can see which garments the rule holds back and why, and try
+    other rules without running the model again."""
+    import csv
+
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["id", "garment", "dice", "boundary_f", "predicted", *FEATURES])
+        for view, row in zip(views, rows):
+            out.writerow([view["id"], view["garment"], round(view["dice"], 5), round(view["boundary_f"], 5),
+                          round(row["predicted"], 5), *(view["signals"].get(k, "") for k in FEATURES)])
+
+
 def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | None = None, progress=None,
               tta: bool = True) -> dict:
     """Tune the edge refinement, fit the calibration and choose the release rule of a bundle on
@@ -225,5 +239,6 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
     artefact.write_meta(last, meta)
     if plots is not None:
         write_plots(plots, automation_curve(garments), release, [r["predicted"] for r in rows], list(dice))
+        write_views(Path(plots) / "views.csv", views, rows)
     return {"model": str(bundle), "refine": meta.refine, "threshold": meta.threshold, "calibration_score": calibration["score"],
             "calibration_mse": calibration["mse"], "calibration_cv_mse": calibration["cv_mse"], "release": release, **meta.evaluation["studio"]}

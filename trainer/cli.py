@@ -180,7 +180,7 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, limit):
 @click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The bundle to calibrate; its last stage's model.json is rewritten.")
-@click.option("--plots", type=click.Path(file_okay=False, path_type=Path), help="Folder for automation.png and reliability.png.")
+@click.option("--plots", type=click.Path(file_okay=False, path_type=Path), help="Folder for automation.png, reliability.png and views.csv (per view: Dice, prediction, signals).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N photos (smoke runs).")
 @click.option("--tta/--no-tta", default=True, show_default=True,
               help="Calibrate for flip test-time augmentation (2x the network time; better Dice, and the flip's "

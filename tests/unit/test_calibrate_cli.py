@@ -1,6 +1,7 @@
 """`cutout calibrate` writes a bundle's edge refinement, calibration and release rule; the
 segmenter and `cutout evaluate` then use them."""
 
+import csv
 import json
 import shutil
 
@@ -40,6 +41,8 @@ def test_calibrate_then_segment_and_evaluate_with_the_result(studio_folder, tiny
     assert artefact.read_meta(bundle / "first").calibration is None, "the bundle's rule lives in its last stage"
     assert (tmp_path / "plots" / "automation.png").stat().st_size > 0
     assert (tmp_path / "plots" / "reliability.png").stat().st_size > 0
+    views = list(csv.DictReader(open(tmp_path / "plots" / "views.csv")))
+    assert len(views) == 12 and {"id", "garment", "dice", "predicted", "flip_agreement"} <= set(views[0])
 
     seg = Segmenter.from_settings(Settings(model_dir=bundle))
     rgb = synthetic.studio_shot(7, size=(288, 192))[0][:, :, :3]
