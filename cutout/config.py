@@ -103,6 +103,7 @@ class Settings:
     model_cache: Path = DEFAULT_MODEL_CACHE  # where a worker keeps the bundles it fetched from the store
     training_queue: str = "training"
     retrain_cron: str = "0 2 * * *"  # minute hour day month weekday, UTC
+    retrain_budget_minutes: float | None = 120.0  # fitting time of both stages together; None = epochs decide
     holdout_percent: int = 10  # garments whose UUID hashes below this are never trained on
     min_training_pairs: int = 50  # fewer corrected cutouts than this: skip the retrain
     promote_margin: float = 0.001  # the candidate must beat the current mean Dice by this much
@@ -167,6 +168,7 @@ class Settings:
             model_cache=Path(_env("CUTOUT_MODEL_CACHE", str(DEFAULT_MODEL_CACHE))).expanduser(),
             training_queue=_env("CUTOUT_TRAINING_QUEUE", "training"),
             retrain_cron=_env("CUTOUT_RETRAIN_CRON", "0 2 * * *"),
+            retrain_budget_minutes=_float("CUTOUT_RETRAIN_BUDGET_MINUTES", 120.0),
             holdout_percent=_int("CUTOUT_HOLDOUT_PERCENT", 10),
             min_training_pairs=_int("CUTOUT_MIN_TRAINING_PAIRS", 50),
             promote_margin=_float("CUTOUT_PROMOTE_MARGIN", 0.001),

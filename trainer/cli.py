@@ -36,6 +36,8 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--epochs", default=40, show_default=True)
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--patience", default=6, show_default=True, help="Early stopping patience, in epochs.")
+@click.option("--budget-minutes", type=click.FloatRange(min=0, min_open=True),
+              help="Fitting time budget: stop before an epoch that would end past it (the best checkpoint is kept).")
 @click.option("--lr-patience", default=2, show_default=True,
               help="Halve the learning rate after this many epochs without progress (0: keep 3e-4 throughout).")
 @click.option("--stop-on", type=click.Choice(["loss", "dice"]), default="loss", show_default=True,

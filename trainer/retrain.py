@@ -126,6 +126,7 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
                 init_from=init, norm=(meta.mean, meta.std), verbose=2,
                 second_pass_of=candidate / "first" if stage == "second" else None,
                 dilate_fraction=meta.dilate_fraction or 0.03, focus=meta.focus,
+                budget_minutes=settings.retrain_budget_minutes / 2 if settings.retrain_budget_minutes else None,
             ), device=settings.device, threads=settings.tf_threads)
         carry_tuning(current, candidate)
         summary["current"] = {"version": models.bundle_version(current), "holdout_mean_dice": _mean_dice(current, tmp / "holdout")}

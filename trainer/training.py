@@ -37,6 +37,7 @@ class TrainConfig:
     epochs: int = 40
     batch_size: int = 8
     patience: int = 6
+    budget_minutes: float | None = None  # stop before an epoch that would end past this much fitting time
     lr_patience: int = 2  # halve the learning rate after this many epochs without progress; 0 = never
     stop_on: str = "loss"  # early stopping and the kept checkpoint follow validation "loss" or "dice"
     seed: int = 0
@@ -157,6 +158,33 @@ def _EpochTimer():
     return EpochTimer()
 
 
+def _TimeBudget(minutes: float):
+    import keras
+
+    class TimeBudget(keras.callbacks.Callback):
+        """Stops before an epoch that would end past the budget (judged by the slowest epoch so
+        far but the first, which also compiles), so a scheduled or budgeted run ends on time
+        with its best checkpoint kept."""
+
+        def on_train_begin(self, logs=None):
+            self._started = self._last = time.perf_counter()
+            self._epochs = []
+            self.stopped_at = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            self._epochs.append(now - self._last)
+            self._last = now
+            next_epoch = max(self._epochs[1:] or self._epochs)
+            if now - self._started + next_epoch > minutes * 60:
+                self.stopped_at = epoch + 1
+                self.model.stop_training = True
+                log.info("time budget: stopping after epoch %d (%.0f of %.0f min used)",
+                         epoch + 1, (now - self._started) / 60, minutes)
+
+    return TimeBudget()
+
+
 def _step_seconds(policy: str, cfg: TrainConfig, steps: int = 4) -> float:
     import keras
 
@@ -254,6 +282,9 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
         keras.callbacks.ModelCheckpoint(best, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True),
         keras.callbacks.CSVLogger(out / "training_log.csv"),
     ]
+    budget = _TimeBudget(cfg.budget_minutes) if cfg.budget_minutes else None
+    if budget is not None:
+        callbacks.append(budget)
     fit_started = time.time()
     history = model.fit(
         _pipeline(x_train, y_train, mean, std, cfg, training=True),
@@ -280,7 +311,8 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
         training={
             "data": str(cfg.data), "n_train": len(train_pairs), "n_val": len(val_pairs),
             "seed": cfg.seed, "val_fraction": cfg.val_fraction, "val_ids": [p.id for p in val_pairs],
-            "epochs_run": len(val_dice), "best_epoch": best_epoch, "stopped_on": monitor,
+            "epochs_run": len(val_dice), "best_epoch": best_epoch,
+            "budget_minutes": cfg.budget_minutes, "stopped_by_budget": bool(budget and budget.stopped_at), "stopped_on": monitor,
             "val_dice_model_res_at_best": float(val_dice[best_epoch - 1]),
             "batch_size": cfg.batch_size, "lr_patience": cfg.lr_patience, "precision": precision, "precision_choice": precision_choice, "jit_compile": cfg.jit_compile, "device": used_device,
             "augmentation": {"flip": cfg.flip, "colour": cfg.colour}, "boundary_weight": cfg.boundary_weight,

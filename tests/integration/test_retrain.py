@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -49,6 +51,8 @@ def test_retrain_promotes_and_workers_pick_it_up(pg_url, bucket, s3_endpoint, ti
     assert worker.model().version == current.version, "a running worker switches without a restart"
     assert current.metrics["holdout"]["mean_dice"] == summary["candidate"]["holdout_mean_dice"]
     assert {"first", "second", "manifest_sha256"} <= set(current.params)
+    trained = json.loads((Path(current.location) / "first" / "model.json").read_text())["training"]
+    assert trained["budget_minutes"] == settings.retrain_budget_minutes / 2, "each stage gets half the budget"
 
     few = retrain(replace(settings, min_training_pairs=10_000), epochs=1)
     assert few["outcome"].startswith("skipped")

@@ -42,3 +42,16 @@ def test_train_first_and_second_pass(folder, tmp_path):
     assert second.training["first_pass_model"] == models.stage_version(tmp_path / "first")
     assert second.training["val_ids"] == meta.training["val_ids"], "same split as the first pass"
     assert json.loads((tmp_path / "second" / "validation.json").read_text())["double"]["dice"]["n"] == 1
+
+
+def test_a_time_budget_stops_training_early_and_keeps_the_model(folder, tmp_path):
+    from cutout.cli import main
+    from cutout.segmentation import artefact
+
+    common = ["--size", "64x64", "--depth", "3", "--base-filters", "2", "--batch-size", "2", "--no-xla"]
+    result = CliRunner().invoke(main, ["train", str(folder), "--out", str(tmp_path / "m"), "--epochs", "5",
+                                       "--budget-minutes", "0.0001", *common])
+    assert result.exit_code == 0, result.output
+    training = artefact.read_meta(tmp_path / "m").training
+    assert training["epochs_run"] == 1 and training["stopped_by_budget"] and training["budget_minutes"] == 0.0001
+    assert (tmp_path / "m" / "model.weights.h5").exists()
