@@ -2,7 +2,7 @@
 
 Both are fitted on validation garments, never on training ones:
 
-- calibration: centred isotonic regression (pool adjacent violators) of the measured Dice on one
+- calibration: isotonic regression (pool adjacent violators) of the measured Dice on one
   scalar score of the signals (one of SCORES, or a least-squares weighted sum of FEATURES);
   of the candidates, the one with the smallest squared error on garments held out of its
   fit wins. The result is monotone in its score and bounded by construction, and stored as
@@ -25,24 +25,23 @@ TARGET_PRECISION = 0.98
 
 
 def isotonic(x, y) -> tuple[np.ndarray, np.ndarray]:
-    """Centred isotonic regression: pool adjacent violators, then one knot per pooled block at
-    its mean score and mean Dice, interpolated linearly between blocks. Plain isotonic
-    regression is a step function: whole blocks of views get one predicted Dice, the release
-    rule cannot split a block, and the ranking the score had inside it is lost. Centring keeps
-    the fit monotone and bounded, and strictly increasing wherever the blocks' means differ."""
+    """Non-decreasing least-squares fit of y on x: (knots x, fitted y) to interpolate between."""
     order = np.argsort(x, kind="stable")
     xs, ys = np.asarray(x, float)[order], np.asarray(y, float)[order]
-    blocks = []  # [sum of y, count, sum of x]
+    blocks = []  # [sum of y, count, first x, last x]
     for xi, yi in zip(xs, ys):
-        blocks.append([yi, 1, xi])
+        blocks.append([yi, 1, xi, xi])
         while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
-            total, count, total_x = blocks.pop()
+            total, count, _, last = blocks.pop()
             blocks[-1][0] += total
             blocks[-1][1] += count
-            blocks[-1][2] += total_x
-    knots_x = np.array([total_x / count for _, count, total_x in blocks])
-    knots_y = np.clip(np.array([total / count for total, count, _ in blocks]), 0.0, 1.0)
-    return knots_x, knots_y
+            blocks[-1][3] = last
+    knots_x, knots_y = [], []
+    for total, count, first, last in blocks:
+        for xk in (first, last) if last > first else (first,):
+            knots_x.append(xk)
+            knots_y.append(total / count)
+    return np.array(knots_x), np.clip(np.array(knots_y), 0.0, 1.0)
 
 
 def _fit(name: str, signals: list[dict], dice: np.ndarray) -> dict:
