@@ -34,17 +34,18 @@ test-integration: install
 # Rebuild the shipped model from the CCP dev data, exactly as it was made (about 2.5 h on 2 cores;
 # see its model card, cutout/segmentation/default_model/README.md): the street model first,
 # then studio-style composites, three fine-tuning runs of the first stage, the second stage on
-# the garment's box, and calibration (with flip TTA) on studio validation.
+# the garment's box, and calibration (with flip TTA) on studio validation. The shipped runs used a
+# fixed learning rate (--lr-patience 0), from before the plateau rule became the default.
 DATA ?= ../shared/data/ccp
 SHIPPED := cutout/segmentation/default_model
 model: install
-	$(BIN)/cutout train $(DATA) --out runs/first --name unet-ccp-first --size 288x192 --epochs 30 --patience 5 --stop-on dice
+	$(BIN)/cutout train $(DATA) --out runs/first --name unet-ccp-first --size 288x192 --epochs 30 --patience 5 --stop-on dice --lr-patience 0
 	$(BIN)/cutout studio-data $(DATA) --out runs/mix-train --split all --variants 1 --street --size 864x576
 	$(BIN)/cutout studio-data $(DATA) --out runs/studio-val --split val --views
-	$(BIN)/cutout train runs/mix-train --out runs/studio-first --name unet-studio-first --size 288x192 --init-from runs/first --epochs 10 --patience 4 --stop-on dice
-	$(BIN)/cutout train runs/mix-train --out runs/studio-first2 --name unet-studio-first --size 288x192 --init-from runs/studio-first --epochs 8 --patience 3
-	$(BIN)/cutout train runs/mix-train --out runs/studio-first3 --name unet-studio-first --size 288x192 --init-from runs/studio-first2 --epochs 6 --patience 3
-	$(BIN)/cutout train runs/mix-train --out runs/studio-second --name unet-studio-second --size 384x256 --second-pass runs/studio-first3 --init-from runs/studio-first3 --epochs 10 --patience 3
+	$(BIN)/cutout train runs/mix-train --out runs/studio-first --name unet-studio-first --size 288x192 --init-from runs/first --epochs 10 --patience 4 --stop-on dice --lr-patience 0
+	$(BIN)/cutout train runs/mix-train --out runs/studio-first2 --name unet-studio-first --size 288x192 --init-from runs/studio-first --epochs 8 --patience 3 --lr-patience 0
+	$(BIN)/cutout train runs/mix-train --out runs/studio-first3 --name unet-studio-first --size 288x192 --init-from runs/studio-first2 --epochs 6 --patience 3 --lr-patience 0
+	$(BIN)/cutout train runs/mix-train --out runs/studio-second --name unet-studio-second --size 384x256 --second-pass runs/studio-first3 --init-from runs/studio-first3 --epochs 10 --patience 3 --lr-patience 0
 	rm -rf $(SHIPPED)/first $(SHIPPED)/second && mkdir -p $(SHIPPED)/first $(SHIPPED)/second
 	cd runs/studio-first3 && cp model.json model.weights.h5 training_log.csv curves.png validation.json ../../$(SHIPPED)/first/
 	cd runs/studio-second && cp model.json model.weights.h5 training_log.csv curves.png validation.json ../../$(SHIPPED)/second/
