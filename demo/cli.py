@@ -35,7 +35,7 @@ def upload_samples(storage) -> list[str]:
     garments = []
     for sample in CCP_SAMPLES:
         photo = read_ccp(SAMPLES, sample)
-        shots = {view: compose(photo, np.random.default_rng([0, int(sample), v])) for v, view in enumerate(naming.VIEWS)}
+        shots = {view: compose(photo, np.random.default_rng([0, int(sample), v]))[:2] for v, view in enumerate(naming.VIEWS)}
         garments.append(synthetic.upload_views(storage, synthetic.garment_id(f"ccp-{sample}"), shots,
                                                references=("Front",) if sample in WITH_REFERENCE else ()))
     garments.append(synthetic.upload_garment(storage, "studio-1", seed=1))

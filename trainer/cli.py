@@ -47,6 +47,8 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--flip/--no-flip", default=True, show_default=True, help="Horizontal flip augmentation.")
 @click.option("--colour/--no-colour", default=True, show_default=True, help="Mild colour jitter augmentation.")
 @click.option("--boundary-weight", default=0.0, show_default=True, help="Extra BCE weight near the truth's edges.")
+@click.option("--negative-weight", default=0.0, show_default=True,
+              help="Extra BCE weight on DATA's negatives/ (the person's skin, shoes, bags: `cutout studio-data` writes them).")
 @click.option("--precision", type=click.Choice(["auto", "float32", "mixed_bfloat16", "mixed_float16"]), default="auto",
               show_default=True, help="auto: float32, unless this CPU has native bfloat16 (AVX-512 BF16, AMX) and a "
               "short probe measures mixed_bfloat16 faster (on AVX2-only CPUs it was 6x slower).")
@@ -60,7 +62,7 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--init-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Warm start from this model stage (its depth, width and normalisation are kept).")
 def train(data, out, input_size, second_pass_of, init_from, **options):
-    """Train a segmentation model on DATA (images/ + masks/ or cutouts/)."""
+    """Train a segmentation model on DATA (images/ + masks/ or cutouts/, optionally negatives/)."""
     from trainer.training import TrainConfig
     from trainer.training import train as run
 

@@ -1,5 +1,7 @@
 """Training data: labelled folders (images/ beside masks/ of plain 0/255 PNGs or cutouts/ of
-RGBA, alpha = truth), their deterministic split, and the normalisation statistics."""
+RGBA, alpha = truth; optionally negatives/, 0/255 PNGs of what looks like garment but is not,
+e.g. the person's skin, shoes and bags in `cutout studio-data`'s composites), their
+deterministic split, and the normalisation statistics."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ class Pair:
     id: str
     image: Path
     truth: Path
+    negatives: Path | None = None
 
     @property
     def source(self) -> str:
@@ -34,11 +37,16 @@ def find_pairs(folder: Path) -> list[Pair]:
     for d in truth_dirs:
         for p in d.glob("*.png"):
             truths.setdefault(p.stem, p)
-    pairs = [Pair(p.stem, p, truths[p.stem]) for p in sorted(images.iterdir())
+    negatives = folder / "negatives"
+    pairs = [Pair(p.stem, p, truths[p.stem], _existing(negatives / f"{p.stem}.png")) for p in sorted(images.iterdir())
              if p.suffix.lower() in IMAGE_SUFFIXES and p.stem in truths]
     if not pairs:
         raise FileNotFoundError(f"no image has a mask or cutout with the same name in {folder}")
     return pairs
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.is_file() else None
 
 
 def split(pairs: list[Pair], seed: int = 0, val_fraction: float = 0.2) -> tuple[list[Pair], list[Pair]]:

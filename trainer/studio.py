@@ -7,7 +7,9 @@ into flat plastic keeping their shading (a mannequin), and places it, scaled lik
 studio frames it, on a generated backdrop: a paper sweep with a gradient, a tint, a
 vignette and a floor shadow, and the studio's clutter (turntable, stand, wires, the edge of
 a background sheet). The garment mask goes through the very same geometric transform, so
-the truth stays aligned with the photo.
+the truth stays aligned with the photo. So does a second mask, the person's parts that
+are not garment (skin, hair, shoes, bags, belts, jewellery): most of the cut's mistakes are
+there, and training can weigh them (`cutout train --negative-weight`).
 
 Everything is drawn from a generator seeded by (seed, photo id, variant): the same call
 makes the same image on any machine.
@@ -40,6 +42,11 @@ class Annotated:
     person: np.ndarray  # HxW bool, every annotated pixel
     garment: np.ndarray  # HxW bool, the truth
     body: np.ndarray  # HxW bool, skin and hair
+
+    @property
+    def negatives(self) -> np.ndarray:
+        """HxW bool: the person's parts that are not garment (skin, hair, shoes, bags ...)."""
+        return self.person & ~self.garment
 
 
 def read_ccp(folder: Path, photo_id: str) -> Annotated:
@@ -121,8 +128,9 @@ def backdrop(rng: np.random.Generator, size, floor_y: int, feet_x: int, person_w
 
 
 def compose(photo: Annotated, rng: np.random.Generator, size=STUDIO_SIZE,
-            mannequin: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(HxWx3 uint8 studio-style photo, HxW uint8 0/255 garment truth) at `size` (height, width)."""
+            mannequin: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(HxWx3 uint8 studio-style photo, HxW uint8 0/255 garment truth, HxW uint8 0/255 negatives:
+    the person's parts that are not garment) at `size` (height, width)."""
     h, w = size
     rgb = photo.rgb
     if mannequin if mannequin is not None else rng.random() < 0.6:
@@ -149,13 +157,15 @@ def compose(photo: Annotated, rng: np.random.Generator, size=STUDIO_SIZE,
     # Soften the hand-drawn cut by about a pixel, as a real edge is soft.
     alpha = cv2.GaussianBlur(warp(photo.person.astype(np.float32)), (0, 0), rng.uniform(0.6, 1.2))[:, :, None]
     truth = warp(photo.garment.astype(np.float32)) > 0.5
+    negatives = (warp(photo.negatives.astype(np.float32)) > 0.5) & ~truth
     feet_x = int(round(centre_x))
     background = backdrop(rng, size, int(floor_y), feet_x, int((right - left) * scale))
     image = alpha * person_rgb + (1 - alpha) * background
     image += rng.normal(0, rng.uniform(0.5, 2.5), image.shape).astype(np.float32)  # sensor noise
     if rng.random() < 0.3:
         image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 0.7))
-    return np.clip(image, 0, 255).astype(np.uint8), np.where(truth, 255, 0).astype(np.uint8)
+    return (np.clip(image, 0, 255).astype(np.uint8), np.where(truth, 255, 0).astype(np.uint8),
+            np.where(negatives, 255, 0).astype(np.uint8))
 
 
 def photo_ids(folder: Path, which: str, seed: int = 0, val_fraction: float = 0.2) -> list[str]:
@@ -171,7 +181,8 @@ def photo_ids(folder: Path, which: str, seed: int = 0, val_fraction: float = 0.2
 
 def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_SIZE, seed: int = 0,
           street: bool = False, views: tuple[str, ...] | None = None, progress=None) -> int:
-    """Write composites as a labelled folder (images/<id>_<variant>.jpg, masks/<id>_<variant>.png).
+    """Write composites as a labelled folder (images/<id>_<variant>.jpg, masks/<id>_<variant>.png,
+    and negatives/<id>_<variant>.png: the person's parts that are not garment).
 
     views: name the variants after the studio's views (Front, FrontRight, Back) instead of
     numbering them, for a set that looks like the studio's garments. street: also link each
@@ -181,22 +192,26 @@ def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_S
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
+    (out / "negatives").mkdir(parents=True, exist_ok=True)
     names = list(views) if views else [f"s{v}" for v in range(variants)]
     written = 0
     for n, photo_id in enumerate(ids):
         photo = read_ccp(ccp, photo_id)
         for v, name in enumerate(names):
             rng = np.random.default_rng([seed, int(photo_id), v])
-            image, truth = compose(photo, rng, size)
+            image, truth, negatives = compose(photo, rng, size)
             cv2.imwrite(str(out / "images" / f"{photo_id}_{name}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
             cv2.imwrite(str(out / "masks" / f"{photo_id}_{name}.png"), truth)
+            cv2.imwrite(str(out / "negatives" / f"{photo_id}_{name}.png"), negatives)
             written += 1
         if street:
             for kind, suffix in (("images", ".jpg"), ("masks", ".png")):
                 link = out / kind / f"{photo_id}_street{suffix}"
                 if not link.exists():
                     link.symlink_to((Path(ccp) / kind / f"{photo_id}{suffix}").resolve())
+            cv2.imwrite(str(out / "negatives" / f"{photo_id}_street.png"),
+                        np.where(photo.negatives, 255, 0).astype(np.uint8))
             written += 1
         if progress:
             progress(n + 1, len(ids))

@@ -45,6 +45,7 @@ class TrainConfig:
     flip: bool = True
     colour: bool = True
     boundary_weight: float = 0.0
+    negative_weight: float = 0.0  # BCE weighs mistakes on negatives/ (skin, shoes, bags...) 1 + this
     precision: str = "auto"  # float32, mixed_bfloat16, mixed_float16, or auto (see choose_precision)
     jit_compile: bool = True
     second_pass_of: Path | None = None  # a first-pass model directory: train the focused model
@@ -58,9 +59,10 @@ class TrainConfig:
 
 
 def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | None, fill, threshold):
-    """Fitted uint8 photos and float masks; for the second pass, focused on first-pass predictions
-    exactly as the worker focuses them (a photo where the first pass found nothing is left out:
-    the worker never runs the second model on it)."""
+    """Fitted uint8 photos and float masks (N,H,W,1; with cfg.negative_weight N,H,W,2, the second
+    channel the pair's negatives, zero where it has none); for the second pass, focused on
+    first-pass predictions exactly as the worker focuses them (a photo where the first pass found
+    nothing is left out: the worker never runs the second model on it)."""
     from cutout.segmentation.segmenter import Segmenter, aspect, binarise
 
     segmenter = Segmenter(first) if first is not None else None
@@ -70,6 +72,11 @@ def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | Non
         truth = read_mask_file(pair.truth)
         if truth.shape != rgb.shape[:2]:
             raise ValueError(f"{pair.id}: mask {truth.shape} and photo {rgb.shape[:2]} differ in size")
+        negatives = None
+        if cfg.negative_weight:
+            negatives = read_mask_file(pair.negatives) if pair.negatives else np.zeros_like(truth)
+            if negatives.shape != truth.shape:
+                raise ValueError(f"{pair.id}: negatives {negatives.shape} and photo {rgb.shape[:2]} differ in size")
         if segmenter is not None:
             predicted = binarise(segmenter.first_pass(rgb), threshold)
             if cfg.focus == "crop":
@@ -79,12 +86,14 @@ def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | Non
                     continue
                 rgb, _, box = cropped
                 truth = truth[box.slices]
+                negatives = negatives[box.slices] if negatives is not None else None
             else:
                 rgb, _ = focus(rgb, predicted, cfg.dilate_fraction, fill)
         fitted, _ = fit_image(rgb, cfg.input_size, cfg.fit, fill=fill)
         xs.append(fitted)
-        ys.append(fit_mask(truth, cfg.input_size, cfg.fit))
-    return np.stack(xs), np.stack(ys)[..., None]
+        channels = [truth] if negatives is None else [truth, negatives]
+        ys.append(np.stack([fit_mask(c, cfg.input_size, cfg.fit) for c in channels], axis=-1))
+    return np.stack(xs), np.stack(ys)
 
 
 def _pipeline(x, y, mean, std, cfg: TrainConfig, training: bool):
@@ -225,7 +234,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     import tensorflow as tf
 
     from cutout.segmentation.unet import build_unet
-    from trainer.losses import BceDiceLoss, dice_metric
+    from trainer.losses import BceDiceLoss, accuracy_metric, dice_metric
 
     precision, precision_choice = choose_precision(cfg, used_device)
     keras.utils.set_random_seed(cfg.seed)
@@ -261,8 +270,8 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
         model.load_weights(Path(cfg.init_from) / models.WEIGHTS)
     model.compile(
         optimizer=keras.optimizers.RMSprop(learning_rate=3e-4),
-        loss=BceDiceLoss(boundary_weight=cfg.boundary_weight),
-        metrics=[dice_metric, keras.metrics.BinaryAccuracy(name="accuracy")],
+        loss=BceDiceLoss(boundary_weight=cfg.boundary_weight, negative_weight=cfg.negative_weight),
+        metrics=[dice_metric, accuracy_metric],
         jit_compile=cfg.jit_compile,
     )
     out = Path(cfg.out)
@@ -315,6 +324,8 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
             "val_dice_model_res_at_best": float(val_dice[best_epoch - 1]),
             "batch_size": cfg.batch_size, "lr_patience": cfg.lr_patience, "precision": precision, "precision_choice": precision_choice, "jit_compile": cfg.jit_compile, "device": used_device,
             "augmentation": {"flip": cfg.flip, "colour": cfg.colour}, "boundary_weight": cfg.boundary_weight,
+            "negative_weight": cfg.negative_weight,
+            "n_train_with_negatives": sum(p.negatives is not None for p in train_pairs),
             "first_pass_model": first.version if first else None,
             "first_pass_model_dir": str(cfg.second_pass_of) if first else None,
             "initialised_from": str(cfg.init_from) if cfg.init_from else None,

@@ -77,6 +77,32 @@ def test_boundary_weighting_counts_mistakes_at_edges_more_than_inside():
     assert bce(weighted, edge_wrong) > 1.5 * bce(weighted, inner_wrong), "weighted: edge mistakes cost more"
 
 
+def test_negative_weighting_counts_mistakes_on_negatives_more():
+    from keras import ops
+
+    from trainer.losses import BceDiceLoss, accuracy_metric, dice_metric
+
+    truth = np.zeros((1, 32, 32, 1), np.float32)
+    truth[:, 8:24, 8:24] = 1
+    negatives = np.zeros_like(truth)
+    negatives[:, 2:6, 8:24] = 1  # a head above the garment: the person, not garment
+    y = np.concatenate([truth, negatives], axis=-1)
+    on_negatives = np.where(truth > 0, 0.99, 0.01).astype(np.float32)
+    on_negatives[0, 2:4, 8:24] = 0.9  # two rows of the head taken for garment
+    elsewhere = np.where(truth > 0, 0.99, 0.01).astype(np.float32)
+    elsewhere[0, 28:30, 8:24] = 0.9  # as many rows of backdrop
+    bce = lambda loss, p: float(ops.convert_to_numpy(loss(y, p)))  # noqa: E731
+    plain, weighted = BceDiceLoss(dice_weight=0.0), BceDiceLoss(dice_weight=0.0, negative_weight=4.0)
+    assert bce(plain, on_negatives) == pytest.approx(bce(plain, elsewhere), rel=1e-5), "unweighted: where does not matter"
+    assert bce(weighted, on_negatives) > 1.5 * bce(weighted, elsewhere), "weighted: the head costs more"
+    # The loss and the metrics read the truth from the first channel only.
+    single = float(ops.convert_to_numpy(plain(truth, on_negatives)))
+    assert bce(plain, on_negatives) == pytest.approx(single, rel=1e-6)
+    perfect = truth.copy()
+    assert float(ops.convert_to_numpy(dice_metric(y, perfect))[0]) == pytest.approx(1.0)
+    assert float(ops.convert_to_numpy(accuracy_metric(y, perfect))[0]) == pytest.approx(1.0)
+
+
 def test_a_trained_model_predicts_the_same_after_save_and_load(tmp_path):
     import keras
 

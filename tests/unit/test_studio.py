@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from trainer.data import Pair, split
+from trainer.data import Pair, find_pairs, split
 from trainer.studio import PLASTIC, Annotated, build, compose, plastic, read_ccp
 
 RED = (220, 20, 20)
@@ -37,7 +37,7 @@ def is_red(image):
 
 @pytest.mark.parametrize("seed", range(8))
 def test_truth_stays_on_the_garment_through_every_transform(seed):
-    image, truth = compose(person_photo(), np.random.default_rng(seed), size=(432, 288))
+    image, truth, _ = compose(person_photo(), np.random.default_rng(seed), size=(432, 288))
     assert image.shape == (432, 288, 3) and truth.shape == (432, 288) and set(np.unique(truth)) <= {0, 255}
     kernel = np.ones((5, 5), np.uint8)
     inside = cv2.erode(truth, kernel) > 0
@@ -50,7 +50,7 @@ def test_truth_stays_on_the_garment_through_every_transform(seed):
 def test_flips_and_scales_move_the_truth_with_the_photo():
     centroids, heights = [], []
     for seed in range(12):
-        _, truth = compose(person_photo(), np.random.default_rng(seed), size=(432, 288))
+        _, truth, _ = compose(person_photo(), np.random.default_rng(seed), size=(432, 288))
         leg = truth[:, :] > 0
         ys, xs = np.nonzero(leg)
         lower = ys > np.percentile(ys, 90)  # the lowest tenth: the narrow trouser leg
@@ -58,6 +58,20 @@ def test_flips_and_scales_move_the_truth_with_the_photo():
         heights.append(ys.max() - ys.min())
     assert min(centroids) < -5 and max(centroids) > 5, "mirrored in some, not in others"
     assert max(heights) / min(heights) > 1.08, "scaled differently"
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_negatives_are_the_persons_other_parts_aligned_with_the_photo(seed):
+    photo = person_photo()
+    image, truth, negatives = compose(photo, np.random.default_rng(seed), size=(432, 288))
+    assert negatives.shape == truth.shape and set(np.unique(negatives)) <= {0, 255}
+    assert not ((negatives > 0) & (truth > 0)).any(), "never garment"
+    inside = cv2.erode(negatives, np.ones((5, 5), np.uint8)) > 0
+    assert inside.sum() > 500
+    # The tan skin (or its plastic) is where the negatives say: neither garment red nor grass.
+    assert not is_red(image)[inside].any()
+    # Same geometry as the truth: the head (negative) sits above the garment in every composite.
+    assert np.nonzero(inside)[0].min() < np.nonzero(truth)[0].min()
 
 
 def test_the_same_seed_makes_the_same_composite():
@@ -102,3 +116,11 @@ def test_build_writes_a_labelled_folder_from_ccp_files(tmp_path):
     assert names == ["0042_Back.jpg", "0042_Front.jpg", "0042_FrontRight.jpg", "0042_street.jpg"]
     mask = cv2.imread(str(tmp_path / "out" / "masks" / "0042_Front.png"), cv2.IMREAD_UNCHANGED)
     assert mask.shape == (216, 144) and mask.max() == 255
+    for name in ("0042_Front", "0042_street"):
+        negatives = cv2.imread(str(tmp_path / "out" / "negatives" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        truth = cv2.imread(str(tmp_path / "out" / "masks" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        assert negatives.shape == truth.shape and negatives.max() == 255 and not (negatives & truth).any()
+    street = cv2.imread(str(tmp_path / "out" / "negatives" / "0042_street.png"), cv2.IMREAD_UNCHANGED) > 0
+    assert np.array_equal(street, photo.person & ~photo.garment)
+    pairs = {p.id: p for p in find_pairs(tmp_path / "out")}
+    assert all(p.negatives is not None and p.negatives.stem == p.id for p in pairs.values())

@@ -55,3 +55,31 @@ def test_a_time_budget_stops_training_early_and_keeps_the_model(folder, tmp_path
     training = artefact.read_meta(tmp_path / "m").training
     assert training["epochs_run"] == 1 and training["stopped_by_budget"] and training["budget_minutes"] == 0.0001
     assert (tmp_path / "m" / "model.weights.h5").exists()
+
+
+def test_negatives_are_weighed_in_both_passes(folder, tmp_path):
+    """A folder with negatives/ (as `cutout studio-data` writes) trains with --negative-weight;
+    photos without a negatives file count as having none."""
+    import cv2
+    import numpy as np
+
+    from cutout.cli import main
+    from cutout.segmentation import artefact
+
+    (folder / "negatives").mkdir()
+    for path in sorted((folder / "cutouts").glob("*.png"))[:4]:
+        alpha = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[:, :, 3]
+        ring = cv2.dilate(alpha, np.ones((9, 9), np.uint8)) & ~alpha  # just outside the garment
+        cv2.imwrite(str(folder / "negatives" / path.name), ring)
+    runner = CliRunner()
+    common = ["--size", "64x64", "--depth", "3", "--base-filters", "2", "--epochs", "1", "--batch-size", "2",
+              "--no-xla", "--negative-weight", "3"]
+    result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "first"), *common])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "second"),
+                                  "--second-pass", str(tmp_path / "first"), *common])
+    assert result.exit_code == 0, result.output
+    for stage in ("first", "second"):
+        training = artefact.read_meta(tmp_path / stage).training
+        assert training["negative_weight"] == 3.0
+        assert 3 <= training["n_train_with_negatives"] <= 4  # four files; one photo may be in validation
