@@ -47,6 +47,8 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
     """Evaluate loaded models (second may be None) on labelled pairs."""
     seg = Segmenter(first, second, *thresholds)
     tta = tta or seg.tta  # a bundle calibrated with TTA is judged as the worker runs it
+    plain = Segmenter(first, second, *thresholds, tta=False)
+    mirrored = Segmenter(first, second, *thresholds, tta=True)
     variants = ["single"] + (["double"] + (["double_tta"] if tta else []) if second is not None else
                              (["single_tta"] if tta else []))
     rows = []
@@ -57,7 +59,7 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
     for pair in pairs:
         rgb = imageio.read_photo_file(pair.image)
         truth = imageio.read_mask_file(pair.truth)
-        first_prob, final = seg.probabilities(rgb)
+        first_prob, final, _ = plain.passes(rgb)
         flip_agreement = None
         # The final probability as the worker makes it: with the bundle's edge refinement.
         refined = refine(rgb, final, seg.final.meta.refine)
@@ -66,7 +68,7 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
             probs["double"] = (refined, seg.threshold_second)
         if tta:
             name = "double_tta" if second is not None else "single_tta"
-            averaged_first, averaged, flip_agreement = seg.flip_averaged(rgb, first_prob, final)
+            averaged_first, averaged, flip_agreement = mirrored.passes(rgb)
             probs[name] = (refine(rgb, averaged, seg.final.meta.refine), seg.threshold)
             if seg.tta:
                 first_prob = averaged_first

@@ -56,8 +56,8 @@ def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, fir
     expected_dice: the Dice the mask would have if the probabilities were the truth's odds,
         2 * sum(p * m) / (sum(p) + sum(m)).
     edge_support, largest_component: see those functions (need the photo; 1.0 without it).
-    flip_agreement: Dice between the masks of the photo and of its mirror image (with flip
-        test-time augmentation; 1.0 without).
+    flip_agreement: Dice between the final network's masks of its input and of the input's
+        mirror image, at the network's size (with flip test-time augmentation; 1.0 without).
     An empty mask scores 0 on all (no garment found is always a job for a person).
     """
     on = mask > 127

@@ -5,6 +5,8 @@ Second pass: the photo blanked outside the dilated first mask and cut to the gar
 (or, for earlier bundles, the whole blanked frame), fitted to the second model's input;
 the second model was trained on exactly such images made from the first model's
 *predictions* (see trainer/), so it sees at inference what it saw in training.
+Flip test-time augmentation runs each network on its input and that input's mirror image in
+one batch, and averages the two at the network's size.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from cutout.metrics import dice
@@ -71,72 +72,65 @@ class Segmenter:
     def version(self) -> str:
         return combine(self.first.version, self.second.version if self.second else None, self.tta)
 
-    @staticmethod
-    def _probability(model: artefact.LoadedModel, rgb: np.ndarray) -> np.ndarray:
+    def _probability(self, model: artefact.LoadedModel, rgb: np.ndarray,
+                     agreement_at: float | None = None) -> tuple[np.ndarray, float | None]:
+        """The model's probability map of `rgb`, at its size. With flip test-time augmentation the
+        mirror image of the network's input rides in the same batch and the two maps are averaged
+        at the network's size, before the one upsampling: one network call and none of the
+        full-size work twice. With `agreement_at`, also the Dice between the two maps' masks at
+        that threshold: where the network disagrees with itself it is unsure (the confidence's
+        flip_agreement); else None."""
         meta = model.meta
         fitted, placement = fit_image(rgb, model.input_size, meta.fit, fill=meta.mean)
-        prob = model.predict(normalise(fitted, meta.mean, meta.std)[None])[0]
-        return unfit_probability(prob, placement, rgb.shape[:2])
+        x = normalise(fitted, meta.mean, meta.std)[None]
+        agreement = None
+        if self.tta:
+            both = model.predict(np.concatenate([x, x[:, :, ::-1]]))
+            prob, mirrored = both[0], both[1, :, ::-1]
+            if agreement_at is not None:
+                agreement = dice(prob > agreement_at, mirrored > agreement_at)
+            prob = (prob + mirrored) * np.float32(0.5)
+        else:
+            prob = model.predict(x)[0]
+        return unfit_probability(prob, placement, rgb.shape[:2]), agreement
 
     def first_pass(self, rgb: np.ndarray) -> np.ndarray:
-        return self._probability(self.first, rgb)
+        return self._probability(self.first, rgb)[0]
 
     def second_pass(self, rgb: np.ndarray, first_mask: np.ndarray) -> np.ndarray:
+        return self._second_pass(rgb, first_mask)[0]
+
+    def _second_pass(self, rgb: np.ndarray, first_mask: np.ndarray) -> tuple[np.ndarray, float | None]:
         meta = self.second.meta
         fill = meta.fill or meta.mean
         # Outside the focus the second model saw only blank fill: nothing there can be garment.
         if meta.focus != "crop":
             focused, region = focus(rgb, first_mask, meta.dilate_fraction, fill)
-            return self._probability(self.second, focused) * region
+            prob, agreement = self._probability(self.second, focused, self.threshold_second)
+            return prob * region, agreement
         prob = np.zeros(rgb.shape[:2], np.float32)
         cropped = focus_crop(rgb, first_mask, meta.dilate_fraction, fill, aspect(self.second.input_size))
-        if cropped is not None:  # an empty first mask: no garment to look at closer
-            crop, region, box = cropped
-            prob[box.slices] = self._probability(self.second, crop) * region
-        return prob
-
-    def probabilities(self, rgb: np.ndarray, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(first-pass, final) probabilities; final is the first when there is no second pass.
-        Adds each pass's seconds to `timings` if given."""
-        timings = {} if timings is None else timings
-        t = time.perf_counter()
-        first_prob = self.first_pass(rgb)
-        timings["first_pass_s"] = timings.get("first_pass_s", 0.0) + time.perf_counter() - t
-        if self.second is None:
-            return first_prob, first_prob
-        t = time.perf_counter()
-        first_mask = binarise(first_prob, self.threshold_first)
-        prob = self.second_pass(rgb, first_mask)
-        timings["second_pass_s"] = timings.get("second_pass_s", 0.0) + time.perf_counter() - t
-        return first_prob, prob
-
-    def mirrored(self, rgb: np.ndarray, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(first-pass, final) probabilities of the mirrored photo, mirrored back."""
-        # cv2.flip: a mirrored copy of a 1152x1728 photo in under a millisecond (numpy's is ~10).
-        flipped_first, flipped = self.probabilities(cv2.flip(rgb, 1), timings)
-        return cv2.flip(flipped_first, 1), cv2.flip(flipped, 1)
-
-    def flip_averaged(self, rgb: np.ndarray, first_prob: np.ndarray, prob: np.ndarray,
-                      timings: dict | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-        """Test-time augmentation: (first-pass, final) averaged with the whole path run on the
-        mirrored photo, and the Dice between the final masks of the photo and of its mirror
-        image: where the two disagree the network is unsure (the confidence's flip_agreement)."""
-        flipped_first, flipped = self.mirrored(rgb, timings)
-        agreement = dice(binarise(prob, self.threshold), binarise(flipped, self.threshold))
-        # Averaged in the mirror's own arrays (fresh from cv2.flip): no full-size temporaries.
-        flipped_first += first_prob
-        flipped_first *= 0.5
-        flipped += prob
-        flipped *= 0.5
-        return flipped_first, flipped, agreement
+        if cropped is None:  # an empty first mask: no garment to look at closer
+            return prob, (1.0 if self.tta else None)
+        crop, region, box = cropped
+        inside, agreement = self._probability(self.second, crop, self.threshold_second)
+        prob[box.slices] = inside * region
+        return prob, agreement
 
     def passes(self, rgb: np.ndarray, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray, float | None]:
-        """(first-pass, final) probabilities as this segmenter runs them (flip-averaged with
-        TTA), and with TTA the flip's agreement (else None)."""
-        first_prob, prob = self.probabilities(rgb, timings)
-        if not self.tta:
-            return first_prob, prob, None
-        return self.flip_averaged(rgb, first_prob, prob, timings)
+        """(first-pass, final) probabilities as this segmenter runs them (the final is the first
+        when there is no second pass), and with TTA the final network's flip agreement (else
+        None). Adds each pass's seconds to `timings` if given."""
+        timings = {} if timings is None else timings
+        t = time.perf_counter()
+        first_prob, agreement = self._probability(self.first, rgb, self.threshold_first if self.second is None else None)
+        timings["first_pass_s"] = time.perf_counter() - t
+        if self.second is None:
+            return first_prob, first_prob, agreement
+        t = time.perf_counter()
+        prob, agreement = self._second_pass(rgb, binarise(first_prob, self.threshold_first))
+        timings["second_pass_s"] = time.perf_counter() - t
+        return first_prob, prob, agreement
 
     @property
     def final(self) -> artefact.LoadedModel:

@@ -175,7 +175,7 @@ def test_the_second_pass_looks_only_inside_the_garments_box(tiny_model):
     crop, region, box = focus_crop(rgb, first_mask, seg.second.meta.dilate_fraction, seg.second.meta.fill,
                                    aspect(seg.second.input_size))
     assert prob.shape == rgb.shape[:2]
-    assert np.allclose(prob[box.slices], seg._probability(seg.second, crop) * region)
+    assert np.allclose(prob[box.slices], seg._probability(seg.second, crop)[0] * region)
     outside = np.ones(prob.shape, bool)
     outside[box.slices] = region == 0
     assert prob[outside].max() == 0.0 and prob[box.slices][region == 1].max() > 0.0
@@ -220,7 +220,9 @@ def test_saving_a_trained_model_ships_weights_only(tmp_path, tiny_model):
 
 def test_flip_tta_is_a_setting_and_names_its_results(tiny_model):
     from cutout.config import Settings
-    from cutout.segmentation.segmenter import Segmenter
+    from cutout.metrics import dice
+    from cutout.segmentation.preprocess import fit_image, focus_crop, normalise, unfit_probability
+    from cutout.segmentation.segmenter import Segmenter, aspect, binarise
     from demo.synthetic import studio_shot
 
     # One precision for both: "auto" may time them apart on a CPU with native bfloat16.
@@ -228,18 +230,37 @@ def test_flip_tta_is_a_setting_and_names_its_results(tiny_model):
     tta = Segmenter.from_settings(Settings(model_dir=tiny_model, tta=True, inference_precision="float32"))
     assert tta.version == plain.version + "-tta"
     rgb = studio_shot(2, size=(288, 192))[0][:, :, :3]
-    first, final = plain.probabilities(rgb)
-    _, averaged, _ = plain.flip_averaged(rgb, first, final)
-    assert np.allclose(tta.segment(rgb).prob, averaged, atol=1e-6)
-    mirrored = np.ascontiguousarray(rgb[:, ::-1])
-    assert np.allclose(tta.segment(mirrored).prob[:, ::-1], averaged, atol=1e-4), "symmetric by construction"
-    from cutout.metrics import dice
-    from cutout.segmentation.segmenter import binarise
 
-    flipped = plain.mirrored(rgb)[1]
-    expected = dice(binarise(final, tta.threshold), binarise(flipped, tta.threshold))
-    assert tta.segment(rgb).confidence_parts["flip_agreement"] == pytest.approx(expected, abs=1e-5)
+    # Each network sees its input and the input's mirror image; the maps are averaged before upsampling.
+    first = tta.first
+    fitted, placement = fit_image(rgb, first.input_size, first.meta.fit, fill=first.meta.mean)
+    x = normalise(fitted, first.meta.mean, first.meta.std)[None]
+    averaged = (first.predict(x)[0] + first.predict(np.ascontiguousarray(x[:, :, ::-1]))[0][:, ::-1]) / 2
+    expected_first = unfit_probability(averaged, placement, rgb.shape[:2])
+    first_prob, final, agreement = tta.passes(rgb)
+    assert np.allclose(first_prob, expected_first, atol=1e-5)
+    assert not np.allclose(first_prob, plain.passes(rgb)[0], atol=1e-3), "the mirror image changes the map"
+
+    second = tta.second
+    crop, region, box = focus_crop(rgb, binarise(first_prob, tta.threshold_first), second.meta.dilate_fraction,
+                                   second.meta.fill, aspect(second.input_size))
+    fitted, _ = fit_image(crop, second.input_size, second.meta.fit, fill=second.meta.mean)
+    x = normalise(fitted, second.meta.mean, second.meta.std)[None]
+    straight, mirror = second.predict(x)[0], second.predict(np.ascontiguousarray(x[:, :, ::-1]))[0][:, ::-1]
+    assert agreement == pytest.approx(dice(straight > tta.threshold, mirror > tta.threshold), abs=1e-6)
+    assert np.allclose(final[box.slices], unfit_probability((straight + mirror) / 2, *_placement(crop, second)) * region,
+                       atol=1e-5)
+    assert tta.segment(rgb).confidence_parts["flip_agreement"] == pytest.approx(agreement, abs=1e-5)
     assert plain.segment(rgb).confidence_parts["flip_agreement"] == 1.0, "not measured without TTA"
+    # Symmetric by construction: the mirrored photo gets the mirrored cut.
+    mirrored = np.ascontiguousarray(rgb[:, ::-1])
+    assert dice(tta.segment(mirrored).mask[:, ::-1], tta.segment(rgb).mask) > 0.99
+
+
+def _placement(crop, model):
+    from cutout.segmentation.preprocess import fit_image
+
+    return fit_image(crop, model.input_size, model.meta.fit, fill=model.meta.mean)[1], crop.shape[:2]
 
 
 def test_bfloat16_inference_keeps_the_weights_and_close_outputs(tiny_model):
