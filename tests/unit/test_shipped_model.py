@@ -41,8 +41,10 @@ def test_demo_prints_the_report_and_writes_outputs(tmp_path):
     counts = report["counts"]
     assert sum(counts.values()) == 5 and counts["waiting"] == 0, "every sample garment has its three views done"
     assert counts["released"] >= 1 and counts["needs a person"] >= 1, "the demo shows both kinds"
-    released = synthetic.garment_id("ccp-0689")
-    assert [g["garment_id"] for g in report["garments"] if g["status"] == "released"] == [released]
+    # The drawn garment and CCP sample 0689 are cut well on every view (overlays checked by eye);
+    # the other three each have a view the rule holds back.
+    released = {synthetic.garment_id("ccp-0689"), synthetic.garment_id("studio-1")}
+    assert {g["garment_id"] for g in report["garments"] if g["status"] == "released"} == released
     for g in report["garments"]:
         assert (g["status"] == "released") == (not g["reasons"]), g
         for view in g["views"].values():
