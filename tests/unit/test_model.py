@@ -244,23 +244,17 @@ def test_flip_tta_is_a_setting_and_names_its_results(tiny_model):
     second = tta.second
     crop, region, box = focus_crop(rgb, binarise(first_prob, tta.threshold_first), second.meta.dilate_fraction,
                                    second.meta.fill, aspect(second.input_size))
-    fitted, _ = fit_image(crop, second.input_size, second.meta.fit, fill=second.meta.mean)
+    fitted, crop_placement = fit_image(crop, second.input_size, second.meta.fit, fill=second.meta.mean)
     x = normalise(fitted, second.meta.mean, second.meta.std)[None]
     straight, mirror = second.predict(x)[0], second.predict(np.ascontiguousarray(x[:, :, ::-1]))[0][:, ::-1]
     assert agreement == pytest.approx(dice(straight > tta.threshold, mirror > tta.threshold), abs=1e-6)
-    assert np.allclose(final[box.slices], unfit_probability((straight + mirror) / 2, *_placement(crop, second)) * region,
-                       atol=1e-5)
+    expected_final = unfit_probability((straight + mirror) / 2, crop_placement, crop.shape[:2]) * region
+    assert np.allclose(final[box.slices], expected_final, atol=1e-5)
     assert tta.segment(rgb).confidence_parts["flip_agreement"] == pytest.approx(agreement, abs=1e-5)
     assert plain.segment(rgb).confidence_parts["flip_agreement"] == 1.0, "not measured without TTA"
     # Symmetric by construction: the mirrored photo gets the mirrored cut.
     mirrored = np.ascontiguousarray(rgb[:, ::-1])
     assert dice(tta.segment(mirrored).mask[:, ::-1], tta.segment(rgb).mask) > 0.99
-
-
-def _placement(crop, model):
-    from cutout.segmentation.preprocess import fit_image
-
-    return fit_image(crop, model.input_size, model.meta.fit, fill=model.meta.mean)[1], crop.shape[:2]
 
 
 def test_bfloat16_inference_keeps_the_weights_and_close_outputs(tiny_model):
