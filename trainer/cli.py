@@ -56,6 +56,9 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--second-pass", "second_pass_of", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Train the focused second-pass model on photos blanked outside this first-pass model's dilated predictions.")
 @click.option("--dilate", "dilate_fraction", default=0.03, show_default=True, help="Second pass: dilation radius as a fraction of the photo's shorter side.")
+@click.option("--dilate-jitter", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Second pass: draw each training photo's dilation from --dilate +- this, so the model finds the "
+              "edge in the photo rather than at a fixed distance inside the blank (validation keeps --dilate).")
 @click.option("--focus", type=click.Choice(["crop", "frame"]), default="crop", show_default=True,
               help="Second pass: cut the photo to the garment's box (more pixels on the garment) or keep the whole blanked frame.")
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N labelled pairs (smoke runs).")

@@ -126,6 +126,7 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
                 init_from=init, norm=(meta.mean, meta.std), verbose=2,
                 second_pass_of=candidate / "first" if stage == "second" else None,
                 dilate_fraction=meta.dilate_fraction or 0.03, focus=meta.focus,
+                dilate_jitter=meta.training.get("dilate_jitter") or 0.0,
                 budget_minutes=settings.retrain_budget_minutes / 2 if settings.retrain_budget_minutes else None,
             ), device=settings.device, threads=settings.tf_threads)
         carry_tuning(current, candidate)

@@ -83,3 +83,31 @@ def test_negatives_are_weighed_in_both_passes(folder, tmp_path):
         training = artefact.read_meta(tmp_path / stage).training
         assert training["negative_weight"] == 3.0
         assert 3 <= training["n_train_with_negatives"] <= 4  # four files; one photo may be in validation
+
+
+def test_dilate_jitter_varies_the_training_photos_focus_and_keeps_validation_at_the_workers(folder, tmp_path,
+                                                                                              monkeypatch):
+    from cutout.cli import main
+    from cutout.segmentation import artefact
+    from trainer import training
+
+    seen = []
+    real = training.focus_crop
+
+    def recording(rgb, mask, dilate_fraction, fill, aspect):
+        seen.append(float(dilate_fraction))
+        return real(rgb, mask, dilate_fraction, fill, aspect)
+
+    runner = CliRunner()
+    common = ["--size", "64x64", "--depth", "3", "--base-filters", "2", "--epochs", "1", "--batch-size", "2", "--no-xla"]
+    assert runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "first"), *common]).exit_code == 0
+    monkeypatch.setattr(training, "focus_crop", recording)
+    result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "second"), "--second-pass",
+                                  str(tmp_path / "first"), "--dilate", "0.04", "--dilate-jitter", "0.02", *common])
+    assert result.exit_code == 0, result.output
+    meta = artefact.read_meta(tmp_path / "second")
+    assert meta.dilate_fraction == 0.04 and meta.training["dilate_jitter"] == 0.02
+    n_train = meta.training["n_train"]
+    train_dilations, val_dilations = seen[:n_train], seen[n_train:n_train + meta.training["n_val"]]
+    assert all(0.02 <= d <= 0.06 for d in train_dilations) and len(set(train_dilations)) == n_train
+    assert val_dilations == [0.04], "validation is focused as the worker focuses"
