@@ -71,9 +71,9 @@ def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | Non
 
     Why the jitter: trained behind one fixed dilation, the second model learns that the garment
     ends a fixed distance inside the blanked border, and it cannot give back what the first pass
-    missed (shipped model at 1152x1728: 1.4 % of the garment on average lies outside the focus
-    region; widening it to 5 % at inference cost 0.008 mean Dice, to 8 % 0.08). Varying the
-    border makes the edge a property of the photo, not of the blank."""
+    missed (the bundle shipped before the jitter, at 1152x1728: 1.4 % of the garment on average
+    lay outside the focus region; widening it to 5 % at inference cost 0.008 mean Dice, to 8 %
+    0.08). Varying the border makes the edge a property of the photo, not of the blank."""
     from cutout.segmentation.segmenter import Segmenter, aspect, binarise
 
     segmenter = Segmenter(first) if first is not None else None

@@ -97,10 +97,9 @@ class Segmenter:
     def first_pass(self, rgb: np.ndarray) -> np.ndarray:
         return self._probability(self.first, rgb)[0]
 
-    def second_pass(self, rgb: np.ndarray, first_mask: np.ndarray) -> np.ndarray:
-        return self._second_pass(rgb, first_mask)[0]
-
-    def _second_pass(self, rgb: np.ndarray, first_mask: np.ndarray) -> tuple[np.ndarray, float | None]:
+    def second_pass(self, rgb: np.ndarray, first_mask: np.ndarray) -> tuple[np.ndarray, float | None]:
+        """The second model's probability at the photo's size, zero outside its focus, and (with
+        TTA) its flip agreement, as _probability returns them."""
         meta = self.second.meta
         fill = meta.fill or meta.mean
         # Outside the focus the second model saw only blank fill: nothing there can be garment.
@@ -128,7 +127,7 @@ class Segmenter:
         if self.second is None:
             return first_prob, first_prob, agreement
         t = time.perf_counter()
-        prob, agreement = self._second_pass(rgb, binarise(first_prob, self.threshold_first))
+        prob, agreement = self.second_pass(rgb, binarise(first_prob, self.threshold_first))
         timings["second_pass_s"] = time.perf_counter() - t
         return first_prob, prob, agreement
 

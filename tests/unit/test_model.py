@@ -171,7 +171,7 @@ def test_the_second_pass_looks_only_inside_the_garments_box(tiny_model):
     rgb = studio_shot(0)[0][:, :, :3]
     first_mask = np.zeros(rgb.shape[:2], np.uint8)
     first_mask[600:1000, 400:700] = 255
-    prob = seg.second_pass(rgb, first_mask)
+    prob = seg.second_pass(rgb, first_mask)[0]
     crop, region, box = focus_crop(rgb, first_mask, seg.second.meta.dilate_fraction, seg.second.meta.fill,
                                    aspect(seg.second.input_size))
     assert prob.shape == rgb.shape[:2]
@@ -179,7 +179,7 @@ def test_the_second_pass_looks_only_inside_the_garments_box(tiny_model):
     outside = np.ones(prob.shape, bool)
     outside[box.slices] = region == 0
     assert prob[outside].max() == 0.0 and prob[box.slices][region == 1].max() > 0.0
-    assert not seg.second_pass(rgb, np.zeros_like(first_mask)).any(), "no first mask, nothing to refine"
+    assert not seg.second_pass(rgb, np.zeros_like(first_mask))[0].any(), "no first mask, nothing to refine"
 
 
 def test_confidence_definition():
