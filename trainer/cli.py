@@ -38,6 +38,8 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--patience", default=6, show_default=True, help="Early stopping patience, in epochs.")
 @click.option("--budget-minutes", type=click.FloatRange(min=0, min_open=True),
               help="Fitting time budget: stop before an epoch that would end past it (the best checkpoint is kept).")
+@click.option("--learning-rate", default=3e-4, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="RMSprop's starting rate (the study's 3e-4); lower to fine-tune a converged model.")
 @click.option("--lr-patience", default=2, show_default=True,
               help="Halve the learning rate after this many epochs without progress (0: keep 3e-4 throughout).")
 @click.option("--stop-on", type=click.Choice(["loss", "dice"]), default="loss", show_default=True,
@@ -168,18 +170,28 @@ def retrain(epochs, patience):
 @click.option("--street/--no-street", default=False, show_default=True, help="Also link the street photo itself (mixed training data).")
 @click.option("--size", default="1728x1152", show_default=True, help="Frame HEIGHTxWIDTH (the studio's is 1728x1152).")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--bags", "bag_share", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Hang a bag cut from another training photo over this share of the training photos' composites "
+              "(it hides the garment where it overlaps and counts as a negative). Validation photos give no bag "
+              "and get none.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N photos (smoke runs).")
-def studio_data(ccp, out, which, variants, views, street, size, seed, limit):
+def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share, limit):
     """Make studio-style shots from CCP (images/, masks/, labels/ and labels.txt): each person
     lifted onto a generated studio backdrop, often as a mannequin, the garment mask as truth."""
-    from trainer.studio import build, photo_ids
+    from trainer.studio import bags_of, build, photo_ids
 
     if not (ccp / "labels").is_dir() or not (ccp / "labels.txt").exists():
         raise click.ClickException(f"{ccp} has no labels/ and labels.txt: studio composites need CCP's full annotation")
     ids = photo_ids(ccp, which)[:limit]
     names = ("Front", "FrontRight", "Back") if views else None
+    bags, bag_ids = [], None
+    if bag_share:
+        bag_ids = set(photo_ids(ccp, "train"))
+        bags = bags_of(ccp, sorted(bag_ids))
+        click.echo(f"  {len(bags)} bags from {len(bag_ids)} training photos", err=True)
 
-    n = build(ccp, out, ids, variants=variants, size=_size(size), seed=seed, street=street, views=names, progress=_progress)
+    n = build(ccp, out, ids, variants=variants, size=_size(size), seed=seed, street=street, views=names,
+              progress=_progress, bags=bags, bag_share=bag_share, bag_ids=bag_ids)
     click.echo(json.dumps({"out": str(out), "photos": len(ids), "images": n}))
 
 

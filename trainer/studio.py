@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 STUDIO_SIZE = (1728, 1152)  # (height, width), as the studio shoots
 # Flat plastic tones of mannequins, RGB.
 PLASTIC = {"white": (236, 234, 230), "black": (38, 38, 40), "beige": (214, 188, 160), "grey": (152, 152, 154)}
+# What people carry: not garment, and the cut's commonest confident mistake (a bag held
+# against a coat of the same leather). CCP labels them on some photos only.
+CARRIED = ("bag", "purse", "wallet")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Annotated:
     person: np.ndarray  # HxW bool, every annotated pixel
     garment: np.ndarray  # HxW bool, the truth
     body: np.ndarray  # HxW bool, skin and hair
+    carried: np.ndarray | None = None  # HxW bool, bags, purses and wallets
 
     @property
     def negatives(self) -> np.ndarray:
@@ -59,7 +63,63 @@ def read_ccp(folder: Path, photo_id: str) -> Annotated:
     if labels is None or labels.shape != rgb.shape[:2] or garment.shape != rgb.shape[:2]:
         raise ValueError(f"{photo_id}: photo, labels and mask differ in size or are missing")
     body = np.isin(labels, [names.index("skin"), names.index("hair")])
-    return Annotated(photo_id, rgb, labels > 0, garment, body)
+    carried = np.isin(labels, [names.index(n) for n in CARRIED if n in names])
+    return Annotated(photo_id, rgb, labels > 0, garment, body, carried)
+
+
+@dataclass(frozen=True)
+class Carried:
+    """A bag cut out of a photo, to hang over other people (copy-paste augmentation)."""
+
+    rgb: np.ndarray  # hxwx3 uint8, the bag's box
+    alpha: np.ndarray  # hxw bool, the bag within its box
+    relative_height: float  # its height as a share of its wearer's, to keep its size on another
+
+    @classmethod
+    def cut_from(cls, photo: Annotated, min_pixels: int = 600) -> list["Carried"]:
+        """Every bag of `photo` big enough to see (each connected piece of its carried labels)."""
+        if photo.carried is None or not photo.carried.any():
+            return []
+        ys = np.nonzero(photo.person)[0]
+        wearer = float(ys.max() - ys.min() + 1)
+        n, pieces, stats, _ = cv2.connectedComponentsWithStats(photo.carried.astype(np.uint8), connectivity=8)
+        out = []
+        for i in range(1, n):
+            x, y, w, h, area = (int(v) for v in stats[i])
+            if area >= min_pixels:
+                out.append(cls(photo.rgb[y:y + h, x:x + w].copy(), pieces[y:y + h, x:x + w] == i, h / wearer))
+        return out
+
+
+def carry(image: np.ndarray, truth: np.ndarray, negatives: np.ndarray, bag: Carried, box, rng: np.random.Generator):
+    """Hang `bag` over the person whose frame box is (top, bottom, left, right), in place: at its
+    wearer's relative size, somewhere between the shoulders and the knees, in front of
+    everything. Where it covers the garment the truth goes off (a hand cutout would not show
+    what the bag hides) and it joins the negatives."""
+    top, bottom, left, right = box
+    height = bottom - top
+    scale = bag.relative_height * height * rng.uniform(0.8, 1.25) / bag.alpha.shape[0]
+    h, w = max(2, round(bag.alpha.shape[0] * scale)), max(2, round(bag.alpha.shape[1] * scale))
+    rgb = cv2.resize(bag.rgb, (w, h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR).astype(np.float32)
+    alpha = cv2.resize(bag.alpha.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.5:
+        rgb, alpha = rgb[:, ::-1], alpha[:, ::-1]
+    alpha = cv2.GaussianBlur(np.ascontiguousarray(alpha), (0, 0), 0.8)
+    rgb = rgb * rng.uniform(0.9, 1.1)
+    y0 = round(rng.uniform(top + 0.3 * height, top + 0.75 * height) - h / 2)
+    x0 = round(rng.uniform(left, right) - w / 2)
+    # The part of the bag inside the frame.
+    fy0, fx0 = max(y0, 0), max(x0, 0)
+    fy1, fx1 = min(y0 + h, image.shape[0]), min(x0 + w, image.shape[1])
+    if fy1 <= fy0 or fx1 <= fx0:
+        return
+    frame = (slice(fy0, fy1), slice(fx0, fx1))
+    inside = (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
+    a = alpha[inside][:, :, None]
+    image[frame] = a * rgb[inside] + (1 - a) * image[frame]
+    hidden = alpha[inside] > 0.5
+    truth[frame][hidden] = False
+    negatives[frame][hidden] = True
 
 
 def plastic(rgb: np.ndarray, region: np.ndarray, tone, rng: np.random.Generator) -> np.ndarray:
@@ -128,9 +188,11 @@ def backdrop(rng: np.random.Generator, size, floor_y: int, feet_x: int, person_w
 
 
 def compose(photo: Annotated, rng: np.random.Generator, size=STUDIO_SIZE,
-            mannequin: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            mannequin: bool | None = None, bag: Carried | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(HxWx3 uint8 studio-style photo, HxW uint8 0/255 garment truth, HxW uint8 0/255 negatives:
-    the person's parts that are not garment) at `size` (height, width)."""
+    the person's parts that are not garment) at `size` (height, width). With `bag`, also a bag
+    (from another photo) hung over the person (see `carry`); without, the draws and so the
+    composite are the same as before bags existed."""
     h, w = size
     rgb = photo.rgb
     if mannequin if mannequin is not None else rng.random() < 0.6:
@@ -161,6 +223,9 @@ def compose(photo: Annotated, rng: np.random.Generator, size=STUDIO_SIZE,
     feet_x = int(round(centre_x))
     background = backdrop(rng, size, int(floor_y), feet_x, int((right - left) * scale))
     image = alpha * person_rgb + (1 - alpha) * background
+    if bag is not None:
+        half = (right - left) * scale / 2
+        carry(image, truth, negatives, bag, (floor_y - scale * (bottom - top), floor_y, centre_x - half, centre_x + half), rng)
     image += rng.normal(0, rng.uniform(0.5, 2.5), image.shape).astype(np.float32)  # sensor noise
     if rng.random() < 0.3:
         image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 0.7))
@@ -179,14 +244,21 @@ def photo_ids(folder: Path, which: str, seed: int = 0, val_fraction: float = 0.2
     return [p.id for p in (train if which == "train" else val)]
 
 
+def bags_of(ccp: Path, ids: list[str]) -> list[Carried]:
+    """Every bag on these photos, to hang over others."""
+    return [bag for photo_id in ids for bag in Carried.cut_from(read_ccp(ccp, photo_id))]
+
+
 def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_SIZE, seed: int = 0,
-          street: bool = False, views: tuple[str, ...] | None = None, progress=None) -> int:
+          street: bool = False, views: tuple[str, ...] | None = None, progress=None,
+          bags: list[Carried] = (), bag_share: float = 0.0, bag_ids: set[str] | None = None) -> int:
     """Write composites as a labelled folder (images/<id>_<variant>.jpg, masks/<id>_<variant>.png,
     and negatives/<id>_<variant>.png: the person's parts that are not garment).
 
     views: name the variants after the studio's views (Front, FrontRight, Back) instead of
     numbering them, for a set that looks like the studio's garments. street: also link each
-    street photo and its mask as <id>_street, mixing both domains in one folder.
+    street photo and its mask as <id>_street, mixing both domains in one folder. bags: hang
+    one of these over `bag_share` of the composites of the photos in `bag_ids` (all if None).
     Returns the number of images written.
     """
     out = Path(out)
@@ -199,7 +271,12 @@ def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_S
         photo = read_ccp(ccp, photo_id)
         for v, name in enumerate(names):
             rng = np.random.default_rng([seed, int(photo_id), v])
-            image, truth, negatives = compose(photo, rng, size)
+            # Its own generator: a composite without a bag is the same as before bags existed.
+            pick = np.random.default_rng([seed, int(photo_id), v, 1])
+            bag = None
+            if bags and (bag_ids is None or photo_id in bag_ids) and pick.random() < bag_share:
+                bag = bags[int(pick.integers(len(bags)))]
+            image, truth, negatives = compose(photo, rng, size, bag=bag)
             cv2.imwrite(str(out / "images" / f"{photo_id}_{name}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
             cv2.imwrite(str(out / "masks" / f"{photo_id}_{name}.png"), truth)

@@ -38,6 +38,7 @@ class TrainConfig:
     batch_size: int = 8
     patience: int = 6
     budget_minutes: float | None = None  # stop before an epoch that would end past this much fitting time
+    learning_rate: float = 3e-4  # the study's; lower to fine-tune a converged model without first undoing it
     lr_patience: int = 2  # halve the learning rate after this many epochs without progress; 0 = never
     stop_on: str = "loss"  # early stopping and the kept checkpoint follow validation "loss" or "dice"
     seed: int = 0
@@ -281,7 +282,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     if cfg.init_from:
         model.load_weights(Path(cfg.init_from) / models.WEIGHTS)
     model.compile(
-        optimizer=keras.optimizers.RMSprop(learning_rate=3e-4),
+        optimizer=keras.optimizers.RMSprop(learning_rate=cfg.learning_rate),
         loss=BceDiceLoss(boundary_weight=cfg.boundary_weight, negative_weight=cfg.negative_weight),
         metrics=[dice_metric, accuracy_metric],
         jit_compile=cfg.jit_compile,
@@ -334,7 +335,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
             "epochs_run": len(val_dice), "best_epoch": best_epoch,
             "budget_minutes": cfg.budget_minutes, "stopped_by_budget": bool(budget and budget.stopped_at), "stopped_on": monitor,
             "val_dice_model_res_at_best": float(val_dice[best_epoch - 1]),
-            "batch_size": cfg.batch_size, "lr_patience": cfg.lr_patience, "precision": precision, "precision_choice": precision_choice, "jit_compile": cfg.jit_compile, "device": used_device,
+            "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate, "lr_patience": cfg.lr_patience, "precision": precision, "precision_choice": precision_choice, "jit_compile": cfg.jit_compile, "device": used_device,
             "augmentation": {"flip": cfg.flip, "colour": cfg.colour}, "boundary_weight": cfg.boundary_weight,
             "negative_weight": cfg.negative_weight,
             "dilate_jitter": cfg.dilate_jitter if stage == "second" else None,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from trainer.data import Pair, find_pairs, split
-from trainer.studio import PLASTIC, Annotated, build, compose, plastic, read_ccp
+from trainer.studio import PLASTIC, Annotated, Carried, build, compose, plastic, read_ccp
 
 RED = (220, 20, 20)
 
@@ -74,6 +74,48 @@ def test_negatives_are_the_persons_other_parts_aligned_with_the_photo(seed):
     assert np.nonzero(inside)[0].min() < np.nonzero(truth)[0].min()
 
 
+BLUE = (20, 40, 230)
+
+
+def blue_bag(relative_height=0.3) -> Carried:
+    """A pure blue bag: a square with a handle cut out of its top."""
+    alpha = np.ones((60, 50), bool)
+    alpha[:15, 12:38] = False
+    return Carried(np.full((60, 50, 3), BLUE, np.uint8), alpha, relative_height)
+
+
+def is_blue(image):
+    r, g, b = (image[..., i].astype(int) for i in range(3))
+    return (b > 170) & (r < 90) & (g < 100)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_carried_bag_hides_the_garment_and_joins_the_negatives(seed):
+    image, truth, negatives = compose(person_photo(), np.random.default_rng(seed), size=(432, 288), bag=blue_bag())
+    kernel = np.ones((5, 5), np.uint8)
+    bag = is_blue(image)
+    assert bag.sum() > 300, "the bag is in the frame"
+    inside = cv2.erode(bag.view(np.uint8), kernel) > 0
+    assert not (truth > 0)[inside].any(), "no truth under the bag"
+    assert (negatives > 0)[inside].all(), "the bag is a negative"
+    # The rest of the garment is still where the truth says.
+    garment = cv2.erode(truth, kernel) > 0
+    assert is_red(image)[garment].mean() > 0.99
+    assert is_red(image)[cv2.dilate(truth, kernel) == 0].mean() < 0.001
+
+
+def test_bags_are_cut_from_their_labels_at_their_wearers_scale():
+    photo = person_photo()
+    carried = np.zeros_like(photo.person)
+    carried[200:260, 40:80] = True  # a bag beside the torso
+    carried[10:12, 10:12] = True  # a speck: too small to be a bag
+    bags = Carried.cut_from(Annotated(photo.id, photo.rgb, photo.person | carried, photo.garment, photo.body, carried))
+    assert len(bags) == 1
+    assert bags[0].alpha.shape == (60, 40) and bags[0].alpha.all()
+    assert bags[0].relative_height == pytest.approx(60 / (380 - 10))
+    assert Carried.cut_from(photo) == []
+
+
 def test_the_same_seed_makes_the_same_composite():
     a = compose(person_photo(), np.random.default_rng([0, 42, 1]), size=(216, 144))
     b = compose(person_photo(), np.random.default_rng([0, 42, 1]), size=(216, 144))
@@ -124,3 +166,11 @@ def test_build_writes_a_labelled_folder_from_ccp_files(tmp_path):
     assert np.array_equal(street, photo.person & ~photo.garment)
     pairs = {p.id: p for p in find_pairs(tmp_path / "out")}
     assert all(p.negatives is not None and p.negatives.stem == p.id for p in pairs.values())
+
+    # Bags hang only over the photos they are given for; every other composite stays as it was.
+    for name, bag_ids in (("bags", {"0042"}), ("none", {"0007"})):
+        build(ccp, tmp_path / name, ["0042"], size=(216, 144), views=("Front",), bags=[blue_bag()], bag_share=1.0,
+              bag_ids=bag_ids)
+    read = {name: cv2.imread(str(tmp_path / name / "images" / "0042_Front.jpg")) for name in ("bags", "none", "out")}
+    assert np.array_equal(read["none"], read["out"])
+    assert not np.array_equal(read["bags"], read["out"])

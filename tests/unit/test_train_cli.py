@@ -34,9 +34,13 @@ def test_train_first_and_second_pass(folder, tmp_path):
         assert (tmp_path / "first" / name).exists(), name
 
     result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "second"), "--second-pass",
-                                  str(tmp_path / "first"), *common])
+                                  str(tmp_path / "first"), "--learning-rate", "1e-4", *common])
     assert result.exit_code == 0, result.output
     second = artefact.read_meta(tmp_path / "second")
+    assert meta.training["learning_rate"] == 3e-4 and second.training["learning_rate"] == 1e-4
+    first_epoch = (tmp_path / "second" / "training_log.csv").read_text().splitlines()[:2]
+    rate = float(first_epoch[1].split(",")[first_epoch[0].split(",").index("learning_rate")])
+    assert rate == pytest.approx(1e-4), "the optimiser starts at the rate asked for"
     assert second.stage == "second" and second.dilate_fraction == 0.03 and second.fill == meta.mean
     assert second.focus == "crop" and meta.focus == "frame"
     assert second.training["first_pass_model"] == models.stage_version(tmp_path / "first")
