@@ -140,6 +140,42 @@ def test_composites_of_one_photo_fall_on_one_side_of_the_split():
     assert len(val) == 10 * 3 and not {p.source for p in train} & {p.source for p in val}
 
 
+def write_ccp(folder, ids, bag=True):
+    """A CCP-like folder: each photo a person_photo, its labels with a bag beside the torso."""
+    for d in ("images", "masks", "labels"):
+        (folder / d).mkdir(parents=True)
+    (folder / "labels.txt").write_text("\n".join(["null", "hair", "shirt", "skin", "bag"]) + "\n")
+    photo = person_photo()
+    labels = np.where(photo.garment, 2, np.where(photo.person, 3, 0)).astype(np.uint8)
+    if bag:
+        labels[220:280, 20:60] = 4
+    for photo_id in ids:
+        cv2.imwrite(str(folder / "images" / f"{photo_id}.jpg"), cv2.cvtColor(photo.rgb, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(folder / "masks" / f"{photo_id}.png"), np.where(labels == 2, 255, 0).astype(np.uint8))
+        cv2.imwrite(str(folder / "labels" / f"{photo_id}.png"), labels)
+    return folder
+
+
+def test_studio_data_hangs_bags_from_training_photos_over_training_photos_only(tmp_path):
+    from click.testing import CliRunner
+
+    from cutout.cli import main
+    from trainer.studio import photo_ids
+
+    ccp = write_ccp(tmp_path / "ccp", [f"{i:04d}" for i in range(1, 11)])
+    runner = CliRunner()
+    common = ["--split", "all", "--size", "216x144"]
+    plain = runner.invoke(main, ["studio-data", str(ccp), "--out", str(tmp_path / "plain"), *common])
+    bags = runner.invoke(main, ["studio-data", str(ccp), "--out", str(tmp_path / "bags"), "--bags", "1", *common])
+    assert plain.exit_code == 0 and bags.exit_code == 0, bags.output
+    assert "8 bags from 8 training photos" in bags.output
+    val = set(photo_ids(ccp, "val"))
+    assert len(val) == 2
+    for photo_id in (f"{i:04d}" for i in range(1, 11)):
+        a, b = (cv2.imread(str(tmp_path / d / "images" / f"{photo_id}_s0.jpg")) for d in ("plain", "bags"))
+        assert np.array_equal(a, b) == (photo_id in val), photo_id
+
+
 def test_build_writes_a_labelled_folder_from_ccp_files(tmp_path):
     ccp = tmp_path / "ccp"
     for d in ("images", "masks", "labels"):
