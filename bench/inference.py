@@ -131,7 +131,7 @@ def main():
     gemm = gemm_gflops()
 
     print(f"model {seg.version}  inputs {first.input_size}{' + ' + str(second.input_size) if second else ''}")
-    print(f"on {len(cores)} core(s) of {runtime.cpu_info()['model']}; networks in {first.precision}")
+    print(f"on {len(cores)} core(s) of {runtime.cpu_info()['model']}; networks in {seg.precision}")
     print(f"shot 1152x1728, median of {args.repeat} runs after one warm-up:")
     for name, values in stages.items():
         print(f"  {name:<15} {statistics.median(values) * 1000:8.1f} ms")

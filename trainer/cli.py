@@ -130,7 +130,7 @@ def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery, plo
     if as_json:
         click.echo(json.dumps({k: v for k, v in report.items() if k != "per_image"}))
         return
-    click.echo(f"{report['n']} images, models {report['models']} in {report['precision']}, thresholds {report['thresholds']}")
+    click.echo(f"{report['n']} images, models {report['models']} in {', '.join(f'{k} {v}' for k, v in report['precision'].items())}, thresholds {report['thresholds']}")
     for name in ("single", "single_tta", "double", "double_tta"):
         if name in report:
             d, b = report[name]["dice"], report[name]["boundary_f"]

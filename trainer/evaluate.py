@@ -92,7 +92,7 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
     ids = [r["id"] for r in rows]
     report = {"n": len(rows), "seconds": round(time.time() - started, 1), "models": {"first": first.version, "second": second.version if second else None},
               "thresholds": {"first": seg.threshold_first, "second": seg.threshold_second},
-              "precision": first.precision}
+              "precision": seg.precisions}
     for name in variants:
         report[name] = {
             "dice": summarise([r[f"{name}_dice"] for r in rows], ids),

@@ -132,6 +132,18 @@ class Segmenter:
         return first_prob, prob, agreement
 
     @property
+    def precisions(self) -> dict[str, str]:
+        """What each stage's network computes in. "auto" decides per stage (each is timed at its
+        own input size), so one stage may run in bfloat16 and the other in float32."""
+        return {"first": self.first.precision, **({"second": self.second.precision} if self.second else {})}
+
+    @property
+    def precision(self) -> str:
+        """The precisions in a few words, for logs: "float32", or "first float32, second bfloat16"."""
+        kinds = set(self.precisions.values())
+        return kinds.pop() if len(kinds) == 1 else ", ".join(f"{k} {v}" for k, v in self.precisions.items())
+
+    @property
     def final(self) -> artefact.LoadedModel:
         """The last stage: its model.json carries the bundle's refinement, calibration and release rule."""
         return self.second or self.first

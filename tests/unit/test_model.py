@@ -274,6 +274,19 @@ def test_bfloat16_inference_keeps_the_weights_and_close_outputs(tiny_model):
         artefact.load(tiny_model / "first", precision="float16")
 
 
+def test_a_segmenter_says_what_each_stage_computes_in(tiny_model):
+    """auto decides per stage, so a report naming one stage's precision can hide the other's."""
+    from cutout.segmentation import artefact
+    from cutout.segmentation.segmenter import Segmenter
+
+    f32 = artefact.load(tiny_model / "first", input_size=(96, 64))
+    bf16 = artefact.load(tiny_model / "second", input_size=(96, 64), precision="bfloat16")
+    mixed = Segmenter(f32, bf16)
+    assert mixed.precisions == {"first": "float32", "second": "bfloat16"}
+    assert mixed.precision == "first float32, second bfloat16"
+    assert Segmenter(f32, f32).precision == "float32" and Segmenter(f32).precisions == {"first": "float32"}
+
+
 @pytest.mark.parametrize("native, bf16_seconds, expected", [(False, 0.1, "float32"), (True, 0.5, "bfloat16"),
                                                             (True, 0.95, "float32"), (True, 2.0, "float32")])
 def test_auto_precision_is_bfloat16_only_where_native_and_measured_faster(tiny_model, monkeypatch, native,
