@@ -37,7 +37,7 @@ test-integration: install
 # photos, the first stage from scratch at 192x128 then carried on at 288x192 (fully
 # convolutional: the same weights at a larger size), the second stage on the garment's box
 # behind the first stage's own predictions with the focus border varied, then fine-tuned at a
-# quarter of the rate on composites where a bag from another photo hangs over the person;
+# third of the rate on composites where a bag from another photo hangs over the person;
 # each run within its time budget and kept by validation Dice, the person's other parts
 # weighed 3x (--negative-weight 2); then calibration (with flip TTA) on studio-style validation
 # garments, and the evaluation in float32, as calibrated.

@@ -41,7 +41,7 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--learning-rate", default=3e-4, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="RMSprop's starting rate (the study's 3e-4); lower to fine-tune a converged model.")
 @click.option("--lr-patience", default=2, show_default=True,
-              help="Halve the learning rate after this many epochs without progress (0: keep 3e-4 throughout).")
+              help="Halve the learning rate after this many epochs without progress (0: keep --learning-rate throughout).")
 @click.option("--stop-on", type=click.Choice(["loss", "dice"]), default="loss", show_default=True,
               help="Early stopping and the kept checkpoint follow validation loss or validation Dice (noisier).")
 @click.option("--seed", default=0, show_default=True, help="Seeds the train/validation split and the weights.")
@@ -100,6 +100,7 @@ def train(data, out, input_size, second_pass_of, init_from, **options):
 def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery, plots):
     """Score a model against a labelled folder DATA (images/ + masks/ or cutouts/)."""
     from cutout.segmentation import artefact, runtime
+    from cutout.segmentation.segmenter import describe_precisions
     from trainer.data import find_pairs
     from trainer.evaluate import evaluate_pairs, write_csv
 
@@ -130,7 +131,7 @@ def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery, plo
     if as_json:
         click.echo(json.dumps({k: v for k, v in report.items() if k != "per_image"}))
         return
-    click.echo(f"{report['n']} images, models {report['models']} in {', '.join(f'{k} {v}' for k, v in report['precision'].items())}, thresholds {report['thresholds']}")
+    click.echo(f"{report['n']} images, models {report['models']} in {describe_precisions(report['precision'])}, thresholds {report['thresholds']}")
     for name in ("single", "single_tta", "double", "double_tta"):
         if name in report:
             d, b = report[name]["dice"], report[name]["boundary_f"]

@@ -45,6 +45,13 @@ def aspect(size: tuple[int, int]) -> float:
     return size[0] / size[1]
 
 
+def describe_precisions(precisions: dict[str, str]) -> str:
+    """Per-stage precisions in a few words, for logs and reports: "float32", or
+    "first float32, second bfloat16" when the stages differ."""
+    kinds = set(precisions.values())
+    return kinds.pop() if len(kinds) == 1 else ", ".join(f"{k} {v}" for k, v in precisions.items())
+
+
 def binarise(prob: np.ndarray, threshold: float) -> np.ndarray:
     """A 0/255 uint8 mask: probability strictly above the threshold."""
     return (prob > threshold).view(np.uint8) * np.uint8(255)
@@ -139,9 +146,8 @@ class Segmenter:
 
     @property
     def precision(self) -> str:
-        """The precisions in a few words, for logs: "float32", or "first float32, second bfloat16"."""
-        kinds = set(self.precisions.values())
-        return kinds.pop() if len(kinds) == 1 else ", ".join(f"{k} {v}" for k, v in self.precisions.items())
+        """The precisions in a few words (describe_precisions)."""
+        return describe_precisions(self.precisions)
 
     @property
     def final(self) -> artefact.LoadedModel:
