@@ -7,8 +7,10 @@ garments so that at least 98 % of released garments have every view at Dice >= 0
 (``model.json``'s ``release``). ``min_confidence`` overrides the models' rules; a model
 without a rule uses DEFAULT_MIN_CONFIDENCE.
 
-It *needs a person* when a view failed, a confidence is below the rule, or a reference
-disagrees; it is *waiting* while a view is missing or still being processed. A person's
+It *needs a person* when a view failed, a confidence is below the rule, a reference
+disagrees, or the views disagree on the garment's height (the studio's camera and turntable
+stay put, so one of them took in something else: cutout.ranking.heights_agree); it is
+*waiting* while a view is missing or still being processed. A person's
 review on the review page settles a view: approved or corrected, it needs nobody any more
 (a garment settled that way is *reviewed*); "needs manual cut" keeps it with a person.
 Reviews count for the content they were made on: a re-shoot needs a new one.
@@ -83,7 +85,7 @@ def _details(session, garment_ids: list[str], min_confidence: float | None, min_
             continue  # only the newest segmentation of the shot's current content
         seen.add(shot.id)
         g = garments.setdefault(shot.garment_id, {"garment_id": shot.garment_id, "views": {}, "reasons": [],
-                                                  "waiting_for": [], "reviewed": False, "scores": []})
+                                                  "waiting_for": [], "reviewed": False, "scores": [], "heights": {}})
         view = {"status": shot.status, "key": shot.key, "shot_id": shot.id}
         review = reviews.get(shot.id)
         if review is not None:
@@ -113,9 +115,17 @@ def _details(session, garment_ids: list[str], min_confidence: float | None, min_
             if seg.dice is not None and seg.dice < min_dice:
                 g["reasons"].append(f"{shot.view} Dice {seg.dice:.4f} < {min_dice}")
             g["scores"].append(view["dice"] if view["dice"] is not None else view["confidence"])
+            height = (seg.confidence_parts or {}).get("height_fraction")
+            if height is not None:
+                g["heights"][shot.view] = height
         g["views"][shot.view] = view
 
     for g in garments.values():
+        heights = g.pop("heights")
+        if not ranking.heights_agree(heights.values()):
+            said = ", ".join(f"{view} {h:.0%}" for view, h in sorted(heights.items(), key=lambda kv: VIEWS.index(kv[0])))
+            g["reasons"].append(f"the views disagree on the garment's height ({said} of the frame): "
+                                "one takes in something else or leaves part out")
         scores = g.pop("scores")
         g["score"] = round(min(scores), 4) if scores else None
         g["missing_views"] = [v for v in VIEWS if v not in g["views"]]

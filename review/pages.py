@@ -16,7 +16,7 @@ bp = Blueprint("pages", __name__)
 PAGE_SIZE = 20
 # The queue's reason filter: ranking's kinds, in words.
 REASONS = dict(zip(REASON_KINDS, ("failed", "confidence below the rule", "Dice below the reference rule",
-                                  "manual cut requested")))
+                                  "manual cut requested", "views disagree on the height")))
 
 
 @bp.get("/healthz")

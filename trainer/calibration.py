@@ -7,8 +7,9 @@ Both are fitted on validation garments, never on training ones:
   of the candidates, the one with the smallest squared error on garments held out of its
   fit wins. The result is monotone in its score and bounded by construction, and stored as
   points to interpolate between.
-- release rule: a garment is released when every one of its views is done and the smallest
-  predicted Dice among them reaches a threshold; the threshold is the lowest at which at
+- release rule: a garment is released when every one of its views is done, they agree on the
+  garment's height (cutout.ranking.heights_agree) and the smallest predicted Dice among them
+  reaches a threshold; the threshold is the lowest at which at
   least `precision` of the released validation garments have every view at Dice >= `good`.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cutout.ranking import MAX_HEIGHT_SPREAD, heights_agree
 from cutout.segmentation.confidence import FEATURES, SCORES, score
 
 GOOD_DICE = 0.95
@@ -97,26 +99,36 @@ def fit_calibration(signals: list[dict], dice: list[float], groups: list[str] | 
 
 
 def garment_table(rows: list[dict]) -> dict[str, dict]:
-    """Per garment: the smallest predicted and measured Dice of its views, from per-view rows
-    {"garment", "predicted", "dice"} (a failed view predicts 0)."""
+    """Per garment: the smallest predicted and measured Dice of its views, and whether its views
+    agree on its height, from per-view rows {"garment", "predicted", "dice", optional "height"}
+    (a failed view predicts 0)."""
     garments: dict[str, dict] = {}
     for row in rows:
-        g = garments.setdefault(row["garment"], {"predicted": 1.0, "dice": 1.0, "views": 0})
+        g = garments.setdefault(row["garment"], {"predicted": 1.0, "dice": 1.0, "views": 0, "heights": []})
         g["predicted"] = min(g["predicted"], row["predicted"])
         g["dice"] = min(g["dice"], row["dice"])
         g["views"] += 1
+        g["heights"].append(row.get("height"))
+    for g in garments.values():
+        g["heights_agree"] = heights_agree(g.pop("heights"))
     return garments
 
 
+def release_score(garment: dict) -> float:
+    """What the release rule compares with its threshold: the garment's smallest predicted
+    Dice, or 0 when its views disagree on its height (never released, however sure)."""
+    return garment["predicted"] if garment.get("heights_agree", True) else 0.0
+
+
 def automation_curve(garments: dict[str, dict], good: float = GOOD_DICE) -> list[dict]:
-    """For each candidate threshold (every garment's predicted Dice, high to low): the share of
+    """For each candidate threshold (every garment's release score, high to low): the share of
     garments released and the precision among them."""
-    items = sorted(garments.values(), key=lambda g: -g["predicted"])
+    items = sorted(garments.values(), key=lambda g: -release_score(g))
     curve, right = [], 0
     for k, g in enumerate(items, 1):
         right += g["dice"] >= good
-        if k == len(items) or items[k]["predicted"] < g["predicted"]:
-            curve.append({"threshold": g["predicted"], "released": k / len(items), "precision": right / k})
+        if k == len(items) or release_score(items[k]) < release_score(g):
+            curve.append({"threshold": release_score(g), "released": k / len(items), "precision": right / k})
     return curve
 
 
@@ -126,9 +138,11 @@ def choose_release(garments: dict[str, dict], precision: float = TARGET_PRECISIO
     ok = [c for c in curve if c["precision"] >= precision]
     if not ok:  # nothing can be released at this precision: release nothing
         return {"min_predicted_dice": 1.01, "good_dice": good, "target_precision": precision,
+                "max_height_spread": MAX_HEIGHT_SPREAD,
                 "validation": {"garments": len(garments), "released": 0.0, "precision": None}}
     chosen = max(ok, key=lambda c: c["released"])
     return {"min_predicted_dice": round(chosen["threshold"], 6), "good_dice": good, "target_precision": precision,
+            "max_height_spread": MAX_HEIGHT_SPREAD,
             "validation": {"garments": len(garments), "released": round(chosen["released"], 4),
                            "precision": round(chosen["precision"], 4)}}
 
@@ -183,10 +197,10 @@ def write_views(path: Path, views: list[dict], rows: list[dict]) -> None:
 
     with open(path, "w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["id", "garment", "dice", "boundary_f", "predicted", *FEATURES])
+        out.writerow(["id", "garment", "dice", "boundary_f", "predicted", *FEATURES, "height_fraction"])
         for view, row in zip(views, rows):
             out.writerow([view["id"], view["garment"], round(view["dice"], 5), round(view["boundary_f"], 5),
-                          round(row["predicted"], 5), *(view["signals"].get(k, "") for k in FEATURES)])
+                          round(row["predicted"], 5), *(view["signals"].get(k, "") for k in (*FEATURES, "height_fraction"))])
 
 
 def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | None = None, progress=None,
@@ -215,8 +229,8 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
                                   [v["garment"] for v in views])
     from cutout.segmentation.confidence import predicted_dice
 
-    rows = [{"garment": v["garment"], "predicted": predicted_dice(v["signals"], calibration), "dice": v["dice"]}
-            for v in views]
+    rows = [{"garment": v["garment"], "predicted": predicted_dice(v["signals"], calibration), "dice": v["dice"],
+             "height": v["signals"].get("height_fraction")} for v in views]
     garments = garment_table(rows)
     release = choose_release(garments)
     first_dir, second_dir = bundle_stages(bundle)

@@ -113,14 +113,14 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
 def automation(rows: list[dict], variant: str, rule: dict | None) -> dict:
     """Share of garments the release rule lets out without a person, and how many of those are
     right (every view at Dice >= the rule's good Dice, 0.95), with the whole automation curve."""
-    from trainer.calibration import GOOD_DICE, automation_curve, garment_table
+    from trainer.calibration import GOOD_DICE, automation_curve, garment_table, release_score
 
-    garments = garment_table([{"garment": r["garment"], "predicted": r["confidence"], "dice": r[f"{variant}_dice"]}
-                              for r in rows])
+    garments = garment_table([{"garment": r["garment"], "predicted": r["confidence"], "dice": r[f"{variant}_dice"],
+                               "height": r.get("signal_height_fraction")} for r in rows])
     good = (rule or {}).get("good_dice", GOOD_DICE)
     result = {"garments": len(garments), "rule": rule, "curve": automation_curve(garments, good)}
     if rule:
-        out = [g for g in garments.values() if g["predicted"] >= rule["min_predicted_dice"]]
+        out = [g for g in garments.values() if release_score(g) >= rule["min_predicted_dice"]]
         result.update(released=round(len(out) / max(1, len(garments)), 4),
                       precision=round(sum(g["dice"] >= good for g in out) / len(out), 4) if out else None)
     else:

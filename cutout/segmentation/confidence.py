@@ -18,7 +18,7 @@ from cutout.imageio import bounds
 # across it (a 3x3 Sobel gives 4x the step height).
 EDGE_STEP = 10
 EMPTY = {"decisiveness": 0.0, "agreement": 0.0, "expected_dice": 0.0, "garment_fraction": 0.0,
-         "edge_support": 0.0, "largest_component": 0.0, "flip_agreement": 0.0}
+         "edge_support": 0.0, "largest_component": 0.0, "flip_agreement": 0.0, "height_fraction": 0.0}
 
 
 def edge_support(rgb: np.ndarray, on: np.ndarray) -> float:
@@ -43,6 +43,12 @@ def largest_component(on: np.ndarray) -> float:
     return float(areas.max() / areas.sum())
 
 
+def height_fraction(on: np.ndarray) -> float:
+    """Share of the frame's rows the mask spans, top to bottom."""
+    rows = np.flatnonzero(on.any(axis=1))
+    return float((rows[-1] - rows[0] + 1) / on.shape[0]) if rows.size else 0.0
+
+
 def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, first_mask: np.ndarray | None,
                        rgb: np.ndarray | None = None, flip_agreement: float | None = None) -> dict:
     """What the photo and the probability maps say about a mask's quality.
@@ -58,6 +64,8 @@ def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, fir
     edge_support, largest_component: see those functions (need the photo; 1.0 without it).
     flip_agreement: Dice between the final network's masks of its input and of the input's
         mirror image, at the network's size (with flip test-time augmentation; 1.0 without).
+    height_fraction: share of the frame's rows the mask spans; not a sign of quality on its
+        own, but a garment's three views should agree on it (cutout.ranking.heights_agree).
     An empty mask scores 0 on all (no garment found is always a job for a person).
     """
     on = mask > 127
@@ -75,6 +83,7 @@ def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, fir
         "edge_support": round(edge_support(rgb, on), 5) if rgb is not None else 1.0,
         "largest_component": round(largest_component(on), 5),
         "flip_agreement": round(flip_agreement, 5) if flip_agreement is not None else 1.0,
+        "height_fraction": round(height_fraction(on), 5),
     }
 
 

@@ -36,12 +36,8 @@ def upgrade():
         sa.Column("segmented_at", sa.DateTime(timezone=True)),
     )
     op.create_index("ix_garment_states_score", "garment_states", ["score", "garment_id"])
-    # The standing of garments registered before this revision, computed as every write will.
-    from sqlalchemy.orm import Session
-
-    from cutout.ranking import refresh_all
-
-    refresh_all(Session(bind=bind))
+    # The standing of garments registered before this revision is computed by the newest
+    # revision that changes garment_states (0006): cutout.ranking writes the head's columns.
 
 
 def downgrade():

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from cutout.segmentation.confidence import predicted_dice
-from trainer.calibration import automation_curve, choose_release, fit_calibration, garment_table, isotonic
+from cutout.ranking import MAX_HEIGHT_SPREAD
+from trainer.calibration import (automation_curve, choose_release, fit_calibration, garment_table, isotonic,
+                                 release_score)
 
 
 def test_isotonic_fit_is_monotone_bounded_and_least_squares():
@@ -52,6 +54,20 @@ def test_a_garment_with_one_bad_view_is_never_released():
     threshold = rule["min_predicted_dice"]
     assert garments["good"]["predicted"] >= threshold
     assert garments["one-bad"]["predicted"] < threshold and garments["one-failed"]["predicted"] < threshold
+
+
+def test_a_garment_whose_views_disagree_on_its_height_is_never_released():
+    # The best-predicted garment took in the plastic legs in one view: that view's mask is
+    # taller than the others by more than the studio's fixed camera allows.
+    data = [{**row, "height": h} for row, h in zip(rows("legs", [(0.99, 0.80)] * 3), (0.50, 0.51, 0.75))]
+    data += [{**row, "height": h} for row, h in zip(rows("right", [(0.97, 0.97)] * 3), (0.60, 0.63, 0.58))]
+    data += rows("older-model", [(0.96, 0.97)] * 3)  # no height signal: judged as before
+    garments = garment_table(data)
+    assert not garments["legs"]["heights_agree"] and garments["right"]["heights_agree"]
+    rule = choose_release(garments, precision=0.98)
+    assert rule["validation"] == {"garments": 3, "released": pytest.approx(2 / 3, abs=1e-4), "precision": 1.0}
+    assert release_score(garments["legs"]) < rule["min_predicted_dice"] <= release_score(garments["older-model"])
+    assert rule["max_height_spread"] == MAX_HEIGHT_SPREAD
 
 
 def test_release_threshold_is_the_lowest_that_keeps_precision():

@@ -196,6 +196,7 @@ def test_confidence_definition():
     score, parts = confidence_score(crisp, 0.5, mask, disagree)
     assert score == pytest.approx(2 * 18 / (36 + 18), abs=1e-4)
     assert confidence_score(np.zeros((4, 4), np.float32), 0.5, np.zeros((4, 4), np.uint8), None)[0] == 0.0
+    assert parts["height_fraction"] == 0.6, "rows 2..7 of 10: what the report compares across a garment's views"
 
 
 def test_saving_a_trained_model_ships_weights_only(tmp_path, tiny_model):

@@ -145,3 +145,32 @@ def test_pages_join_up_to_the_whole_report_and_the_sql_ranking_agrees_with_the_w
     assert [g["garment_id"] for g in needs_cutout(url, None, 0.97, filters=Filters(reason="failed"))["garments"]] == [WORSE]
     assert [g["garment_id"] for g in needs_cutout(url, None, 0.97, filters=Filters(reviewed=True))["garments"]] == [BAD]
     assert not needs_cutout(url, None, 0.97, filters=Filters(model="another"))["garments"]
+
+
+def _garment_with_heights(url, gid, heights, first_id):
+    """Three views the model is sure of (0.99), with these mask heights (share of the frame)."""
+    with session_scope(url) as s:
+        s.add(Garment(id=gid))
+        for n, (view, height) in enumerate(zip(("Front", "FrontRight", "Back"), heights), first_id):
+            s.add(Shot(id=n, bucket="b", key=f"shots/{gid}_{view}.png", etag="e", size_bytes=1, garment_id=gid,
+                       view=view, status="done"))
+            s.flush()
+            s.add(Segmentation(shot_id=n, model_version_id=1, shot_etag="e", width=1, height=1, first_mask_key="f",
+                               mask_key=f"m{n}", cutout_key="c", overlay_key="o", threshold_first=0.5, confidence=0.99,
+                               confidence_parts={"height_fraction": height}, dice=None, timings={}))
+        ranking.refresh(s, [gid])
+
+
+def test_views_that_disagree_on_the_garments_height_keep_it_with_a_person(url):
+    legs, steady = "eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee", "ffffffff-ffff-4fff-8fff-ffffffffffff"
+    _garment_with_heights(url, legs, (0.50, 0.51, 0.75), 100)  # one view took in the plastic legs
+    _garment_with_heights(url, steady, (0.60, 0.63, 0.58), 200)  # the fixed camera's small differences
+    status = {g["garment_id"]: g for g in needs_cutout(url, None, 0.97, include_all=True)["garments"]}
+    assert status[steady]["status"] == "released"
+    assert status[legs]["status"] == "needs a person"
+    assert status[legs]["reasons"] == ["the views disagree on the garment's height (Front 50%, FrontRight 51%, "
+                                       "Back 75% of the frame): one takes in something else or leaves part out"]
+    held = needs_cutout(url, None, 0.97, filters=Filters(reason="height"))["garments"]
+    assert [g["garment_id"] for g in held] == [legs], "the SQL ranking and the words agree"
+    assert ranking.heights_agree([0.6, None, 0.4]) is False and ranking.heights_agree([0.6, None]) is True
+    assert ranking.height_spread([0.5, 0.0]) == float("inf"), "an empty view never agrees"
