@@ -36,17 +36,21 @@ def report():
               help="Release views at or above this confidence, overriding each model's own release rule "
                    "(default CUTOUT_MIN_CONFIDENCE, else the rule).")
 @click.option("--min-dice", type=float, help="Default CUTOUT_MIN_DICE.")
+@click.option("--max-height-spread", type=click.FloatRange(min=0),
+              help="Hold back a garment whose views' mask heights differ by more than this, as log(tallest / "
+                   "shortest) (default CUTOUT_MAX_HEIGHT_SPREAD, else 0.35).")
 @click.option("--all", "include_all", is_flag=True, help="List every garment: also those waiting, reviewed and released.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many garments (a page); default all.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Skip this many garments first.")
-def needs_cutout(fmt, min_confidence, min_dice, include_all, limit, offset):
+def needs_cutout(fmt, min_confidence, min_dice, max_height_spread, include_all, limit, offset):
     """Which garments are released and which need a person to cut them out (worst first, with why)."""
     from cutout.report import format_csv, format_table, needs_cutout as build
 
     settings = Settings.from_env().require("database_url")
     data = build(settings.database_url,
                  settings.min_confidence if min_confidence is None else min_confidence,
-                 settings.min_dice if min_dice is None else min_dice, include_all, limit=limit, offset=offset)
+                 settings.min_dice if min_dice is None else min_dice, include_all, limit=limit, offset=offset,
+                 max_height_spread=settings.max_height_spread if max_height_spread is None else max_height_spread)
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))
     elif fmt == "csv":

@@ -34,7 +34,7 @@ assert STATUSES == (NEEDS_PERSON, WAITING, REVIEWED, RELEASED)
 
 def needs_cutout(url: str, min_confidence: float | None, min_dice: float, include_all: bool = False,
                  garment_id: str | None = None, limit: int | None = None, offset: int = 0,
-                 filters: ranking.Filters | None = None) -> dict:
+                 filters: ranking.Filters | None = None, max_height_spread: float | None = None) -> dict:
     """{"garments": [...one page, ranked...], "total", "counts", "failed_shots", "rejected_keys"}.
 
     Garments that need a person come first, worst first (their score is their worst open
@@ -46,12 +46,12 @@ def needs_cutout(url: str, min_confidence: float | None, min_dice: float, includ
         filters = ranking.Filters(status=None if include_all else NEEDS_PERSON)
     if garment_id is not None:
         filters = replace(filters, garment_ids=(garment_id,))
-    ranked = ranking.garments(min_confidence, min_dice, filters)
+    ranked = ranking.garments(min_confidence, min_dice, filters, max_height_spread)
     with session_scope(url) as session:
         page = session.execute(ranked.limit(limit).offset(offset)).all()
         total = session.execute(select(func.count()).select_from(ranked.order_by(None).subquery())).scalar_one()
-        counts = ranking.counts(session, min_confidence, min_dice)
-        details = _details(session, [row.garment_id for row in page], min_confidence, min_dice)
+        counts = ranking.counts(session, min_confidence, min_dice, max_height_spread)
+        details = _details(session, [row.garment_id for row in page], min_confidence, min_dice, max_height_spread)
         failed = [{"garment_id": s.garment_id, "view": s.view, "key": s.key, "reason": s.failure_reason}
                   for s in session.execute(select(Shot).where(Shot.status == "failed").order_by(Shot.key)).scalars()]
         rejected = [{"key": r.key, "reason": r.reason}
@@ -61,12 +61,14 @@ def needs_cutout(url: str, min_confidence: float | None, min_dice: float, includ
         g = details[row.garment_id]
         g["rank"] = rank
         garments.append(g)
-    return {"thresholds": {"min_confidence": min_confidence, "min_dice": min_dice},
+    return {"thresholds": {"min_confidence": min_confidence, "min_dice": min_dice,
+                           "max_height_spread": ranking.MAX_HEIGHT_SPREAD if max_height_spread is None else max_height_spread},
             "counts": counts, "total": total, "offset": offset, "limit": limit,
             "garments": garments, "failed_shots": failed, "rejected_keys": rejected}
 
 
-def _details(session, garment_ids: list[str], min_confidence: float | None, min_dice: float) -> dict[str, dict]:
+def _details(session, garment_ids: list[str], min_confidence: float | None, min_dice: float,
+             max_height_spread: float | None = None) -> dict[str, dict]:
     """Each garment's views and the reasons it needs a person, in words."""
     if not garment_ids:
         return {}
@@ -122,7 +124,7 @@ def _details(session, garment_ids: list[str], min_confidence: float | None, min_
 
     for g in garments.values():
         heights = g.pop("heights")
-        if not ranking.heights_agree(heights.values()):
+        if not ranking.heights_agree(heights.values(), max_height_spread):
             said = ", ".join(f"{view} {h:.0%}" for view, h in sorted(heights.items(), key=lambda kv: VIEWS.index(kv[0])))
             g["reasons"].append(f"the views disagree on the garment's height ({said} of the frame): "
                                 "one takes in something else or leaves part out")
@@ -169,7 +171,8 @@ def format_table(report: dict) -> str:
     lines = [f"{counts[RELEASED]} garments released, {counts[NEEDS_PERSON]} need a person, {counts[WAITING]} waiting, "
              f"{counts[REVIEWED]} settled by a review "
              f"(release rule: {'confidence >= ' + str(rule) if rule is not None else 'each model’s own'}; "
-             f"reference Dice >= {report['thresholds']['min_dice']}).", "", "Worst first:"]
+             f"reference Dice >= {report['thresholds']['min_dice']}; "
+             f"views' heights within log spread {report['thresholds']['max_height_spread']}).", "", "Worst first:"]
     header = f"{'#':>3}  {'garment':36}  {'status':14}  {'score':>6}  " + "  ".join(f"{v:18}" for v in VIEWS) + "  why"
     lines += [header, "-" * len(header)]
     for g in report["garments"]:

@@ -130,7 +130,8 @@ def demo(out, timeout):
         _wait_for_workers(settings.database_url, timeout)
         sweep.enqueue_scoring(settings.database_url, lambda i: app.send_task(SCORE_SEGMENTATION, args=[i]))
 
-    report = needs_cutout(settings.database_url, settings.min_confidence, settings.min_dice, include_all=True)
+    report = needs_cutout(settings.database_url, settings.min_confidence, settings.min_dice, include_all=True,
+                          max_height_spread=settings.max_height_spread)
     report["garments"] = [g for g in report["garments"] if g["garment_id"] in garments]
     click.echo(format_table(report).replace("Worst first:", "The sample garments, worst first:", 1))
     if settings.bucket.startswith("file://"):

@@ -43,7 +43,7 @@ def queue():
     filters = _filters(request.args)
     page = max(request.args.get("page", 1, type=int), 1)
     report = needs_cutout(s.database_url, s.min_confidence, s.min_dice, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
-                          filters=filters)
+                          filters=filters, max_height_spread=s.max_height_spread)
     pages = max(1, math.ceil(report["total"] / PAGE_SIZE))
     query = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("queue.html", garments=report["garments"], total=report["total"], page=page, pages=pages,
@@ -55,7 +55,7 @@ def queue():
 def garment(garment_id: str):
     s = context().settings
     report = needs_cutout(s.database_url, s.min_confidence, s.min_dice, garment_id=garment_id,
-                          filters=Filters(status=None))
+                          filters=Filters(status=None), max_height_spread=s.max_height_spread)
     found = [g for g in report["garments"] if g["garment_id"] == garment_id]
     if not found:
         abort(404)

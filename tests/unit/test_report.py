@@ -172,5 +172,10 @@ def test_views_that_disagree_on_the_garments_height_keep_it_with_a_person(url):
                                        "Back 75% of the frame): one takes in something else or leaves part out"]
     held = needs_cutout(url, None, 0.97, filters=Filters(reason="height"))["garments"]
     assert [g["garment_id"] for g in held] == [legs], "the SQL ranking and the words agree"
+    loose = needs_cutout(url, None, 0.97, include_all=True, max_height_spread=0.5)  # CUTOUT_MAX_HEIGHT_SPREAD
+    assert {g["garment_id"]: g["status"] for g in loose["garments"]}[legs] == "released"
+    tight = needs_cutout(url, None, 0.97, filters=Filters(reason="height"), max_height_spread=0.05)
+    assert [g["garment_id"] for g in tight["garments"]] == [legs, steady]
+    assert all(g["reasons"] for g in tight["garments"]) and tight["thresholds"]["max_height_spread"] == 0.05
     assert ranking.heights_agree([0.6, None, 0.4]) is False and ranking.heights_agree([0.6, None]) is True
     assert ranking.height_spread([0.5, 0.0]) == float("inf"), "an empty view never agrees"
