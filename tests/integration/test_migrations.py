@@ -87,3 +87,31 @@ def test_ids_that_grow_with_the_bucket_are_64_bit(pg_url):
     for column in ("shots.id", "segmentations.id", "segmentations.shot_id", "reviews.shot_id", "references.id"):
         assert types[column] == "bigint", column
     assert sequence == "bigint"
+
+
+def test_upgrading_a_database_with_history_ranks_its_garments(empty_db):
+    """Garments segmented before the ranking's revisions get their standing, heights included,
+    from the upgrade itself (0006 backfills garment_states with the code it ships with)."""
+    db.upgrade(empty_db, "0002")
+    engine = create_engine(db.normalise_url(empty_db))
+    gid = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+    with engine.begin() as c:
+        c.exec_driver_sql("INSERT INTO garments (id) VALUES (%s)", (gid,))
+        c.exec_driver_sql("INSERT INTO model_versions (id, version, location, params, metrics) "
+                          "VALUES (1, 'm-1', '/m', '{}', '{}')")
+        for n, (view, height) in enumerate((("Front", 0.5), ("FrontRight", 0.51), ("Back", 0.75)), 1):
+            c.exec_driver_sql("INSERT INTO shots (id, bucket, key, etag, size_bytes, garment_id, view, status) "
+                              "VALUES (%s, 'b', %s, 'e', 1, %s, %s, 'done')", (n, f"{gid}_{view}.png", gid, view))
+            c.exec_driver_sql(
+                "INSERT INTO segmentations (shot_id, model_version_id, shot_etag, width, height, first_mask_key, "
+                "mask_key, cutout_key, overlay_key, threshold_first, confidence, confidence_parts, timings) "
+                "VALUES (%s, 1, 'e', 1, 1, 'f', 'm', 'c', 'o', 0.5, 0.99, %s, '{}')",
+                (n, f'{{"height_fraction": {height}}}'))
+    db.upgrade(empty_db)
+    with engine.connect() as c:
+        row = c.exec_driver_sql("SELECT views, max_height, min_height FROM garment_states").one()
+    assert tuple(row) == (3, 0.75, 0.5)
+    from cutout.report import needs_cutout
+
+    [garment] = needs_cutout(empty_db, None, 0.97)["garments"]
+    assert garment["garment_id"] == gid and "height" in garment["reasons"][0]
