@@ -18,6 +18,7 @@ Reviews count for the content they were made on: a re-shoot needs a new one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from sqlalchemy import and_, func, select
@@ -172,7 +173,8 @@ def format_table(report: dict) -> str:
              f"{counts[REVIEWED]} settled by a review "
              f"(release rule: {'confidence >= ' + str(rule) if rule is not None else 'each model’s own'}; "
              f"reference Dice >= {report['thresholds']['min_dice']}; "
-             f"views' heights within log spread {report['thresholds']['max_height_spread']}).", "", "Worst first:"]
+             f"the tallest view at most {math.exp(report['thresholds']['max_height_spread']):.2f}x the shortest).",
+             "", "Worst first:"]
     header = f"{'#':>3}  {'garment':36}  {'status':14}  {'score':>6}  " + "  ".join(f"{v:18}" for v in VIEWS) + "  why"
     lines += [header, "-" * len(header)]
     for g in report["garments"]:

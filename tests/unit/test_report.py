@@ -90,6 +90,7 @@ def test_table_and_csv(url):
     table = format_table(report)
     assert WORSE in table and "failed" in table and "not a PNG" in table
     assert table.startswith("1 garments released, 2 need a person, 1 waiting, 0 settled by a review")
+    assert "the tallest view at most 1.42x the shortest" in table.splitlines()[0]
     rows = format_csv(report).strip().splitlines()
     assert rows[0].startswith("rank,garment_id,status") and len(rows) == 1 + 2 + 3
 
