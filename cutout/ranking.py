@@ -52,10 +52,10 @@ def height_spread(heights) -> float:
     return math.log(max(known) / min(known)) if min(known) > 0 else float("inf")
 
 
-def heights_agree(heights, limit: float | None = None) -> bool:
-    """Whether a garment's views agree on its height: a spread within `limit` (None:
-    MAX_HEIGHT_SPREAD; a studio whose camera never moves may tighten it)."""
-    return height_spread(heights) <= (MAX_HEIGHT_SPREAD if limit is None else limit)
+def heights_agree(heights, limit: float = MAX_HEIGHT_SPREAD) -> bool:
+    """Whether a garment's views agree on its height: a spread within `limit` (a studio whose
+    camera never moves may tighten it)."""
+    return height_spread(heights) <= limit
 
 
 def _flag(condition):
@@ -136,14 +136,13 @@ def refresh_all(session) -> None:
     refresh(session, None)
 
 
-def _status(min_confidence: float | None, min_dice: float, max_height_spread: float | None = None):
+def _status(min_confidence: float | None, min_dice: float, max_height_spread: float = MAX_HEIGHT_SPREAD):
     s = GarmentState
-    spread = MAX_HEIGHT_SPREAD if max_height_spread is None else max_height_spread
     low_confidence = (s.min_confidence < literal(min_confidence)) if min_confidence is not None else (s.min_margin < 0)
     conditions = {"failed": s.failed > 0, "confidence": low_confidence, "dice": s.min_dice < literal(min_dice),
                   "manual": s.manual > 0,
                   # the views disagree on the garment's height (heights_agree), without logarithms
-                  "height": s.max_height > s.min_height * literal(math.exp(spread))}
+                  "height": s.max_height > s.min_height * literal(math.exp(max_height_spread))}
     needs = or_(*conditions.values())
     status = case((needs, STATUS_ORDER[0]), (or_(s.waiting > 0, s.views < len(VIEWS)), STATUS_ORDER[1]),
                   (s.settled > 0, STATUS_ORDER[2]), else_=STATUS_ORDER[3])
@@ -151,7 +150,7 @@ def _status(min_confidence: float | None, min_dice: float, max_height_spread: fl
 
 
 def garments(min_confidence: float | None, min_dice: float, filters: Filters = Filters(),
-             max_height_spread: float | None = None):
+             max_height_spread: float = MAX_HEIGHT_SPREAD):
     """A query of (garment_id, status, score) in report order, filtered; page it with limit/offset."""
     s = GarmentState
     status, conditions = _status(min_confidence, min_dice, max_height_spread)
@@ -177,7 +176,7 @@ def garments(min_confidence: float | None, min_dice: float, filters: Filters = F
 
 
 def counts(session, min_confidence: float | None, min_dice: float,
-           max_height_spread: float | None = None) -> dict[str, int]:
+           max_height_spread: float = MAX_HEIGHT_SPREAD) -> dict[str, int]:
     status, _ = _status(min_confidence, min_dice, max_height_spread)
     found = dict(session.execute(select(status, func.count()).group_by(status)).all())
     return {name: found.get(name, 0) for name in STATUS_ORDER}

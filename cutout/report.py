@@ -45,6 +45,8 @@ def needs_cutout(url: str, min_confidence: float | None, min_dice: float, includ
     """
     if filters is None:
         filters = ranking.Filters(status=None if include_all else NEEDS_PERSON)
+    if max_height_spread is None:  # as CUTOUT_MAX_HEIGHT_SPREAD unset says
+        max_height_spread = ranking.MAX_HEIGHT_SPREAD
     if garment_id is not None:
         filters = replace(filters, garment_ids=(garment_id,))
     ranked = ranking.garments(min_confidence, min_dice, filters, max_height_spread)
@@ -63,13 +65,13 @@ def needs_cutout(url: str, min_confidence: float | None, min_dice: float, includ
         g["rank"] = rank
         garments.append(g)
     return {"thresholds": {"min_confidence": min_confidence, "min_dice": min_dice,
-                           "max_height_spread": ranking.MAX_HEIGHT_SPREAD if max_height_spread is None else max_height_spread},
+                           "max_height_spread": max_height_spread},
             "counts": counts, "total": total, "offset": offset, "limit": limit,
             "garments": garments, "failed_shots": failed, "rejected_keys": rejected}
 
 
 def _details(session, garment_ids: list[str], min_confidence: float | None, min_dice: float,
-             max_height_spread: float | None = None) -> dict[str, dict]:
+             max_height_spread: float) -> dict[str, dict]:
     """Each garment's views and the reasons it needs a person, in words."""
     if not garment_ids:
         return {}

@@ -117,7 +117,7 @@ def garment_table(rows: list[dict]) -> dict[str, dict]:
 def release_score(garment: dict) -> float:
     """What the release rule compares with its threshold: the garment's smallest predicted
     Dice, or 0 when its views disagree on its height (never released, however sure)."""
-    return garment["predicted"] if garment.get("heights_agree", True) else 0.0
+    return garment["predicted"] if garment["heights_agree"] else 0.0
 
 
 def automation_curve(garments: dict[str, dict], good: float = GOOD_DICE) -> list[dict]:

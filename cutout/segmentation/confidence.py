@@ -45,8 +45,8 @@ def largest_component(on: np.ndarray) -> float:
 
 def height_fraction(on: np.ndarray) -> float:
     """Share of the frame's rows the mask spans, top to bottom."""
-    rows = np.flatnonzero(on.any(axis=1))
-    return float((rows[-1] - rows[0] + 1) / on.shape[0]) if rows.size else 0.0
+    box = bounds(on)
+    return (box[0].stop - box[0].start) / on.shape[0] if box is not None else 0.0
 
 
 def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, first_mask: np.ndarray | None,
