@@ -51,6 +51,9 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--boundary-weight", default=0.0, show_default=True, help="Extra BCE weight near the truth's edges.")
 @click.option("--negative-weight", default=0.0, show_default=True,
               help="Extra BCE weight on DATA's negatives/ (the person's skin, shoes, bags: `cutout studio-data` writes them).")
+@click.option("--negatives-head/--no-negatives-head", default=None,
+              help="A second output that learns DATA's negatives/ themselves, beside the garment (the worker reads only the "
+              "garment). Default: as the --init-from model has it; none from scratch.")
 @click.option("--precision", type=click.Choice(["auto", "float32", "mixed_bfloat16", "mixed_float16"]), default="auto",
               show_default=True, help="auto: float32, unless this CPU has native bfloat16 (AVX-512 BF16, AMX) and a "
               "short probe measures mixed_bfloat16 faster (on AVX2-only CPUs it was 6x slower).")

@@ -42,6 +42,9 @@ class ModelMeta:
     calibration: dict | None = None  # confidence signals -> predicted Dice {"score", "x", "y"}
     release: dict | None = None  # the release rule {"min_predicted_dice", ...}
     tta: bool = False  # run with flip test-time augmentation (as calibrated) unless CUTOUT_TTA says otherwise
+    # The network's output channels, the garment's first; the others are auxiliary tasks that
+    # training supervises ("negatives": the person's skin, hair, shoes, bags) and the worker ignores.
+    outputs: list[str] = field(default_factory=lambda: ["garment"])
 
     def to_json(self) -> dict:
         d = dict(self.__dict__)
@@ -54,7 +57,10 @@ class ModelMeta:
             raise ValueError(f"unknown model format {d.get('format')!r}")
         d = {k: v for k, v in d.items() if k != "format"}
         d["input_size"] = tuple(d["input_size"])
-        return cls(**d)
+        meta = cls(**d)
+        if not meta.outputs or meta.outputs[0] != "garment":
+            raise ValueError(f"a model's first output must be the garment, not {meta.outputs!r}")
+        return meta
 
 
 def read_meta(directory: Path) -> ModelMeta:
@@ -74,7 +80,7 @@ def save(model, directory: Path, meta: ModelMeta) -> str:
         # clone_model keeps the compile state: rebuild the bare architecture instead.
         from cutout.segmentation.unet import build_unet
 
-        bare = build_unet(meta.input_size, meta.depth, meta.base_filters, name=meta.name)
+        bare = build_unet(meta.input_size, meta.depth, meta.base_filters, name=meta.name, outputs=len(meta.outputs))
         bare.set_weights(model.get_weights())
         model = bare
     model.save_weights(directory / WEIGHTS)
@@ -91,7 +97,7 @@ class LoadedModel:
     precision: str = "float32"  # what the network computes in: float32 or bfloat16 (weights stay float32)
 
     def predict(self, batch):
-        """Probabilities (N, H, W) for a normalised float32 batch (N, H, W, 3)."""
+        """Garment probabilities (N, H, W) for a normalised float32 batch (N, H, W, 3)."""
         # predict_on_batch runs a compiled tf.function: about 1.8x faster than eager calls here.
         return self.keras_model.predict_on_batch(batch)[..., 0]
 
@@ -104,11 +110,41 @@ def _build(meta: ModelMeta, size: tuple[int, int], weights: Path, bfloat16: bool
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if bfloat16 else "float32")
     try:
-        model = build_unet(size, depth=meta.depth, base_filters=meta.base_filters, name=meta.name)
+        model = build_unet(size, depth=meta.depth, base_filters=meta.base_filters, name=meta.name,
+                           outputs=len(meta.outputs))
     finally:
         keras.mixed_precision.set_global_policy(previous)
     model.load_weights(weights)
     return model
+
+
+def warm_start(model, directory: Path) -> None:
+    """Load a stage's weights into `model`, a network of the same architecture that may have more
+    output channels (a new auxiliary output): every layer is copied by name, and the head's
+    channels the stage has. The new channels start at zero weight (probability 0.5 everywhere):
+    no gradient reaches the shared layers through them until they have learnt a read-out of
+    them, so the new task does not first undo the converged garment."""
+    import numpy as np
+
+    directory = Path(directory)
+    meta = read_meta(directory)
+    have, want = len(meta.outputs), model.output_shape[-1]
+    if have == want:
+        model.load_weights(directory / WEIGHTS)
+        return
+    if want < have:
+        raise ValueError(f"{directory} has {have} outputs ({', '.join(meta.outputs)}): cannot start a {want}-output network from it")
+    source = _build(meta, meta.input_size, directory / WEIGHTS, False)
+    for layer in source.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        target = model.get_layer(layer.name)
+        if layer.name == "head":
+            kernel, bias = (np.zeros_like(w) for w in target.get_weights())
+            kernel[..., :have], bias[:have] = weights
+            weights = [kernel, bias]
+        target.set_weights(weights)
 
 
 def _predict_seconds(model, size: tuple[int, int], repeat: int = 3) -> float:

@@ -3,7 +3,8 @@
 Encoder level i: 2 x (Conv3x3 -> BN -> ReLU) with base*2**i filters, then MaxPool.
 Centre: 2 x (Conv3x3 -> BN -> ReLU) with base*2**depth filters.
 Decoder level i: UpSampling x2, concat with the encoder's level i, 3 x (Conv3x3 -> BN -> ReLU).
-Head: 1x1 conv, sigmoid.
+Head: 1x1 conv, sigmoid: channel 0 the garment, then one channel per extra output (e.g. the
+person's non-garment parts, an auxiliary task that only training reads).
 
 The study's 256-px variant is depth=5, base=32 (32..512, centre 1024); its 1024-px variant is
 depth=7, base=8 (8..512, centre 1024). Fully convolutional: any input whose sides divide by
@@ -21,8 +22,9 @@ def _conv_bn_relu(x, filters, name):
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
-def build_unet(input_size=(256, 256), depth: int = 5, base_filters: int = 32, name: str = "unet"):
-    """A Keras model mapping (H, W, 3) normalised RGB to (H, W, 1) garment probability.
+def build_unet(input_size=(256, 256), depth: int = 5, base_filters: int = 32, name: str = "unet", outputs: int = 1):
+    """A Keras model mapping (H, W, 3) normalised RGB to (H, W, outputs) probabilities, the
+    garment's first.
 
     input_size may be (None, None) for a model that takes any size divisible by 2**depth.
     """
@@ -51,7 +53,7 @@ def build_unet(input_size=(256, 256), depth: int = 5, base_filters: int = 32, na
         x = layers.Concatenate(name=f"concat{level}")([skips[level], x])
         for k in "abc":
             x = _conv_bn_relu(x, filters, f"up{level}{k}")
-    logits = layers.Conv2D(1, 1, name="head")(x)
+    logits = layers.Conv2D(outputs, 1, name="head")(x)
     # float32 output keeps the loss stable under the mixed_bfloat16 policy.
     outputs = layers.Activation("sigmoid", dtype="float32", name="probability")(logits)
     return keras.Model(inputs, outputs, name=name)

@@ -89,6 +89,38 @@ def test_negatives_are_weighed_in_both_passes(folder, tmp_path):
         assert 3 <= training["n_train_with_negatives"] <= 4  # four files; one photo may be in validation
 
 
+def test_a_negatives_head_is_trained_on_request_and_kept_by_warm_starts(folder, tmp_path):
+    """--negatives-head adds the second output; a warm start from such a model keeps it unless
+    told not to (and cannot drop it); the worker's garment channel is what gets evaluated."""
+    import cv2
+    import numpy as np
+
+    from cutout.cli import main
+    from cutout.segmentation import artefact
+
+    (folder / "negatives").mkdir()
+    for path in sorted((folder / "cutouts").glob("*.png")):
+        alpha = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[:, :, 3]
+        cv2.imwrite(str(folder / "negatives" / path.name), cv2.dilate(alpha, np.ones((9, 9), np.uint8)) & ~alpha)
+    runner = CliRunner()
+    common = ["--size", "64x64", "--depth", "3", "--base-filters", "2", "--epochs", "1", "--batch-size", "2", "--no-xla"]
+    result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "plain"), *common])
+    assert result.exit_code == 0, result.output
+    assert artefact.read_meta(tmp_path / "plain").outputs == ["garment"]
+    result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "head"), "--init-from",
+                                  str(tmp_path / "plain"), "--negatives-head", *common])
+    assert result.exit_code == 0, result.output
+    assert artefact.read_meta(tmp_path / "head").outputs == ["garment", "negatives"]
+    assert 0.0 <= artefact.read_meta(tmp_path / "head").evaluation["mean_dice"] <= 1.0
+    result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "again"), "--init-from",
+                                  str(tmp_path / "head"), *common])
+    assert result.exit_code == 0, result.output
+    assert artefact.read_meta(tmp_path / "again").outputs == ["garment", "negatives"]
+    result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "dropped"), "--init-from",
+                                  str(tmp_path / "head"), "--no-negatives-head", *common])
+    assert result.exit_code != 0 and "cannot start a 1-output network" in str(result.exception)
+
+
 def test_dilate_jitter_varies_the_training_photos_focus_and_keeps_validation_at_the_workers(folder, tmp_path,
                                                                                               monkeypatch):
     from cutout.cli import main
