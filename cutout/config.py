@@ -104,6 +104,11 @@ class Settings:
     training_queue: str = "training"
     retrain_cron: str = "0 2 * * *"  # minute hour day month weekday, UTC
     retrain_budget_minutes: float | None = 120.0  # fitting time of both stages together; None = epochs decide
+    # A retrain fine-tunes the current model. Measured (stop 20: the shipped second stage
+    # warm-started on 320 studio-style/street pairs, validation Dice 0.951 at the start): at the
+    # study's 3e-4 it fell to 0.926 after one epoch and stood at 0.946 after three; at 1e-4 it
+    # stayed within 0.003 (0.950, 0.948, 0.950). The shipped chain fine-tunes at 1e-4 too.
+    retrain_learning_rate: float = 1e-4
     holdout_percent: int = 10  # garments whose UUID hashes below this are never trained on
     min_training_pairs: int = 50  # fewer corrected cutouts than this: skip the retrain
     promote_margin: float = 0.001  # the candidate must beat the current mean Dice by this much
@@ -170,6 +175,7 @@ class Settings:
             training_queue=_env("CUTOUT_TRAINING_QUEUE", "training"),
             retrain_cron=_env("CUTOUT_RETRAIN_CRON", "0 2 * * *"),
             retrain_budget_minutes=_float("CUTOUT_RETRAIN_BUDGET_MINUTES", 120.0),
+            retrain_learning_rate=_float("CUTOUT_RETRAIN_LEARNING_RATE", 1e-4),
             holdout_percent=_int("CUTOUT_HOLDOUT_PERCENT", 10),
             min_training_pairs=_int("CUTOUT_MIN_TRAINING_PAIRS", 50),
             promote_margin=_float("CUTOUT_PROMOTE_MARGIN", 0.001),

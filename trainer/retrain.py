@@ -128,6 +128,7 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
                 dilate_fraction=meta.dilate_fraction or 0.03, focus=meta.focus,
                 dilate_jitter=meta.training.get("dilate_jitter") or 0.0,
                 budget_minutes=settings.retrain_budget_minutes / 2 if settings.retrain_budget_minutes else None,
+                learning_rate=settings.retrain_learning_rate,
             ), device=settings.device, threads=settings.tf_threads)
         carry_tuning(current, candidate)
         summary["current"] = {"version": models.bundle_version(current), "holdout_mean_dice": _mean_dice(current, tmp / "holdout")}

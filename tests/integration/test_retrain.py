@@ -53,6 +53,7 @@ def test_retrain_promotes_and_workers_pick_it_up(pg_url, bucket, s3_endpoint, ti
     assert {"first", "second", "manifest_sha256"} <= set(current.params)
     trained = json.loads((Path(current.location) / "first" / "model.json").read_text())["training"]
     assert trained["budget_minutes"] == settings.retrain_budget_minutes / 2, "each stage gets half the budget"
+    assert trained["learning_rate"] == settings.retrain_learning_rate == 1e-4, "a fine-tuning rate, not a fresh start's"
 
     few = retrain(replace(settings, min_training_pairs=10_000), epochs=1)
     assert few["outcome"].startswith("skipped")
