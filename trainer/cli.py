@@ -80,6 +80,9 @@ def train(data, out, input_size, second_pass_of, init_from, **options):
         from cutout.segmentation.artefact import read_meta
 
         meta = read_meta(init_from)
+        if options["negatives_head"] is False and len(meta.outputs) > 1:
+            raise click.BadParameter(f"{init_from} has outputs {', '.join(meta.outputs)}: a warm start keeps them",
+                                     param_hint="--no-negatives-head")
         options.update(depth=meta.depth, base_filters=meta.base_filters, init_from=init_from, norm=(meta.mean, meta.std))
     cfg = TrainConfig(data=data, out=out, input_size=_size(input_size), second_pass_of=second_pass_of, **options)
     path = run(cfg, device=settings.device, threads=settings.tf_threads)
