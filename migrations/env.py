@@ -33,9 +33,32 @@ def run_migrations_offline():
 
 
 def _run(connection):
-    _configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
+    applied = []  # (step, heads after it) for each revision run now
+    _configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite",
+               on_version_apply=lambda ctx, step, heads, run_args: applied.append((step, set(heads))))
     with context.begin_transaction():
         context.run_migrations()
+        _refresh_ranking(connection, applied)
+
+
+def _refresh_ranking(connection, applied):
+    """Recompute every garment's standing (cutout.ranking.refresh_all) once the schema is at head,
+    when a revision applied now sets REFRESHES_RANKING (it changed what the ranking stores).
+
+    Here and not in the revision: the ranking code writes the head's columns, so a revision
+    that called it would fail as soon as a later revision added one (0003 did, on any database
+    with history). Short of head (`upgrade 0006` with a later revision on disk) the standing
+    is left for the upgrade that reaches it."""
+    upgraded = [step for step, _ in applied if step.is_upgrade]
+    if not any(getattr(step.up_revision.module, "REFRESHES_RANKING", False) for step in upgraded):
+        return
+    if applied[-1][1] != set(context.script.get_heads()):
+        return
+    from sqlalchemy.orm import Session
+
+    from cutout.ranking import refresh_all
+
+    refresh_all(Session(bind=connection))
 
 
 def run_migrations_online():

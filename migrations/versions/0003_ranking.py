@@ -13,6 +13,7 @@ revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+REFRESHES_RANKING = True
 
 
 def upgrade():
@@ -36,8 +37,8 @@ def upgrade():
         sa.Column("segmented_at", sa.DateTime(timezone=True)),
     )
     op.create_index("ix_garment_states_score", "garment_states", ["score", "garment_id"])
-    # The standing of garments registered before this revision is computed by the newest
-    # revision that changes garment_states (0006): cutout.ranking writes the head's columns.
+    # The standing of garments registered before this revision is computed once the upgrade
+    # reaches head (migrations/env.py): cutout.ranking writes the head's columns.
 
 
 def downgrade():

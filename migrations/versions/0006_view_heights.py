@@ -15,17 +15,15 @@ branch_labels = None
 depends_on = None
 
 
+# Every garment's standing is recomputed, as every write will, once the upgrade reaches head
+# (migrations/env.py): the heights come from the segmentations' stored signals; those of models
+# before the signal have none, and are ranked as before.
+REFRESHES_RANKING = True
+
+
 def upgrade():
     op.add_column("garment_states", sa.Column("max_height", sa.Float))
     op.add_column("garment_states", sa.Column("min_height", sa.Float))
-    # Every garment's standing, computed as every write will (the heights come from the
-    # segmentations' stored signals; those of models before the signal have none, and are
-    # ranked as before). This revision builds on the code it ships with.
-    from sqlalchemy.orm import Session
-
-    from cutout.ranking import refresh_all
-
-    refresh_all(Session(bind=op.get_bind()))
 
 
 def downgrade():
