@@ -311,12 +311,9 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
         # Fill for padding = the training photos' mean colour, measured on raw photos.
         fill, _ = channel_stats(read_photo_file(p.image)[::4, ::4] for p in train_pairs)
 
-    outputs = ["garment"]
-    negatives_head = cfg.negatives_head
-    if negatives_head is None:
-        negatives_head = bool(cfg.init_from) and "negatives" in artefact.read_meta(cfg.init_from).outputs
-    if negatives_head:
-        outputs.append("negatives")
+    started_with = artefact.read_meta(cfg.init_from).outputs if cfg.init_from else []
+    negatives_head = cfg.negatives_head if cfg.negatives_head is not None else "negatives" in started_with
+    outputs = ["garment", "negatives"] if negatives_head else ["garment"]
     # Photos without negatives/ (the studio's corrected cutouts) train neither the weighting nor
     # the negatives head: a folder of them alone leaves the head as it was.
     with_negatives = bool(cfg.negative_weight or negatives_head) and any(p.negatives for p in pairs)
@@ -331,7 +328,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     model = build_unet(cfg.input_size, cfg.depth, cfg.base_filters, name=cfg.name, outputs=len(outputs))
     if cfg.init_from:
         artefact.warm_start(model, cfg.init_from)
-        if len(outputs) > len(artefact.read_meta(cfg.init_from).outputs) and with_negatives:
+        if len(outputs) > len(started_with) and with_negatives:
             log.info("negatives head: started as a linear read-out of %s's features (log-loss %.3f)", cfg.init_from,
                      fit_new_head(model, x_train, y_train, mean, std, outputs.index("negatives"), cfg.seed))
     model.compile(
