@@ -2,11 +2,11 @@
 
 Both are fitted on validation garments, never on training ones:
 
-- calibration: isotonic regression (pool adjacent violators) of the measured Dice on one
+- calibration: centred isotonic regression (pool adjacent violators) of the measured Dice on one
   scalar score of the signals (one of SCORES, or a least-squares weighted sum of FEATURES);
   of the candidates, the one with the smallest squared error on garments held out of its
-  fit wins. The result is monotone in its score and bounded by construction, and stored as
-  points to interpolate between.
+  fit wins. The result is monotone in its score (strictly, between its first and last
+  points) and bounded by construction, and stored as points to interpolate between.
 - release rule: a garment is released when every one of its views is done, they agree on the
   garment's height (cutout.ranking.heights_agree) and the smallest predicted Dice among them
   reaches a threshold; the threshold is the lowest at which at
@@ -27,23 +27,30 @@ TARGET_PRECISION = 0.98
 
 
 def isotonic(x, y) -> tuple[np.ndarray, np.ndarray]:
-    """Non-decreasing least-squares fit of y on x: (knots x, fitted y) to interpolate between."""
+    """Non-decreasing least-squares fit of y on x, as (knots x, fitted y) to interpolate between:
+    one knot per pooled block, at the mean x of its members ("centred" isotonic regression).
+
+    Plain isotonic regression is a staircase: every score inside a block maps to one value, so
+    garments whose scores differ tie, and the release rule and the report's order can only
+    take or leave a whole step. Knots at the blocks' centres keep the fit's values there and
+    join them by straight lines, so the map is strictly increasing between the outer knots and
+    a higher score always predicts a higher Dice (on the shipped bundle's validation views the
+    error on held-out garments is the same, 0.00240 against 0.00241)."""
     order = np.argsort(x, kind="stable")
     xs, ys = np.asarray(x, float)[order], np.asarray(y, float)[order]
-    blocks = []  # [sum of y, count, first x, last x]
+    blocks = []  # [sum of y, count, sum of x]
     for xi, yi in zip(xs, ys):
-        blocks.append([yi, 1, xi, xi])
-        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
-            total, count, _, last = blocks.pop()
+        blocks.append([yi, 1, xi])
+        # Pool on equal means too, and on a shared x: the knots must increase strictly in both.
+        while len(blocks) > 1 and (blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]
+                                   or blocks[-2][2] / blocks[-2][1] >= blocks[-1][2] / blocks[-1][1]):
+            total, count, x_total = blocks.pop()
             blocks[-1][0] += total
             blocks[-1][1] += count
-            blocks[-1][3] = last
-    knots_x, knots_y = [], []
-    for total, count, first, last in blocks:
-        for xk in (first, last) if last > first else (first,):
-            knots_x.append(xk)
-            knots_y.append(total / count)
-    return np.array(knots_x), np.clip(np.array(knots_y), 0.0, 1.0)
+            blocks[-1][2] += x_total
+    knots_x = np.array([x_total / count for _, count, x_total in blocks])
+    knots_y = np.array([total / count for total, count, _ in blocks])
+    return knots_x, np.clip(knots_y, 0.0, 1.0)
 
 
 def _fit(name: str, signals: list[dict], dice: np.ndarray) -> dict:
