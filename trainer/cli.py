@@ -64,6 +64,10 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--dilate-jitter", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Second pass: draw each training photo's dilation from --dilate +- this, so the model finds the "
               "edge in the photo rather than at a fixed distance inside the blank (validation keeps --dilate).")
+@click.option("--focus-negatives", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Second pass: add each connected part of a training photo's negatives/ (skin, hair, shoes, bags) "
+              "to the first pass's mask with this probability, so the model learns to leave out what the first "
+              "pass wrongly took in (validation is focused as the worker focuses).")
 @click.option("--focus", type=click.Choice(["crop", "frame"]), default="crop", show_default=True,
               help="Second pass: cut the photo to the garment's box (more pixels on the garment) or keep the whole blanked frame.")
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N labelled pairs (smoke runs).")

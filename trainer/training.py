@@ -57,6 +57,10 @@ class TrainConfig:
     # Second pass, training photos only: each one's focus region is dilated by a fraction drawn
     # from dilate_fraction +- this (validation keeps dilate_fraction, as the worker does).
     dilate_jitter: float = 0.0
+    # Second pass, training photos only: add each connected part of the photo's negatives (skin,
+    # hair, shoes, bags) to the first pass's mask with this probability before focusing (see
+    # widen_focus).
+    focus_negatives: float = 0.0
     focus: str = "crop"  # second pass: "crop" to the garment's box, or the whole blanked "frame"
     limit: int | None = None  # use only the first N pairs (smoke runs, tests)
     init_from: Path | None = None  # warm start: a model directory with the same architecture
@@ -65,13 +69,34 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
 
+def widen_focus(predicted: np.ndarray, negatives: np.ndarray, share: float, rng) -> np.ndarray:
+    """The first pass's mask (0/255) with each connected part of `negatives` added to it with
+    probability `share`: a training photo focused as if the first pass had taken those parts for
+    garment.
+
+    Why: the second model learns from the first pass's predictions on *training* photos, which
+    that pass has all but learnt by heart (its training Dice 0.957, validation 0.908), so it
+    rarely sees a bag, an arm or a leg inside its focus and learns to trust the focus. On
+    unseen photos the first pass takes such parts in, and the second keeps them: on the
+    studio-style validation views, the shipped bundle's Dice is 0.933 behind its own first
+    pass, 0.958 behind the first pass's mask with what is not garment taken out, 0.969 behind
+    the truth."""
+    import cv2
+
+    count, labels = cv2.connectedComponents((negatives > 0).view(np.uint8), connectivity=8)
+    added = rng.random(count) < share
+    added[0] = False  # label 0 is everything outside the negatives
+    return np.where(added[labels], np.uint8(255), predicted)
+
+
 def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | None, fill, threshold,
-          jitter: float = 0.0, with_negatives: bool = False):
+          jitter: float = 0.0, with_negatives: bool = False, focus_negatives: float = 0.0):
     """Fitted uint8 photos and float masks (N,H,W,1; with_negatives N,H,W,2, the second
     channel the pair's negatives, zero where it has none); for the second pass, focused on
     first-pass predictions as the worker focuses them (a photo where the first pass found nothing
     is left out: the worker never runs the second model on it), each with its focus region's
-    dilation drawn from cfg.dilate_fraction +- `jitter`.
+    dilation drawn from cfg.dilate_fraction +- `jitter` and, with `focus_negatives`, parts of its
+    negatives added to the focus (widen_focus).
 
     Why the jitter: trained behind one fixed dilation, the second model learns that the garment
     ends a fixed distance inside the blanked border, and it cannot give back what the first pass
@@ -82,6 +107,7 @@ def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | Non
 
     segmenter = Segmenter(first) if first is not None else None
     dilations = np.random.default_rng(cfg.seed).uniform(-jitter, jitter, len(pairs)) + cfg.dilate_fraction
+    widening = np.random.default_rng([cfg.seed, 1])
     xs, ys = [], []
     for pair, dilation in zip(pairs, dilations):
         rgb = read_photo_file(pair.image)
@@ -95,6 +121,9 @@ def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | Non
                 raise ValueError(f"{pair.id}: negatives {negatives.shape} and photo {rgb.shape[:2]} differ in size")
         if segmenter is not None:
             predicted = binarise(segmenter.first_pass(rgb), threshold)
+            if focus_negatives and pair.negatives:
+                parts = negatives if negatives is not None else read_mask_file(pair.negatives)
+                predicted = widen_focus(predicted, parts, focus_negatives, widening)
             if cfg.focus == "crop":
                 cropped = focus_crop(rgb, predicted, dilation, fill, aspect(cfg.input_size))
                 if cropped is None:
@@ -319,7 +348,8 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     with_negatives = bool(cfg.negative_weight or negatives_head) and any(p.negatives for p in pairs)
 
     log.info("loading %d training and %d validation pairs at %s (%s)", len(train_pairs), len(val_pairs), cfg.input_size, cfg.fit)
-    x_train, y_train = _load(train_pairs, cfg, first, fill, threshold, cfg.dilate_jitter, with_negatives)
+    x_train, y_train = _load(train_pairs, cfg, first, fill, threshold, cfg.dilate_jitter, with_negatives,
+                             cfg.focus_negatives)
     x_val, y_val = _load(val_pairs, cfg, first, fill, threshold, with_negatives=with_negatives)
     # A warm start keeps the normalisation its weights were trained with.
     mean, std = cfg.norm if cfg.norm else channel_stats(x_train)
@@ -390,6 +420,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
             "augmentation": {"flip": cfg.flip, "colour": cfg.colour}, "boundary_weight": cfg.boundary_weight,
             "negative_weight": cfg.negative_weight,
             "dilate_jitter": cfg.dilate_jitter if stage == "second" else None,
+            "focus_negatives": cfg.focus_negatives if stage == "second" else None,
             "n_train_with_negatives": sum(p.negatives is not None for p in train_pairs),
             "first_pass_model": first.version if first else None,
             "first_pass_model_dir": str(cfg.second_pass_of) if first else None,

@@ -147,3 +147,70 @@ def test_dilate_jitter_varies_the_training_photos_focus_and_keeps_validation_at_
     train_dilations, val_dilations = seen[:n_train], seen[n_train:n_train + meta.training["n_val"]]
     assert all(0.02 <= d <= 0.06 for d in train_dilations) and len(set(train_dilations)) == n_train
     assert val_dilations == [0.04], "validation is focused as the worker focuses"
+
+
+def test_widen_focus_adds_whole_parts_of_the_negatives_and_never_takes_anything_away():
+    import numpy as np
+
+    from trainer.training import widen_focus
+
+    predicted = np.zeros((40, 40), np.uint8)
+    predicted[10:30, 10:20] = 255
+    negatives = np.zeros_like(predicted)
+    negatives[2:6, 30:36] = 255  # a bag
+    negatives[32:38, 2:8] = 255  # a foot
+    negatives[12:16, 12:16] = 255  # skin the first pass already took in
+    assert np.array_equal(widen_focus(predicted, negatives, 0.0, np.random.default_rng(0)), predicted)
+    every = widen_focus(predicted, negatives, 1.0, np.random.default_rng(0))
+    assert np.array_equal(every, np.maximum(predicted, negatives))
+    some = [widen_focus(predicted, negatives, 0.5, np.random.default_rng(seed)) for seed in range(20)]
+    for widened in some:
+        assert (widened[predicted > 0] == 255).all(), "the first pass's mask stays"
+        for part in (np.s_[2:6, 30:36], np.s_[32:38, 2:8]):
+            assert len(np.unique(widened[part])) == 1, "a part is added whole or not at all"
+    assert len({w.tobytes() for w in some}) > 1, "which parts is drawn per photo"
+
+
+def test_focus_negatives_widens_the_training_photos_focus_and_keeps_validation_at_the_workers(folder, tmp_path,
+                                                                                              monkeypatch):
+    import cv2
+    import numpy as np
+
+    from cutout.cli import main
+    from cutout.segmentation import artefact
+    from cutout.segmentation.segmenter import Segmenter
+    from trainer import training
+
+    # A "bag" in the top-left corner of every photo, far from the drawn garment.
+    (folder / "negatives").mkdir()
+    for image in sorted((folder / "images").glob("*.png")):
+        h, w = cv2.imread(str(image)).shape[:2]
+        bag = np.zeros((h, w), np.uint8)
+        bag[2:12, 2:10] = 255
+        cv2.imwrite(str(folder / "negatives" / image.name), bag)
+    focused = []
+    real = training.focus_crop
+
+    def recording(rgb, mask, dilate_fraction, fill, aspect):
+        focused.append(bool(mask[2:12, 2:10].all()))
+        return real(rgb, mask, dilate_fraction, fill, aspect)
+
+    runner = CliRunner()
+    common = ["--size", "64x64", "--depth", "3", "--base-filters", "2", "--epochs", "1", "--batch-size", "2", "--no-xla"]
+    assert runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "first"), *common]).exit_code == 0
+    monkeypatch.setattr(training, "focus_crop", recording)
+
+    def centre_only(self, rgb):  # a first pass that finds the garment in the middle, never the bag
+        prob = np.zeros(rgb.shape[:2], np.float32)
+        prob[rgb.shape[0] // 4:-rgb.shape[0] // 4, rgb.shape[1] // 4:-rgb.shape[1] // 4] = 1
+        return prob
+
+    monkeypatch.setattr(Segmenter, "first_pass", centre_only)
+    result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "second"), "--second-pass",
+                                  str(tmp_path / "first"), "--focus-negatives", "1", *common])
+    assert result.exit_code == 0, result.output
+    meta = artefact.read_meta(tmp_path / "second")
+    assert meta.training["focus_negatives"] == 1.0
+    n_train = meta.training["n_train"]
+    assert all(focused[:n_train]), "every training photo's focus takes in the bag"
+    assert not any(focused[n_train:n_train + meta.training["n_val"]]), "validation is focused as the worker focuses"
