@@ -140,19 +140,14 @@ def automation_curve(garments: dict[str, dict], good: float = GOOD_DICE) -> list
 
 
 def choose_release(garments: dict[str, dict], precision: float = TARGET_PRECISION, good: float = GOOD_DICE) -> dict:
-    """The release rule: the lowest threshold whose released garments reach `precision`."""
-    curve = automation_curve(garments, good)
-    ok = [c for c in curve if c["precision"] >= precision]
-    if not ok:  # nothing can be released at this precision: release nothing
-        return {"min_predicted_dice": 1.01, "good_dice": good, "target_precision": precision,
-                "max_height_spread": MAX_HEIGHT_SPREAD,
-                "validation": {"garments": len(garments), "released": 0.0, "precision": None}}
-    chosen = max(ok, key=lambda c: c["released"])
-    return {"min_predicted_dice": round(chosen["threshold"], 6), "good_dice": good, "target_precision": precision,
-            "max_height_spread": MAX_HEIGHT_SPREAD,
-            "validation": {"garments": len(garments), "released": round(chosen["released"], 4),
-                           "precision": round(chosen["precision"], 4)}}
-
+    """The release rule: the lowest threshold whose released garments reach `precision` (when
+    none does, a threshold above any confidence: nothing is released)."""
+    ok = [c for c in automation_curve(garments, good) if c["precision"] >= precision]
+    chosen = max(ok, key=lambda c: c["released"]) if ok else None
+    return {"min_predicted_dice": round(chosen["threshold"], 6) if chosen else 1.01, "good_dice": good,
+            "target_precision": precision, "max_height_spread": MAX_HEIGHT_SPREAD,
+            "validation": {"garments": len(garments), "released": round(chosen["released"], 4) if chosen else 0.0,
+                           "precision": round(chosen["precision"], 4) if chosen else None}}
 
 
 # Edge refinement candidates (full-resolution window radius, regularisation; None = off) and
