@@ -57,7 +57,9 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--precision", type=click.Choice(["auto", "float32", "mixed_bfloat16", "mixed_float16"]), default="auto",
               show_default=True, help="auto: float32, unless this CPU has native bfloat16 (AVX-512 BF16, AMX) and a "
               "short probe measures mixed_bfloat16 faster (on AVX2-only CPUs it was 6x slower).")
-@click.option("--xla/--no-xla", "jit_compile", default=True, show_default=True, help="Compile the training step with XLA (1.5x faster on CPU here).")
+@click.option("--xla/--no-xla", "jit_compile", default=None,
+              help="Compile the training step with XLA, or run it eagerly. Default: whichever a short probe measures "
+              "faster here (XLA was 1.5x faster on AVX-512 EPYCs, slower than eager on an AMX Xeon).")
 @click.option("--second-pass", "second_pass_of", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Train the focused second-pass model on photos blanked outside this first-pass model's dilated predictions.")
 @click.option("--dilate", "dilate_fraction", default=0.03, show_default=True, help="Second pass: dilation radius as a fraction of the photo's shorter side.")

@@ -50,8 +50,8 @@ class TrainConfig:
     # A second output that learns the negatives themselves (trainer.losses); None: as the model
     # warm-started from has it (none from scratch).
     negatives_head: bool | None = None
-    precision: str = "auto"  # float32, mixed_bfloat16, mixed_float16, or auto (see choose_precision)
-    jit_compile: bool = True
+    precision: str = "auto"  # float32, mixed_bfloat16, mixed_float16, or auto (see choose_compute)
+    jit_compile: bool | None = None  # compile the step with XLA; None: whichever measured faster (choose_compute)
     second_pass_of: Path | None = None  # a first-pass model directory: train the focused model
     dilate_fraction: float = 0.03
     # Second pass, training photos only: each one's focus region is dilated by a fraction drawn
@@ -275,7 +275,7 @@ def _TimeBudget(minutes: float):
     return TimeBudget()
 
 
-def _step_seconds(policy: str, cfg: TrainConfig, steps: int = 4) -> float:
+def _step_seconds(policy: str, cfg: TrainConfig, jit_compile: bool, steps: int = 4) -> float:
     import keras
 
     from cutout.segmentation.unet import build_unet
@@ -283,7 +283,7 @@ def _step_seconds(policy: str, cfg: TrainConfig, steps: int = 4) -> float:
 
     keras.mixed_precision.set_global_policy(policy)
     model = build_unet(cfg.input_size, cfg.depth, cfg.base_filters)
-    model.compile(optimizer=keras.optimizers.RMSprop(3e-4), loss=BceDiceLoss(), jit_compile=cfg.jit_compile)
+    model.compile(optimizer=keras.optimizers.RMSprop(3e-4), loss=BceDiceLoss(), jit_compile=jit_compile)
     x = np.random.default_rng(0).normal(size=(cfg.batch_size, *cfg.input_size, 3)).astype(np.float32)
     y = (x[..., :1] > 0).astype(np.float32)
     model.train_on_batch(x, y)  # compiles
@@ -294,17 +294,44 @@ def _step_seconds(policy: str, cfg: TrainConfig, steps: int = 4) -> float:
     return (time.perf_counter() - started) / steps
 
 
-def choose_precision(cfg: TrainConfig, device: str) -> tuple[str, dict]:
-    """"auto" trains in mixed_bfloat16 only where this CPU computes it natively and a few
-    training steps measured here, now, run faster (cutout.segmentation.runtime)."""
-    from cutout.segmentation.runtime import cpu_info, measured_bfloat16
+def _compute_name(policy: str, jit_compile: bool) -> str:
+    return f"{policy}+{'xla' if jit_compile else 'eager'}"
 
+
+def choose_compute(cfg: TrainConfig, device: str) -> tuple[str, bool, dict]:
+    """(precision policy, XLA or not) for training, and what the choice was based on.
+
+    Neither is assumed: CPUs differ from one machine to the next. XLA made the step 1.5x
+    faster on the AVX-512 EPYCs, yet on a Xeon with AMX the eager step (oneDNN) was faster
+    than XLA's, and in bfloat16 faster still (0.40 s against XLA float32's 0.59 at 288x192).
+    So what is not given is measured here, now, with a few steps of the real model: "auto"
+    precision tries mixed_bfloat16 only where the CPU computes it natively, and takes it only
+    when it beats float32 by runtime.BF16_MARGIN; XLA or eager (None) is simply the faster."""
+    from cutout.segmentation.runtime import BF16_MARGIN, cpu_info
+
+    cpu = cpu_info()
     if cfg.precision != "auto":
-        return cfg.precision, {"cpu": cpu_info(), "chosen_by": "--precision"}
-    faster, why = measured_bfloat16(lambda policy: _step_seconds(policy, cfg), device)
-    chosen = "mixed_bfloat16" if faster else "float32"
-    log.info("precision: %s (%s)", chosen, why["chosen_by"])
-    return chosen, why
+        policies, chosen_by = [cfg.precision], "--precision"
+    elif device == "gpu":
+        policies, chosen_by = ["float32"], "auto: a GPU (bfloat16 not measured there)"
+    elif not cpu["native_bf16"]:
+        policies, chosen_by = ["float32"], "auto: no native bfloat16 on this CPU"
+    else:
+        policies, chosen_by = ["float32", "mixed_bfloat16"], "auto: measured"
+    compiles = [True, False] if cfg.jit_compile is None else [cfg.jit_compile]
+    if cfg.jit_compile is None:
+        chosen_by += "; XLA or eager: measured"
+    if len(policies) * len(compiles) == 1:
+        return policies[0], compiles[0], {"cpu": cpu, "chosen_by": chosen_by}
+    seconds = {(p, j): round(_step_seconds(p, cfg, j), 4) for p in policies for j in compiles}
+    fastest = {p: min(compiles, key=lambda j: seconds[p, j]) for p in policies}
+    precision = policies[0]
+    if len(policies) > 1 and seconds[policies[1], fastest[policies[1]]] < BF16_MARGIN * seconds[precision, fastest[precision]]:
+        precision = policies[1]
+    why = {"cpu": cpu, "chosen_by": chosen_by, "seconds": {_compute_name(p, j): t for (p, j), t in seconds.items()}}
+    log.info("training computes in %s (%s; seconds a step: %s)", _compute_name(precision, fastest[precision]),
+             chosen_by, why["seconds"])
+    return precision, fastest[precision], why
 
 
 def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
@@ -318,7 +345,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     from cutout.segmentation.unet import build_unet
     from trainer.losses import BceDiceLoss, accuracy_metric, dice_metric
 
-    precision, precision_choice = choose_precision(cfg, used_device)
+    precision, jit_compile, precision_choice = choose_compute(cfg, used_device)
     keras.utils.set_random_seed(cfg.seed)
     keras.mixed_precision.set_global_policy(precision)
     started = time.time()
@@ -365,7 +392,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
         optimizer=keras.optimizers.RMSprop(learning_rate=cfg.learning_rate),
         loss=BceDiceLoss(boundary_weight=cfg.boundary_weight, negative_weight=cfg.negative_weight),
         metrics=[dice_metric, accuracy_metric],
-        jit_compile=cfg.jit_compile,
+        jit_compile=jit_compile,
     )
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -416,7 +443,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
             "epochs_run": len(val_dice), "best_epoch": best_epoch,
             "budget_minutes": cfg.budget_minutes, "stopped_by_budget": bool(budget and budget.stopped_at), "stopped_on": monitor,
             "val_dice_model_res_at_best": float(val_dice[best_epoch - 1]),
-            "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate, "lr_patience": cfg.lr_patience, "precision": precision, "precision_choice": precision_choice, "jit_compile": cfg.jit_compile, "device": used_device,
+            "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate, "lr_patience": cfg.lr_patience, "precision": precision, "precision_choice": precision_choice, "jit_compile": jit_compile, "device": used_device,
             "augmentation": {"flip": cfg.flip, "colour": cfg.colour}, "boundary_weight": cfg.boundary_weight,
             "negative_weight": cfg.negative_weight,
             "dilate_jitter": cfg.dilate_jitter if stage == "second" else None,

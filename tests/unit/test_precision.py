@@ -1,35 +1,67 @@
-"""Training precision is chosen at run time from this machine's CPU, never assumed."""
+"""Training precision and XLA are chosen at run time from this machine, never assumed."""
 
 import pytest
 
 from cutout.segmentation import runtime
 from trainer import training
-from trainer.training import TrainConfig, choose_precision
+from trainer.training import TrainConfig, choose_compute
 
 
 def fake_cpu(native):
     return lambda: {"model": "Test CPU", "cores": 2, "avx2": True, "avx512f": native, "native_bf16": native}
 
 
-def test_without_native_bfloat16_auto_is_float32_and_measures_nothing(monkeypatch):
+def fake_steps(monkeypatch, seconds: dict):
+    """_step_seconds answers from `seconds` ({"policy+xla|eager": s}) and records what was probed."""
+    probed = []
+
+    def step(policy, cfg, jit_compile):
+        name = f"{policy}+{'xla' if jit_compile else 'eager'}"
+        probed.append(name)
+        return seconds[name]
+
+    monkeypatch.setattr(training, "_step_seconds", step)
+    return probed
+
+
+def test_given_precision_and_xla_measure_nothing(monkeypatch):
     monkeypatch.setattr(runtime, "cpu_info", fake_cpu(False))
-    monkeypatch.setattr(training, "_step_seconds", lambda *a: pytest.fail("no probe on such a CPU"))
-    precision, why = choose_precision(TrainConfig(data=None, out=None), "cpu")
-    assert precision == "float32" and why["cpu"]["model"] == "Test CPU"
+    monkeypatch.setattr(training, "_step_seconds", lambda *a: pytest.fail("nothing to choose"))
+    precision, xla, why = choose_compute(TrainConfig(data=None, out=None, precision="mixed_bfloat16", jit_compile=False), "cpu")
+    assert (precision, xla) == ("mixed_bfloat16", False) and why["cpu"]["model"] == "Test CPU"
 
 
-@pytest.mark.parametrize("bf16_seconds, expected", [(0.5, "mixed_bfloat16"), (0.95, "float32"), (2.0, "float32")])
-def test_with_native_bfloat16_the_faster_measured_policy_wins(monkeypatch, bf16_seconds, expected):
+def test_without_native_bfloat16_only_xla_against_eager_in_float32_is_measured(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_info", fake_cpu(False))
+    probed = fake_steps(monkeypatch, {"float32+xla": 1.0, "float32+eager": 1.5})
+    precision, xla, why = choose_compute(TrainConfig(data=None, out=None), "cpu")
+    assert (precision, xla) == ("float32", True)
+    assert sorted(probed) == ["float32+eager", "float32+xla"], "bfloat16 is never tried where it is emulated"
+
+
+@pytest.mark.parametrize("seconds, expected", [
+    # bfloat16 clearly faster, best eagerly (the AMX Xeon's case)
+    ({"float32+xla": 0.59, "float32+eager": 0.46, "mixed_bfloat16+xla": 0.63, "mixed_bfloat16+eager": 0.40},
+     ("mixed_bfloat16", False)),
+    # bfloat16 faster, but not by the margin: float32 at its own fastest
+    ({"float32+xla": 0.50, "float32+eager": 0.70, "mixed_bfloat16+xla": 0.47, "mixed_bfloat16+eager": 0.80},
+     ("float32", True)),
+    # bfloat16 slower everywhere (the AVX-512 EPYCs' case)
+    ({"float32+xla": 0.48, "float32+eager": 0.72, "mixed_bfloat16+xla": 0.51, "mixed_bfloat16+eager": 0.90},
+     ("float32", True)),
+])
+def test_with_native_bfloat16_the_fastest_measured_combination_wins(monkeypatch, seconds, expected):
     monkeypatch.setattr(runtime, "cpu_info", fake_cpu(True))
-    monkeypatch.setattr(training, "_step_seconds",
-                        lambda policy, cfg: bf16_seconds if policy == "mixed_bfloat16" else 1.0)
-    precision, why = choose_precision(TrainConfig(data=None, out=None), "cpu")
-    assert precision == expected and why["seconds"] == {"float32": 1.0, "mixed_bfloat16": bf16_seconds}
+    fake_steps(monkeypatch, seconds)
+    precision, xla, why = choose_compute(TrainConfig(data=None, out=None), "cpu")
+    assert (precision, xla) == expected and why["seconds"] == seconds
 
 
-def test_an_explicit_precision_is_kept(monkeypatch):
-    monkeypatch.setattr(runtime, "cpu_info", fake_cpu(False))
-    assert choose_precision(TrainConfig(data=None, out=None, precision="mixed_bfloat16"), "cpu")[0] == "mixed_bfloat16"
+def test_a_given_xla_setting_is_kept_while_precision_is_measured(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_info", fake_cpu(True))
+    probed = fake_steps(monkeypatch, {"float32+xla": 1.0, "mixed_bfloat16+xla": 0.5})
+    assert choose_compute(TrainConfig(data=None, out=None, jit_compile=True), "cpu")[:2] == ("mixed_bfloat16", True)
+    assert sorted(probed) == ["float32+xla", "mixed_bfloat16+xla"]
 
 
 def test_this_machine_is_described():

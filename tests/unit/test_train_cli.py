@@ -30,6 +30,7 @@ def test_train_first_and_second_pass(folder, tmp_path):
     header = (tmp_path / "first" / "training_log.csv").read_text().splitlines()[0]
     assert "seconds" in header and "learning_rate" in header, "the log shows the step size the plateau rule set"
     assert meta.training["lr_patience"] == 2
+    assert meta.training["jit_compile"] is False, "--no-xla is kept, not measured over"
     for name in ("model.weights.h5", "training_log.csv", "curves.png", "validation.json"):
         assert (tmp_path / "first" / name).exists(), name
 
