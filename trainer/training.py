@@ -305,33 +305,34 @@ def choose_compute(cfg: TrainConfig, device: str) -> tuple[str, bool, dict]:
     faster on the AVX-512 EPYCs, yet on a Xeon with AMX the eager step (oneDNN) was faster
     than XLA's, and in bfloat16 faster still (0.40 s against XLA float32's 0.59 at 288x192).
     So what is not given is measured here, now, with a few steps of the real model: "auto"
-    precision tries mixed_bfloat16 only where the CPU computes it natively, and takes it only
-    when it beats float32 by runtime.BF16_MARGIN; XLA or eager (None) is simply the faster."""
-    from cutout.segmentation.runtime import BF16_MARGIN, cpu_info
+    precision follows runtime.measured_bfloat16 (bfloat16 only where native and clearly
+    faster), each precision timed at its faster compilation; XLA or eager (None) is then
+    whichever was faster in the chosen precision."""
+    from cutout.segmentation.runtime import cpu_info, measured_bfloat16
 
-    cpu = cpu_info()
-    if cfg.precision != "auto":
-        policies, chosen_by = [cfg.precision], "--precision"
-    elif device == "gpu":
-        policies, chosen_by = ["float32"], "auto: a GPU (bfloat16 not measured there)"
-    elif not cpu["native_bf16"]:
-        policies, chosen_by = ["float32"], "auto: no native bfloat16 on this CPU"
-    else:
-        policies, chosen_by = ["float32", "mixed_bfloat16"], "auto: measured"
     compiles = [True, False] if cfg.jit_compile is None else [cfg.jit_compile]
-    if cfg.jit_compile is None:
-        chosen_by += "; XLA or eager: measured"
-    if len(policies) * len(compiles) == 1:
-        return policies[0], compiles[0], {"cpu": cpu, "chosen_by": chosen_by}
-    seconds = {(p, j): round(_step_seconds(p, cfg, j), 4) for p in policies for j in compiles}
-    fastest = {p: min(compiles, key=lambda j: seconds[p, j]) for p in policies}
-    precision = policies[0]
-    if len(policies) > 1 and seconds[policies[1], fastest[policies[1]]] < BF16_MARGIN * seconds[precision, fastest[precision]]:
-        precision = policies[1]
-    why = {"cpu": cpu, "chosen_by": chosen_by, "seconds": {_compute_name(p, j): t for (p, j), t in seconds.items()}}
-    log.info("training computes in %s (%s; seconds a step: %s)", _compute_name(precision, fastest[precision]),
-             chosen_by, why["seconds"])
-    return precision, fastest[precision], why
+    seconds: dict[str, float] = {}
+
+    def fastest(policy: str) -> float:
+        for jit in compiles:
+            seconds[_compute_name(policy, jit)] = round(_step_seconds(policy, cfg, jit), 4)
+        return min(seconds[_compute_name(policy, jit)] for jit in compiles)
+
+    if cfg.precision != "auto":
+        precision, why = cfg.precision, {"cpu": cpu_info(), "chosen_by": "--precision"}
+    else:
+        bfloat16, why = measured_bfloat16(fastest, device)
+        precision = "mixed_bfloat16" if bfloat16 else "float32"
+    if len(compiles) > 1:
+        if not any(name.startswith(precision + "+") for name in seconds):
+            fastest(precision)  # bfloat16 was not in question, so nothing was timed yet
+        why["chosen_by"] += "; XLA or eager: measured"
+    jit_compile = min(compiles, key=lambda jit: seconds.get(_compute_name(precision, jit), 0.0))
+    if seconds:
+        why["seconds"] = seconds
+        log.info("training computes in %s (%s; seconds a step: %s)", _compute_name(precision, jit_compile),
+                 why["chosen_by"], seconds)
+    return precision, jit_compile, why
 
 
 def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
