@@ -16,7 +16,7 @@ def fake_steps(monkeypatch, seconds: dict):
     probed = []
 
     def step(policy, cfg, jit_compile):
-        name = f"{policy}+{'xla' if jit_compile else 'eager'}"
+        name = training._compute_name(policy, jit_compile)
         probed.append(name)
         return seconds[name]
 
