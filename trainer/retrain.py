@@ -129,6 +129,8 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
                 dilate_jitter=meta.training.get("dilate_jitter") or 0.0,
                 budget_minutes=settings.retrain_budget_minutes / 2 if settings.retrain_budget_minutes else None,
                 learning_rate=settings.retrain_learning_rate,
+                # A retrained stage ships as the current one does (a float16 file stays half size).
+                weights_dtype=meta.training.get("weights_dtype") or "float32",
             ), device=settings.device, threads=settings.tf_threads)
         carry_tuning(current, candidate)
         summary["current"] = {"version": models.bundle_version(current), "holdout_mean_dice": _mean_dice(current, tmp / "holdout")}

@@ -64,6 +64,7 @@ class TrainConfig:
     focus: str = "crop"  # second pass: "crop" to the garment's box, or the whole blanked "frame"
     limit: int | None = None  # use only the first N pairs (smoke runs, tests)
     init_from: Path | None = None  # warm start: a model directory with the same architecture
+    weights_dtype: str = "float32"  # how the weights file stores them: float32, or float16 (half the size)
     norm: tuple[list[float], list[float]] | None = None  # keep these mean/std (warm starts)
     verbose: str | int = "auto"
     extra: dict = field(default_factory=dict)
@@ -454,10 +455,11 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
             "first_pass_model_dir": str(cfg.second_pass_of) if first else None,
             "initialised_from": str(cfg.init_from) if cfg.init_from else None,
             "load_seconds": round(load_s, 1), "fit_seconds": round(fit_s, 1),
-            "tensorflow": tf.__version__, **cfg.extra,
+            "weights_dtype": cfg.weights_dtype, "tensorflow": tf.__version__, **cfg.extra,
         },
     )
-    artefact.save(model, out, meta)
+    # Saved before the threshold is tuned, so its figures are those of the weights as stored.
+    artefact.save(model, out, meta, weights_dtype=cfg.weights_dtype)
     _plot_curves(out / "training_log.csv", out / "curves.png")
     tune_threshold(out, val_pairs, cfg.second_pass_of)
     log.info("wrote %s (%s) in %.0f s", out, models.stage_version(out), time.time() - started)

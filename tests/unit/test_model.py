@@ -126,6 +126,38 @@ def test_a_trained_model_predicts_the_same_after_save_and_load(tmp_path):
     assert loaded.version == version and version.startswith("roundtrip-")
 
 
+def test_weights_stored_in_float16_take_half_the_file_and_predict_as_before(tmp_path):
+    import h5py
+    import keras
+
+    from cutout.segmentation import artefact
+    from cutout.segmentation.unet import build_unet
+
+    keras.utils.set_random_seed(5)
+    model = build_unet((64, 64), depth=3, base_filters=8, name="half")
+    x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype(np.float32)
+    model.compile(optimizer=keras.optimizers.RMSprop(1e-2), loss="binary_crossentropy")
+    model.fit(x, (x[..., :1] > 0).astype(np.float32), epochs=2, verbose=0)
+    before = model.predict_on_batch(x)[..., 0]
+    meta = artefact.ModelMeta(name="half", stage="first", depth=3, base_filters=8, input_size=(64, 64),
+                              fit="squash", mean=[0.0] * 3, std=[1.0] * 3, threshold=0.5)
+    artefact.save(model, tmp_path / "full", meta)
+    artefact.save(model, tmp_path / "half", meta, weights_dtype="float16")
+    full, half = (tmp_path / d / "model.weights.h5" for d in ("full", "half"))
+    # About two bytes saved per weight (the file's own structure, much the same in both, is most of a model this small).
+    assert full.stat().st_size - half.stat().st_size >= 1.9 * sum(int(np.prod(w.shape)) for w in model.weights)
+    with h5py.File(half) as f:
+        dtypes = set()
+        f.visititems(lambda _, item: dtypes.add(str(item.dtype)) if isinstance(item, h5py.Dataset) else None)
+    assert dtypes == {"float16"}
+    loaded = artefact.load(tmp_path / "half", precision="float32")
+    assert {v.dtype for v in loaded.keras_model.weights} == {"float32"}, "the network still computes in float32"
+    assert np.abs(loaded.predict(x) - before).max() < 2e-3
+    assert loaded.version != artefact.load(tmp_path / "full", precision="float32").version, "another file, another version"
+    with pytest.raises(ValueError, match="weights_dtype"):
+        artefact.save(model, tmp_path / "bad", meta, weights_dtype="int8")
+
+
 def test_the_negatives_head_learns_the_negatives_and_leaves_the_garments_loss_alone():
     from keras import ops
 

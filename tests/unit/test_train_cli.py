@@ -3,6 +3,8 @@ and a second pass trained on the first pass's predictions."""
 
 import json
 
+import h5py
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -35,9 +37,14 @@ def test_train_first_and_second_pass(folder, tmp_path):
         assert (tmp_path / "first" / name).exists(), name
 
     result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "second"), "--second-pass",
-                                  str(tmp_path / "first"), "--learning-rate", "1e-4", *common])
+                                  str(tmp_path / "first"), "--learning-rate", "1e-4", "--weights-dtype", "float16", *common])
     assert result.exit_code == 0, result.output
     second = artefact.read_meta(tmp_path / "second")
+    assert meta.training["weights_dtype"] == "float32" and second.training["weights_dtype"] == "float16"
+    with h5py.File(tmp_path / "second" / "model.weights.h5") as f:
+        dtypes = set()
+        f.visititems(lambda _, item: dtypes.add(item.dtype) if isinstance(item, h5py.Dataset) else None)
+    assert dtypes == {np.dtype(np.float16)}, "the file stores what --weights-dtype asked"
     assert meta.training["learning_rate"] == 3e-4 and second.training["learning_rate"] == 1e-4
     first_epoch = (tmp_path / "second" / "training_log.csv").read_text().splitlines()[:2]
     rate = float(first_epoch[1].split(",")[first_epoch[0].split(",").index("learning_rate")])
