@@ -141,10 +141,22 @@ def automation_curve(garments: dict[str, dict], good: float = GOOD_DICE) -> list
 
 def choose_release(garments: dict[str, dict], precision: float = TARGET_PRECISION, good: float = GOOD_DICE) -> dict:
     """The release rule: the lowest threshold whose released garments reach `precision` (when
-    none does, a threshold above any confidence: nothing is released)."""
-    ok = [c for c in automation_curve(garments, good) if c["precision"] >= precision]
-    chosen = max(ok, key=lambda c: c["released"]) if ok else None
-    return {"min_predicted_dice": round(chosen["threshold"], 6) if chosen else 1.01, "good_dice": good,
+    none does, a threshold above any confidence: nothing is released).
+
+    The threshold sits halfway between the last garment released and the first held back, not
+    on the last one's score: that score moves in the fifth decimal between paths that compute
+    the same thing (cutout evaluate's batching against calibrate's, bfloat16 workers), and a rule
+    on its exact value dropped the boundary garment (measured: 5 of 161 released instead of 6)."""
+    curve = automation_curve(garments, good)
+    ok = [i for i, c in enumerate(curve) if c["precision"] >= precision]
+    if not ok:
+        threshold, chosen = 1.01, None
+    else:
+        i = max(ok, key=lambda i: curve[i]["released"])
+        chosen = curve[i]
+        below = curve[i + 1]["threshold"] if i + 1 < len(curve) else chosen["threshold"]
+        threshold = (chosen["threshold"] + below) / 2
+    return {"min_predicted_dice": threshold, "good_dice": good,
             "target_precision": precision, "max_height_spread": MAX_HEIGHT_SPREAD,
             "validation": {"garments": len(garments), "released": round(chosen["released"], 4) if chosen else 0.0,
                            "precision": round(chosen["precision"], 4) if chosen else None}}
