@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from cutout.config import Settings
+from cutout.segmentation.artefact import WEIGHTS_DTYPES
 
 
 def _progress(done: int, total: int) -> None:
@@ -75,7 +76,7 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N labelled pairs (smoke runs).")
 @click.option("--init-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Warm start from this model stage (its depth, width and normalisation are kept).")
-@click.option("--weights-dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
+@click.option("--weights-dtype", type=click.Choice(WEIGHTS_DTYPES), default="float32", show_default=True,
               help="How model.weights.h5 stores the weights: float16 ships at half the size (the network still "
               "computes in float32 or bfloat16).")
 def train(data, out, input_size, second_pass_of, init_from, **options):
