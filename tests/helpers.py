@@ -33,6 +33,16 @@ def make_tiny_bundle(folder: Path, input_size=(96, 64), depth=3, base_filters=4,
     return folder
 
 
+def stored_dtypes(weights: Path) -> set[str]:
+    """The dtypes of every array a Keras weights file holds."""
+    import h5py
+
+    found: set[str] = set()
+    with h5py.File(weights) as f:
+        f.visititems(lambda _, item: found.add(str(item.dtype)) if isinstance(item, h5py.Dataset) else None)
+    return found
+
+
 def png_bytes(array: np.ndarray) -> bytes:
     from cutout.imageio import encode_png
 

@@ -127,8 +127,9 @@ def test_a_trained_model_predicts_the_same_after_save_and_load(tmp_path):
 
 
 def test_weights_stored_in_float16_take_half_the_file_and_predict_as_before(tmp_path):
-    import h5py
     import keras
+
+    from tests.helpers import stored_dtypes
 
     from cutout.segmentation import artefact
     from cutout.segmentation.unet import build_unet
@@ -146,10 +147,7 @@ def test_weights_stored_in_float16_take_half_the_file_and_predict_as_before(tmp_
     full, half = (tmp_path / d / "model.weights.h5" for d in ("full", "half"))
     # About two bytes saved per weight (the file's own structure, much the same in both, is most of a model this small).
     assert full.stat().st_size - half.stat().st_size >= 1.9 * sum(int(np.prod(w.shape)) for w in model.weights)
-    with h5py.File(half) as f:
-        dtypes = set()
-        f.visititems(lambda _, item: dtypes.add(str(item.dtype)) if isinstance(item, h5py.Dataset) else None)
-    assert dtypes == {"float16"}
+    assert stored_dtypes(half) == {"float16"}
     loaded = artefact.load(tmp_path / "half", precision="float32")
     assert {v.dtype for v in loaded.keras_model.weights} == {"float32"}, "the network still computes in float32"
     assert np.abs(loaded.predict(x) - before).max() < 2e-3
