@@ -39,18 +39,26 @@ def report():
 @click.option("--max-height-spread", type=click.FloatRange(min=0),
               help="Hold back a garment whose views' mask heights differ by more than this, as log(tallest / "
                    "shortest) (default CUTOUT_MAX_HEIGHT_SPREAD, else 0.35).")
+@click.option("--max-size-spread", type=click.FloatRange(min=0),
+              help="Hold back a garment whose views' mask sizes for their height (area / height²) differ by more "
+                   "than this, as log(largest / smallest) (default CUTOUT_MAX_SIZE_SPREAD, else 0.30).")
 @click.option("--all", "include_all", is_flag=True, help="List every garment: also those waiting, reviewed and released.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many garments (a page); default all.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Skip this many garments first.")
-def needs_cutout(fmt, min_confidence, min_dice, max_height_spread, include_all, limit, offset):
+def needs_cutout(fmt, min_confidence, min_dice, max_height_spread, max_size_spread, include_all, limit, offset):
     """Which garments are released and which need a person to cut them out (worst first, with why)."""
     from cutout.report import format_csv, format_table, needs_cutout as build
 
+    from cutout.ranking import ViewLimits
+
     settings = Settings.from_env().require("database_url")
+    limits = ViewLimits.from_settings(settings)
+    limits = ViewLimits(limits.height if max_height_spread is None else max_height_spread,
+                        limits.size if max_size_spread is None else max_size_spread)
     data = build(settings.database_url,
                  settings.min_confidence if min_confidence is None else min_confidence,
                  settings.min_dice if min_dice is None else min_dice, include_all, limit=limit, offset=offset,
-                 max_height_spread=settings.max_height_spread if max_height_spread is None else max_height_spread)
+                 limits=limits)
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))
     elif fmt == "csv":

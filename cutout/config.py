@@ -117,6 +117,7 @@ class Settings:
     min_confidence: float | None = None  # None = each model's release rule (see cutout.report)
     min_dice: float = 0.97
     max_height_spread: float | None = None  # None = cutout.ranking.MAX_HEIGHT_SPREAD
+    max_size_spread: float | None = None  # None = cutout.ranking.MAX_SIZE_SPREAD
 
     # Review page.
     secret_key: str | None = None  # signs session cookies and CSRF tokens; the same on every web process
@@ -182,6 +183,7 @@ class Settings:
             min_confidence=_float("CUTOUT_MIN_CONFIDENCE", None),
             min_dice=_float("CUTOUT_MIN_DICE", 0.97),
             max_height_spread=_float("CUTOUT_MAX_HEIGHT_SPREAD", None),
+            max_size_spread=_float("CUTOUT_MAX_SIZE_SPREAD", None),
             secret_key=_env("CUTOUT_SECRET_KEY"),
             upload_max_bytes=_int("CUTOUT_UPLOAD_MAX_BYTES", 32 * 1024 * 1024),
             login_attempts=_int("CUTOUT_LOGIN_ATTEMPTS", 5),

@@ -8,8 +8,9 @@ garments so that at least 98 % of released garments have every view at Dice >= 0
 without a rule uses DEFAULT_MIN_CONFIDENCE.
 
 It *needs a person* when a view failed, a confidence is below the rule, a reference
-disagrees, or the views disagree on the garment's height (the studio's camera and turntable
-stay put, so one of them took in something else: cutout.ranking.heights_agree); it is
+disagrees, or the views disagree on the garment's height or on its size for its height (the
+studio's camera and turntable stay put, so one of them took in something else or left part
+out: cutout.ranking.views_agree); it is
 *waiting* while a view is missing or still being processed. A person's
 review on the review page settles a view: approved or corrected, it needs nobody any more
 (a garment settled that way is *reviewed*); "needs manual cut" keeps it with a person.
@@ -35,7 +36,7 @@ assert STATUSES == (NEEDS_PERSON, WAITING, REVIEWED, RELEASED)
 
 def needs_cutout(url: str, min_confidence: float | None, min_dice: float, include_all: bool = False,
                  garment_id: str | None = None, limit: int | None = None, offset: int = 0,
-                 filters: ranking.Filters | None = None, max_height_spread: float | None = None) -> dict:
+                 filters: ranking.Filters | None = None, limits: ranking.ViewLimits | None = None) -> dict:
     """{"garments": [...one page, ranked...], "total", "counts", "failed_shots", "rejected_keys"}.
 
     Garments that need a person come first, worst first (their score is their worst open
@@ -45,16 +46,16 @@ def needs_cutout(url: str, min_confidence: float | None, min_dice: float, includ
     """
     if filters is None:
         filters = ranking.Filters(status=None if include_all else NEEDS_PERSON)
-    if max_height_spread is None:  # as CUTOUT_MAX_HEIGHT_SPREAD unset says
-        max_height_spread = ranking.MAX_HEIGHT_SPREAD
+    if limits is None:  # as CUTOUT_MAX_HEIGHT_SPREAD and CUTOUT_MAX_SIZE_SPREAD unset say
+        limits = ranking.ViewLimits()
     if garment_id is not None:
         filters = replace(filters, garment_ids=(garment_id,))
-    ranked = ranking.garments(min_confidence, min_dice, filters, max_height_spread)
+    ranked = ranking.garments(min_confidence, min_dice, filters, limits)
     with session_scope(url) as session:
         page = session.execute(ranked.limit(limit).offset(offset)).all()
         total = session.execute(select(func.count()).select_from(ranked.order_by(None).subquery())).scalar_one()
-        counts = ranking.counts(session, min_confidence, min_dice, max_height_spread)
-        details = _details(session, [row.garment_id for row in page], min_confidence, min_dice, max_height_spread)
+        counts = ranking.counts(session, min_confidence, min_dice, limits)
+        details = _details(session, [row.garment_id for row in page], min_confidence, min_dice, limits)
         failed = [{"garment_id": s.garment_id, "view": s.view, "key": s.key, "reason": s.failure_reason}
                   for s in session.execute(select(Shot).where(Shot.status == "failed").order_by(Shot.key)).scalars()]
         rejected = [{"key": r.key, "reason": r.reason}
@@ -65,13 +66,13 @@ def needs_cutout(url: str, min_confidence: float | None, min_dice: float, includ
         g["rank"] = rank
         garments.append(g)
     return {"thresholds": {"min_confidence": min_confidence, "min_dice": min_dice,
-                           "max_height_spread": max_height_spread},
+                           "max_height_spread": limits.height, "max_size_spread": limits.size},
             "counts": counts, "total": total, "offset": offset, "limit": limit,
             "garments": garments, "failed_shots": failed, "rejected_keys": rejected}
 
 
 def _details(session, garment_ids: list[str], min_confidence: float | None, min_dice: float,
-             max_height_spread: float) -> dict[str, dict]:
+             limits: ranking.ViewLimits) -> dict[str, dict]:
     """Each garment's views and the reasons it needs a person, in words."""
     if not garment_ids:
         return {}
@@ -90,7 +91,8 @@ def _details(session, garment_ids: list[str], min_confidence: float | None, min_
             continue  # only the newest segmentation of the shot's current content
         seen.add(shot.id)
         g = garments.setdefault(shot.garment_id, {"garment_id": shot.garment_id, "views": {}, "reasons": [],
-                                                  "waiting_for": [], "reviewed": False, "scores": [], "heights": {}})
+                                                  "waiting_for": [], "reviewed": False, "scores": [], "heights": {},
+                                                  "sizes": {}})
         view = {"status": shot.status, "key": shot.key, "shot_id": shot.id}
         review = reviews.get(shot.id)
         if review is not None:
@@ -120,17 +122,21 @@ def _details(session, garment_ids: list[str], min_confidence: float | None, min_
             if seg.dice is not None and seg.dice < min_dice:
                 g["reasons"].append(f"{shot.view} Dice {seg.dice:.4f} < {min_dice}")
             g["scores"].append(view["dice"] if view["dice"] is not None else view["confidence"])
-            height = (seg.confidence_parts or {}).get("height_fraction")
-            if height is not None:
-                g["heights"][shot.view] = height
+            parts = seg.confidence_parts or {}
+            if parts.get("height_fraction") is not None:
+                g["heights"][shot.view] = parts["height_fraction"]
+            if ranking.view_size(parts) is not None:
+                g["sizes"][shot.view] = ranking.view_size(parts)
         g["views"][shot.view] = view
 
     for g in garments.values():
-        heights = g.pop("heights")
-        if not ranking.heights_agree(heights.values(), max_height_spread):
-            said = ", ".join(f"{view} {h:.0%}" for view, h in sorted(heights.items(), key=lambda kv: VIEWS.index(kv[0])))
-            g["reasons"].append(f"the views disagree on the garment's height ({said} of the frame): "
-                                "one takes in something else or leaves part out")
+        heights, sizes = g.pop("heights"), g.pop("sizes")
+        if ranking.spread(heights.values()) > limits.height:
+            g["reasons"].append(f"the views disagree on the garment's height ({_per_view(heights, '.0%')} of the "
+                                "frame): one takes in something else or leaves part out")
+        if ranking.spread(sizes.values()) > limits.size:
+            g["reasons"].append(f"the views disagree on the garment's size for its height ({_per_view(sizes, '.2f')}, "
+                                "area / height²): one takes in something else or leaves part out")
         scores = g.pop("scores")
         g["score"] = round(min(scores), 4) if scores else None
         g["missing_views"] = [v for v in VIEWS if v not in g["views"]]
@@ -140,6 +146,11 @@ def _details(session, garment_ids: list[str], min_confidence: float | None, min_
                        REVIEWED if settled else RELEASED)
         g["needs_cutout"] = g["status"] == NEEDS_PERSON
     return garments
+
+
+def _per_view(values: dict[str, float], spec: str) -> str:
+    """"Front 50%, FrontRight 51%, Back 75%": a value per view, in the studio's order."""
+    return ", ".join(f"{view} {value:{spec}}" for view, value in sorted(values.items(), key=lambda kv: VIEWS.index(kv[0])))
 
 
 def latest_reviews(session, garment_ids: list[str]) -> dict[int, dict]:
@@ -175,7 +186,8 @@ def format_table(report: dict) -> str:
              f"{counts[REVIEWED]} settled by a review "
              f"(release rule: {'confidence >= ' + str(rule) if rule is not None else 'each model’s own'}; "
              f"reference Dice >= {report['thresholds']['min_dice']}; "
-             f"the tallest view at most {math.exp(report['thresholds']['max_height_spread']):.2f}x the shortest).",
+             f"the tallest view at most {math.exp(report['thresholds']['max_height_spread']):.2f}x the shortest, "
+             f"the largest for its height {math.exp(report['thresholds']['max_size_spread']):.2f}x the smallest).",
              "", "Worst first:"]
     header = f"{'#':>3}  {'garment':36}  {'status':14}  {'score':>6}  " + "  ".join(f"{v:18}" for v in VIEWS) + "  why"
     lines += [header, "-" * len(header)]

@@ -219,10 +219,13 @@ class GarmentState(Base):
     min_margin: Mapped[float | None] = mapped_column(Float)  # min(confidence - the model's rule) of open views
     min_confidence: Mapped[float | None] = mapped_column(Float)  # of open segmented views
     min_dice: Mapped[float | None] = mapped_column(Float)  # of open views with a reference
-    # tallest and shortest mask (share of the frame's rows) of open segmented views: the three
-    # views of a garment should agree on its height (cutout.ranking.heights_agree)
+    # tallest and shortest mask (share of the frame's rows), and largest and smallest size for
+    # the height (cutout.ranking.view_size), of open segmented views: the three views of a
+    # garment should agree on both (cutout.ranking.views_agree)
     max_height: Mapped[float | None] = mapped_column(Float)
     min_height: Mapped[float | None] = mapped_column(Float)
+    max_size: Mapped[float | None] = mapped_column(Float)
+    min_size: Mapped[float | None] = mapped_column(Float)
     score: Mapped[float | None] = mapped_column(Float)  # worst open view: 0 failed, else Dice or confidence (4 places)
     segmented_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # newest segmentation
     __table_args__ = (Index("ix_garment_states_score", "score", "garment_id"),)

@@ -93,6 +93,7 @@ def _review_instructions(settings: Settings) -> str:
 @click.option("--timeout", default=600.0, show_default=True, help="With real workers: how long to wait for them.")
 def demo(out, timeout):
     """Run the whole path on the shipped sample garments and print the report."""
+    from cutout.ranking import ViewLimits
     from cutout.report import format_table, needs_cutout
     from cutout.storage import storage_from_settings
 
@@ -131,7 +132,7 @@ def demo(out, timeout):
         sweep.enqueue_scoring(settings.database_url, lambda i: app.send_task(SCORE_SEGMENTATION, args=[i]))
 
     report = needs_cutout(settings.database_url, settings.min_confidence, settings.min_dice, include_all=True,
-                          max_height_spread=settings.max_height_spread)
+                          limits=ViewLimits.from_settings(settings))
     report["garments"] = [g for g in report["garments"] if g["garment_id"] in garments]
     click.echo(format_table(report).replace("Worst first:", "The sample garments, worst first:", 1))
     if settings.bucket.startswith("file://"):

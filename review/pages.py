@@ -9,14 +9,15 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 
 from review import actions, charts
 from review.app import context
-from cutout.ranking import REASON_KINDS, Filters
+from cutout.ranking import REASON_KINDS, Filters, ViewLimits
 from cutout.report import NEEDS_PERSON, STATUSES, needs_cutout
 
 bp = Blueprint("pages", __name__)
 PAGE_SIZE = 20
 # The queue's reason filter: ranking's kinds, in words.
 REASONS = dict(zip(REASON_KINDS, ("failed", "confidence below the rule", "Dice below the reference rule",
-                                  "manual cut requested", "views disagree on the height")))
+                                  "manual cut requested", "views disagree on the height",
+                                  "views disagree on the size")))
 
 
 @bp.get("/healthz")
@@ -43,7 +44,7 @@ def queue():
     filters = _filters(request.args)
     page = max(request.args.get("page", 1, type=int), 1)
     report = needs_cutout(s.database_url, s.min_confidence, s.min_dice, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
-                          filters=filters, max_height_spread=s.max_height_spread)
+                          filters=filters, limits=ViewLimits.from_settings(s))
     pages = max(1, math.ceil(report["total"] / PAGE_SIZE))
     query = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("queue.html", garments=report["garments"], total=report["total"], page=page, pages=pages,
@@ -55,7 +56,7 @@ def queue():
 def garment(garment_id: str):
     s = context().settings
     report = needs_cutout(s.database_url, s.min_confidence, s.min_dice, garment_id=garment_id,
-                          filters=Filters(status=None), max_height_spread=s.max_height_spread)
+                          filters=Filters(status=None), limits=ViewLimits.from_settings(s))
     found = [g for g in report["garments"] if g["garment_id"] == garment_id]
     if not found:
         abort(404)

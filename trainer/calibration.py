@@ -8,7 +8,7 @@ Both are fitted on validation garments, never on training ones:
   fit wins. The result is monotone in its score (strictly, between its first and last
   points) and bounded by construction, and stored as points to interpolate between.
 - release rule: a garment is released when every one of its views is done, they agree on the
-  garment's height (cutout.ranking.heights_agree) and the smallest predicted Dice among them
+  garment's height and size (cutout.ranking.views_agree) and the smallest predicted Dice among them
   reaches a threshold; the threshold is the lowest at which at
   least `precision` of the released validation garments have every view at Dice >= `good`.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cutout.ranking import MAX_HEIGHT_SPREAD, heights_agree
+from cutout.ranking import ViewLimits, view_size, views_agree
 from cutout.segmentation.confidence import FEATURES, SCORES, score
 
 GOOD_DICE = 0.95
@@ -107,24 +107,26 @@ def fit_calibration(signals: list[dict], dice: list[float], groups: list[str] | 
 
 def garment_table(rows: list[dict]) -> dict[str, dict]:
     """Per garment: the smallest predicted and measured Dice of its views, and whether its views
-    agree on its height, from per-view rows {"garment", "predicted", "dice", optional "height"}
-    (a failed view predicts 0)."""
+    agree on its height and size, from per-view rows {"garment", "predicted", "dice", optional
+    "signals"} (the view's confidence signals; a failed view predicts 0)."""
     garments: dict[str, dict] = {}
     for row in rows:
-        g = garments.setdefault(row["garment"], {"predicted": 1.0, "dice": 1.0, "views": 0, "heights": []})
+        g = garments.setdefault(row["garment"], {"predicted": 1.0, "dice": 1.0, "views": 0, "heights": [], "sizes": []})
         g["predicted"] = min(g["predicted"], row["predicted"])
         g["dice"] = min(g["dice"], row["dice"])
         g["views"] += 1
-        g["heights"].append(row.get("height"))
+        signals = row.get("signals") or {}
+        g["heights"].append(signals.get("height_fraction"))
+        g["sizes"].append(view_size(signals))
     for g in garments.values():
-        g["heights_agree"] = heights_agree(g.pop("heights"))
+        g["views_agree"] = views_agree(g.pop("heights"), g.pop("sizes"))
     return garments
 
 
 def release_score(garment: dict) -> float:
     """What the release rule compares with its threshold: the garment's smallest predicted
-    Dice, or 0 when its views disagree on its height (never released, however sure)."""
-    return garment["predicted"] if garment["heights_agree"] else 0.0
+    Dice, or 0 when its views disagree on its height or size (never released, however sure)."""
+    return garment["predicted"] if garment["views_agree"] else 0.0
 
 
 def automation_curve(garments: dict[str, dict], good: float = GOOD_DICE) -> list[dict]:
@@ -157,7 +159,8 @@ def choose_release(garments: dict[str, dict], precision: float = TARGET_PRECISIO
         below = curve[i + 1]["threshold"] if i + 1 < len(curve) else chosen["threshold"]
         threshold = (chosen["threshold"] + below) / 2
     return {"min_predicted_dice": threshold, "good_dice": good,
-            "target_precision": precision, "max_height_spread": MAX_HEIGHT_SPREAD,
+            "target_precision": precision, "max_height_spread": ViewLimits().height,
+            "max_size_spread": ViewLimits().size,
             "validation": {"garments": len(garments), "released": round(chosen["released"], 4) if chosen else 0.0,
                            "precision": round(chosen["precision"], 4) if chosen else None}}
 
@@ -211,10 +214,12 @@ def write_views(path: Path, views: list[dict], rows: list[dict]) -> None:
 
     with open(path, "w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["id", "garment", "dice", "boundary_f", "predicted", *FEATURES, "height_fraction"])
+        # the height and area signals: what the release rule's views_agree compares across views
+        extra = ("height_fraction", "garment_fraction")
+        out.writerow(["id", "garment", "dice", "boundary_f", "predicted", *FEATURES, *extra])
         for view, row in zip(views, rows):
             out.writerow([view["id"], view["garment"], round(view["dice"], 5), round(view["boundary_f"], 5),
-                          round(row["predicted"], 5), *(view["signals"].get(k, "") for k in (*FEATURES, "height_fraction"))])
+                          round(row["predicted"], 5), *(view["signals"].get(k, "") for k in (*FEATURES, *extra))])
 
 
 def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | None = None, progress=None,
@@ -244,7 +249,7 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
     from cutout.segmentation.confidence import predicted_dice
 
     rows = [{"garment": v["garment"], "predicted": predicted_dice(v["signals"], calibration), "dice": v["dice"],
-             "height": v["signals"].get("height_fraction")} for v in views]
+             "signals": v["signals"]} for v in views]
     garments = garment_table(rows)
     release = choose_release(garments)
     first_dir, second_dir = bundle_stages(bundle)

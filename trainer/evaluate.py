@@ -116,7 +116,8 @@ def automation(rows: list[dict], variant: str, rule: dict | None) -> dict:
     from trainer.calibration import GOOD_DICE, automation_curve, garment_table, release_score
 
     garments = garment_table([{"garment": r["garment"], "predicted": r["confidence"], "dice": r[f"{variant}_dice"],
-                               "height": r.get("signal_height_fraction")} for r in rows])
+                               "signals": {k[len("signal_"):]: v for k, v in r.items() if k.startswith("signal_")}}
+                              for r in rows])
     good = (rule or {}).get("good_dice", GOOD_DICE)
     result = {"garments": len(garments), "rule": rule, "curve": automation_curve(garments, good)}
     if rule:

@@ -90,7 +90,7 @@ def test_ids_that_grow_with_the_bucket_are_64_bit(pg_url):
 
 
 def test_upgrading_a_database_with_history_ranks_its_garments(empty_db):
-    """Garments segmented before the ranking's revisions get their standing, heights included,
+    """Garments segmented before the ranking's revisions get their standing, heights and sizes included,
     from the upgrade itself: once it reaches head (migrations/env.py), never short of it, where
     the ranking code would write columns the schema does not have yet."""
     db.upgrade(empty_db, "0002")
@@ -101,21 +101,23 @@ def test_upgrading_a_database_with_history_ranks_its_garments(empty_db):
         c.exec_driver_sql("INSERT INTO model_versions (id, version, location, params, metrics) "
                           "VALUES (1, 'm-1', '/m', '{}', '{}')")
         for n, (view, height) in enumerate((("Front", 0.5), ("FrontRight", 0.51), ("Back", 0.75)), 1):
+            area = 0.2 * height * height  # size 0.2 in every view, but for FrontRight's 0.4
+            area *= 2 if view == "FrontRight" else 1
             c.exec_driver_sql("INSERT INTO shots (id, bucket, key, etag, size_bytes, garment_id, view, status) "
                               "VALUES (%s, 'b', %s, 'e', 1, %s, %s, 'done')", (n, f"{gid}_{view}.png", gid, view))
             c.exec_driver_sql(
                 "INSERT INTO segmentations (shot_id, model_version_id, shot_etag, width, height, first_mask_key, "
                 "mask_key, cutout_key, overlay_key, threshold_first, confidence, confidence_parts, timings) "
                 "VALUES (%s, 1, 'e', 1, 1, 'f', 'm', 'c', 'o', 0.5, 0.99, %s, '{}')",
-                (n, f'{{"height_fraction": {height}}}'))
+                (n, f'{{"height_fraction": {height}, "garment_fraction": {area}}}'))
     db.upgrade(empty_db, "0005")  # past 0003, which created the table, short of head: no backfill yet
     with engine.connect() as c:
         assert c.exec_driver_sql("SELECT count(*) FROM garment_states").scalar_one() == 0
     db.upgrade(empty_db)
     with engine.connect() as c:
-        row = c.exec_driver_sql("SELECT views, max_height, min_height FROM garment_states").one()
-    assert tuple(row) == (3, 0.75, 0.5)
+        row = c.exec_driver_sql("SELECT views, max_height, min_height, max_size, min_size FROM garment_states").one()
+    assert tuple(row) == pytest.approx((3, 0.75, 0.5, 0.4, 0.2))
     from cutout.report import needs_cutout
 
     [garment] = needs_cutout(empty_db, None, 0.97)["garments"]
-    assert garment["garment_id"] == gid and "height" in garment["reasons"][0]
+    assert garment["garment_id"] == gid and "height" in garment["reasons"][0] and "size" in garment["reasons"][1]

@@ -42,7 +42,8 @@ def test_calibrate_then_segment_and_evaluate_with_the_result(studio_folder, tiny
     assert (tmp_path / "plots" / "automation.png").stat().st_size > 0
     assert (tmp_path / "plots" / "reliability.png").stat().st_size > 0
     views = list(csv.DictReader(open(tmp_path / "plots" / "views.csv")))
-    assert len(views) == 12 and {"id", "garment", "dice", "predicted", "flip_agreement"} <= set(views[0])
+    assert len(views) == 12 and {"id", "garment", "dice", "predicted", "flip_agreement", "height_fraction",
+                                 "garment_fraction"} <= set(views[0]), "what the release rule weighs, per view"
 
     seg = Segmenter.from_settings(Settings(model_dir=bundle))
     rgb = synthetic.studio_shot(7, size=(288, 192))[0][:, :, :3]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cutout.segmentation.confidence import predicted_dice
-from cutout.ranking import MAX_HEIGHT_SPREAD
+from cutout.ranking import MAX_HEIGHT_SPREAD, MAX_SIZE_SPREAD, spread
 from trainer.calibration import (automation_curve, choose_release, fit_calibration, garment_table, isotonic,
                                  release_score)
 
@@ -79,15 +79,33 @@ def test_a_garment_with_one_bad_view_is_never_released():
 def test_a_garment_whose_views_disagree_on_its_height_is_never_released():
     # The best-predicted garment took in the plastic legs in one view: that view's mask is
     # taller than the others by more than the studio's fixed camera allows.
-    data = [{**row, "height": h} for row, h in zip(rows("legs", [(0.99, 0.80)] * 3), (0.50, 0.51, 0.75))]
-    data += [{**row, "height": h} for row, h in zip(rows("right", [(0.97, 0.97)] * 3), (0.60, 0.63, 0.58))]
+    data = [{**row, "signals": {"height_fraction": h}}
+            for row, h in zip(rows("legs", [(0.99, 0.80)] * 3), (0.50, 0.51, 0.75))]
+    data += [{**row, "signals": {"height_fraction": h}}
+             for row, h in zip(rows("right", [(0.97, 0.97)] * 3), (0.60, 0.63, 0.58))]
     data += rows("older-model", [(0.96, 0.97)] * 3)  # no height signal: judged as before
     garments = garment_table(data)
-    assert not garments["legs"]["heights_agree"] and garments["right"]["heights_agree"]
+    assert not garments["legs"]["views_agree"] and garments["right"]["views_agree"]
     rule = choose_release(garments, precision=0.98)
     assert rule["validation"] == {"garments": 3, "released": pytest.approx(2 / 3, abs=1e-4), "precision": 1.0}
     assert release_score(garments["legs"]) < rule["min_predicted_dice"] <= release_score(garments["older-model"])
-    assert rule["max_height_spread"] == MAX_HEIGHT_SPREAD
+    assert rule["max_height_spread"] == MAX_HEIGHT_SPREAD and rule["max_size_spread"] == MAX_SIZE_SPREAD
+
+
+def test_a_garment_whose_views_disagree_on_its_size_is_never_released():
+    # As validation garment 0744: one view took in the grey plastic legs as leggings. Its mask
+    # is no taller than the others' (they were shot at other scales), but far wider for its
+    # height: area / height^2 0.26 against 0.15.
+    views = [(0.60, 0.054), (0.66, 0.113), (0.55, 0.045)]  # (height, area) a share of the frame
+    data = [{**row, "signals": {"height_fraction": h, "garment_fraction": a}}
+            for row, (h, a) in zip(rows("legs", [(0.99, 0.90)] * 3), views)]
+    data += [{**row, "signals": {"height_fraction": h, "garment_fraction": 0.15 * h * h}}
+             for row, (h, _) in zip(rows("right", [(0.97, 0.97)] * 3), views)]
+    garments = garment_table(data)
+    assert garments["right"]["views_agree"] and not garments["legs"]["views_agree"]
+    assert spread([h for h, _ in views]) <= MAX_HEIGHT_SPREAD, "the height check alone lets it through"
+    rule = choose_release(garments, precision=0.98)
+    assert release_score(garments["legs"]) == 0.0 < rule["min_predicted_dice"] <= release_score(garments["right"])
 
 
 def test_release_threshold_is_the_lowest_that_keeps_precision():

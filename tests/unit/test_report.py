@@ -2,7 +2,7 @@ import pytest
 
 from cutout import models, ranking
 from cutout.db import session_scope
-from cutout.ranking import Filters
+from cutout.ranking import Filters, ViewLimits
 from cutout.report import format_csv, format_table, needs_cutout
 from cutout.schema import Garment, ModelVersion, Segmentation, Shot
 
@@ -148,17 +148,18 @@ def test_pages_join_up_to_the_whole_report_and_the_sql_ranking_agrees_with_the_w
     assert not needs_cutout(url, None, 0.97, filters=Filters(model="another"))["garments"]
 
 
-def _garment_with_heights(url, gid, heights, first_id):
-    """Three views the model is sure of (0.99), with these mask heights (share of the frame)."""
+def _garment_with_heights(url, gid, heights, first_id, areas=(None, None, None)):
+    """Three views the model is sure of (0.99), with these mask heights and areas (shares of the frame)."""
     with session_scope(url) as s:
         s.add(Garment(id=gid))
-        for n, (view, height) in enumerate(zip(("Front", "FrontRight", "Back"), heights), first_id):
+        for n, (view, height, area) in enumerate(zip(("Front", "FrontRight", "Back"), heights, areas), first_id):
             s.add(Shot(id=n, bucket="b", key=f"shots/{gid}_{view}.png", etag="e", size_bytes=1, garment_id=gid,
                        view=view, status="done"))
             s.flush()
             s.add(Segmentation(shot_id=n, model_version_id=1, shot_etag="e", width=1, height=1, first_mask_key="f",
                                mask_key=f"m{n}", cutout_key="c", overlay_key="o", threshold_first=0.5, confidence=0.99,
-                               confidence_parts={"height_fraction": height}, dice=None, timings={}))
+                               confidence_parts={"height_fraction": height, "garment_fraction": area}, dice=None,
+                               timings={}))
         ranking.refresh(s, [gid])
 
 
@@ -173,10 +174,29 @@ def test_views_that_disagree_on_the_garments_height_keep_it_with_a_person(url):
                                        "Back 75% of the frame): one takes in something else or leaves part out"]
     held = needs_cutout(url, None, 0.97, filters=Filters(reason="height"))["garments"]
     assert [g["garment_id"] for g in held] == [legs], "the SQL ranking and the words agree"
-    loose = needs_cutout(url, None, 0.97, include_all=True, max_height_spread=0.5)  # CUTOUT_MAX_HEIGHT_SPREAD
+    loose = needs_cutout(url, None, 0.97, include_all=True, limits=ViewLimits(height=0.5))  # CUTOUT_MAX_HEIGHT_SPREAD
     assert {g["garment_id"]: g["status"] for g in loose["garments"]}[legs] == "released"
-    tight = needs_cutout(url, None, 0.97, filters=Filters(reason="height"), max_height_spread=0.05)
+    tight = needs_cutout(url, None, 0.97, filters=Filters(reason="height"), limits=ViewLimits(height=0.05))
     assert [g["garment_id"] for g in tight["garments"]] == [legs, steady]
     assert all(g["reasons"] for g in tight["garments"]) and tight["thresholds"]["max_height_spread"] == 0.05
-    assert ranking.heights_agree([0.6, None, 0.4]) is False and ranking.heights_agree([0.6, None]) is True
-    assert ranking.height_spread([0.5, 0.0]) == float("inf"), "an empty view never agrees"
+    assert ranking.views_agree([0.6, None, 0.4]) is False and ranking.views_agree([0.6, None]) is True
+    assert ranking.spread([0.5, 0.0]) == float("inf"), "an empty view never agrees"
+
+
+def test_views_that_disagree_on_the_garments_size_keep_it_with_a_person(url):
+    # One view took in the grey plastic legs as leggings: no taller than the others (each view is
+    # shot at its own scale here), but wider for its height: area / height^2 0.31 against 0.15.
+    wide, steady = "88888888-8888-4888-8888-888888888888", "99999999-9999-4999-8999-999999999999"
+    heights = (0.60, 0.66, 0.55)
+    _garment_with_heights(url, wide, heights, 300, areas=(0.054, 0.135, 0.045))
+    _garment_with_heights(url, steady, heights, 400, areas=tuple(0.15 * h * h for h in heights))
+    status = {g["garment_id"]: g for g in needs_cutout(url, None, 0.97, include_all=True)["garments"]}
+    assert status[steady]["status"] == "released"
+    assert status[wide]["reasons"] == ["the views disagree on the garment's size for its height (Front 0.15, "
+                                       "FrontRight 0.31, Back 0.15, area / height²): one takes in something else "
+                                       "or leaves part out"]
+    held = needs_cutout(url, None, 0.97, filters=Filters(reason="size"))["garments"]
+    assert [g["garment_id"] for g in held] == [wide], "the SQL ranking and the words agree"
+    loose = needs_cutout(url, None, 0.97, include_all=True, limits=ViewLimits(size=0.8))  # CUTOUT_MAX_SIZE_SPREAD
+    assert {g["garment_id"]: g["status"] for g in loose["garments"]}[wide] == "released"
+    assert loose["thresholds"]["max_size_spread"] == 0.8
