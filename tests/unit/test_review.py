@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from cutout import imageio, naming, ranking
 from cutout.config import Settings
@@ -204,3 +204,15 @@ def test_model_history_and_plots(client):
     for path in ("/models/quality.png", "/models/current/histogram.png"):
         response = client.get(path)
         assert response.status_code == 200 and response.data.startswith(b"\x89PNG")
+
+
+def test_the_queue_filters_by_the_views_disagreeing_on_the_garments_size(client, settings):
+    assert GID not in client.get("/?reason=size").get_data(as_text=True), "no size signals yet"
+    with session_scope(settings.database_url) as s:
+        for shot_id, area in ((1, 0.05), (2, 0.12), (3, 0.05)):  # FrontRight took in more, no taller
+            s.execute(update(Segmentation).where(Segmentation.shot_id == shot_id).values(
+                confidence_parts={"height_fraction": 0.6, "garment_fraction": area}))
+        ranking.refresh_all(s)
+    assert GID in client.get("/?reason=size").get_data(as_text=True)
+    assert GID not in client.get("/?reason=height").get_data(as_text=True)
+    assert "disagree on the garment&#39;s size for its height" in client.get(f"/garments/{GID}").get_data(as_text=True)
