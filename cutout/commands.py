@@ -47,18 +47,14 @@ def report():
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Skip this many garments first.")
 def needs_cutout(fmt, min_confidence, min_dice, max_height_spread, max_size_spread, include_all, limit, offset):
     """Which garments are released and which need a person to cut them out (worst first, with why)."""
+    from cutout.ranking import ViewLimits
     from cutout.report import format_csv, format_table, needs_cutout as build
 
-    from cutout.ranking import ViewLimits
-
     settings = Settings.from_env().require("database_url")
-    limits = ViewLimits.from_settings(settings)
-    limits = ViewLimits(limits.height if max_height_spread is None else max_height_spread,
-                        limits.size if max_size_spread is None else max_size_spread)
     data = build(settings.database_url,
                  settings.min_confidence if min_confidence is None else min_confidence,
                  settings.min_dice if min_dice is None else min_dice, include_all, limit=limit, offset=offset,
-                 limits=limits)
+                 limits=ViewLimits.from_settings(settings, max_height_spread, max_size_spread))
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))
     elif fmt == "csv":

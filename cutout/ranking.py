@@ -63,11 +63,14 @@ class ViewLimits:
     size: float = MAX_SIZE_SPREAD
 
     @classmethod
-    def from_settings(cls, settings) -> "ViewLimits":
-        """CUTOUT_MAX_HEIGHT_SPREAD and CUTOUT_MAX_SIZE_SPREAD, each defaulting to the constant."""
-        defaults = cls()
-        return cls(defaults.height if settings.max_height_spread is None else settings.max_height_spread,
-                   defaults.size if settings.max_size_spread is None else settings.max_size_spread)
+    def from_settings(cls, settings, height: float | None = None, size: float | None = None) -> "ViewLimits":
+        """`height` and `size` where given (a command's options), else CUTOUT_MAX_HEIGHT_SPREAD and
+        CUTOUT_MAX_SIZE_SPREAD, else the constants."""
+        def first(*values):
+            return next(v for v in values if v is not None)
+
+        return cls(first(height, settings.max_height_spread, MAX_HEIGHT_SPREAD),
+                   first(size, settings.max_size_spread, MAX_SIZE_SPREAD))
 
 
 def view_size(parts: dict) -> float | None:

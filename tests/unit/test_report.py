@@ -200,3 +200,14 @@ def test_views_that_disagree_on_the_garments_size_keep_it_with_a_person(url):
     loose = needs_cutout(url, None, 0.97, include_all=True, limits=ViewLimits(size=0.8))  # CUTOUT_MAX_SIZE_SPREAD
     assert {g["garment_id"]: g["status"] for g in loose["garments"]}[wide] == "released"
     assert loose["thresholds"]["max_size_spread"] == 0.8
+
+
+def test_view_limits_come_from_the_command_then_the_environment_then_the_constants(monkeypatch):
+    from cutout.config import Settings
+
+    monkeypatch.setenv("CUTOUT_MAX_SIZE_SPREAD", "0.4")
+    monkeypatch.delenv("CUTOUT_MAX_HEIGHT_SPREAD", raising=False)
+    settings = Settings.from_env()
+    assert ViewLimits.from_settings(settings) == ViewLimits(ranking.MAX_HEIGHT_SPREAD, 0.4)
+    assert ViewLimits.from_settings(settings, height=0.2, size=0.1) == ViewLimits(0.2, 0.1)
+    assert ViewLimits.from_settings(settings, size=0.0) == ViewLimits(ranking.MAX_HEIGHT_SPREAD, 0.0), "0 is a value"
