@@ -160,6 +160,8 @@ def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery, plo
                    f"{auto['garments']} garments released, precision {precision}")
     else:
         click.echo(f"  no release rule in this model (`cutout calibrate` tunes one); {auto['garments']} garments")
+    held = auto["views_disagree"]
+    click.echo(f"  views disagree on height or size: {held['garments']} garments held back, {held['right']} of them right")
     click.echo("  automation curve (released share -> precision): " + ", ".join(
         f"{c['released']:.0%}->{c['precision']:.3f}" for c in auto["curve"][::max(1, len(auto["curve"]) // 10)]))
     worst = ", ".join(f"{w['id']} ({w['value']:.3f})" for w in report[main]["dice"]["worst"])

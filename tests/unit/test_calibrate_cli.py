@@ -58,3 +58,8 @@ def test_calibrate_then_segment_and_evaluate_with_the_result(studio_folder, tiny
     assert report["boundary_f"] == pytest.approx(report["double"]["boundary_f"]["mean"])
     assert report["automation"]["garments"] == 4 and report["automation"]["rule"] == meta.release
     assert report["mean_dice"] == pytest.approx(summary["mean_dice"], abs=1e-6), "evaluate runs what calibrate chose"
+    held = report["automation"]["views_disagree"]
+    result = runner.invoke(main, ["evaluate", str(studio_folder), "--model", str(bundle), "--no-tta"])
+    assert result.exit_code == 0, result.output
+    assert f"views disagree on height or size: {held['garments']} garments held back" in result.output
+    assert "automation curve (released share -> precision)" in result.output

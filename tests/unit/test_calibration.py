@@ -162,3 +162,18 @@ def test_edge_support_and_largest_component():
     two = on_the_edge.copy()
     two[170:190, 10:30] = True  # a stray blob of 400 px beside 8,000
     assert largest_component(two) == pytest.approx(8000 / 8400)
+
+
+def test_evaluate_counts_the_garments_the_view_checks_hold_back_and_how_many_were_right():
+    from trainer.evaluate import automation
+
+    def row(garment, dice, height, area):
+        return {"garment": garment, "confidence": 0.99, "double_dice": dice,
+                "signal_height_fraction": height, "signal_garment_fraction": area}
+
+    rows = [row("wide", d, 0.6, a) for d, a in ((0.99, 0.05), (0.90, 0.12), (0.99, 0.05))]  # one view took in more
+    rows += [row("tall", 0.99, h, 0.14 * h * h) for h in (0.4, 0.6, 0.6)]  # heights 1.5x apart, yet right
+    rows += [row("steady", 0.99, 0.6, 0.05) for _ in range(3)]
+    result = automation(rows, "double", {"min_predicted_dice": 0.98, "good_dice": 0.95})
+    assert result["views_disagree"] == {"garments": 2, "right": 1}
+    assert result["released"] == pytest.approx(1 / 3, abs=1e-4) and result["precision"] == 1.0
