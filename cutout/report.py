@@ -123,10 +123,11 @@ def _details(session, garment_ids: list[str], min_confidence: float | None, min_
                 g["reasons"].append(f"{shot.view} Dice {seg.dice:.4f} < {min_dice}")
             g["scores"].append(view["dice"] if view["dice"] is not None else view["confidence"])
             parts = seg.confidence_parts or {}
-            if parts.get("height_fraction") is not None:
-                g["heights"][shot.view] = parts["height_fraction"]
-            if ranking.view_size(parts) is not None:
-                g["sizes"][shot.view] = ranking.view_size(parts)
+            height, size = parts.get("height_fraction"), ranking.view_size(parts)
+            if height is not None:
+                g["heights"][shot.view] = height
+            if size is not None:
+                g["sizes"][shot.view] = size
         g["views"][shot.view] = view
 
     for g in garments.values():
