@@ -193,11 +193,15 @@ def retrain(epochs, patience):
               help="Hang a bag cut from another training photo over this share of the training photos' composites "
               "(it hides the garment where it overlaps and counts as a negative). Validation photos give no bag "
               "and get none.")
+@click.option("--rare", default="", help="Comma-separated labels (as labels.txt names them, e.g. stockings,tights) "
+              "of garments too rare to learn from one composite a photo: training photos that show one get "
+              "--rare-variants more composites. Validation photos get none.")
+@click.option("--rare-variants", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N photos (smoke runs).")
-def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share, limit):
+def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share, rare, rare_variants, limit):
     """Make studio-style shots from CCP (images/, masks/, labels/ and labels.txt): each person
     lifted onto a generated studio backdrop, often as a mannequin, the garment mask as truth."""
-    from trainer.studio import bags_of, build, photo_ids
+    from trainer.studio import bags_of, build, photo_ids, wearing
 
     if not (ccp / "labels").is_dir() or not (ccp / "labels.txt").exists():
         raise click.ClickException(f"{ccp} has no labels/ and labels.txt: studio composites need CCP's full annotation")
@@ -209,8 +213,19 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share,
         bags = bags_of(ccp, sorted(bag_ids))
         click.echo(f"  {len(bags)} bags from {len(bag_ids)} training photos", err=True)
 
+    rare_ids = set()
+    if rare and rare_variants:
+        if views:
+            raise click.UsageError("--rare-variants makes numbered composites; --views makes a studio set of three")
+        try:
+            rare_ids = set(wearing(ccp, sorted(set(ids) & set(photo_ids(ccp, "train"))), tuple(rare.split(","))))
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"  {len(rare_ids)} training photos show {rare}: {rare_variants} more composites each", err=True)
+
     n = build(ccp, out, ids, variants=variants, size=_size(size), seed=seed, street=street, views=names,
-              progress=_progress, bags=bags, bag_share=bag_share, bag_ids=bag_ids)
+              progress=_progress, bags=bags, bag_share=bag_share, bag_ids=bag_ids, rare_ids=rare_ids,
+              rare_variants=rare_variants)
     click.echo(json.dumps({"out": str(out), "photos": len(ids), "images": n}))
 
 

@@ -249,9 +249,24 @@ def bags_of(ccp: Path, ids: list[str]) -> list[Carried]:
     return [bag for photo_id in ids for bag in Carried.cut_from(read_ccp(ccp, photo_id))]
 
 
+def wearing(ccp: Path, ids: list[str], labels: tuple[str, ...], min_pixels: int = 500) -> list[str]:
+    """The photos among `ids` whose annotation shows any of `labels` (by name, as labels.txt
+    spells them) on at least `min_pixels` pixels: a garment too rare for the model to learn
+    from one composite a photo (sheer tights: 9 % of CCP's photos)."""
+    names = (Path(ccp) / "labels.txt").read_text().split()
+    unknown = sorted(set(labels) - set(names))
+    if unknown:
+        raise ValueError(f"labels.txt has no {', '.join(unknown)}")
+    wanted = [names.index(n) for n in labels]
+    return [photo_id for photo_id in ids
+            if np.isin(cv2.imread(str(Path(ccp) / "labels" / f"{photo_id}.png"), cv2.IMREAD_UNCHANGED), wanted).sum()
+            >= min_pixels]
+
+
 def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_SIZE, seed: int = 0,
           street: bool = False, views: tuple[str, ...] | None = None, progress=None,
-          bags: list[Carried] = (), bag_share: float = 0.0, bag_ids: set[str] | None = None) -> int:
+          bags: list[Carried] = (), bag_share: float = 0.0, bag_ids: set[str] | None = None,
+          rare_ids: set[str] = frozenset(), rare_variants: int = 0) -> int:
     """Write composites as a labelled folder (images/<id>_<variant>.jpg, masks/<id>_<variant>.png,
     and negatives/<id>_<variant>.png: the person's parts that are not garment).
 
@@ -259,17 +274,21 @@ def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_S
     numbering them, for a set that looks like the studio's garments. street: also link each
     street photo and its mask as <id>_street, mixing both domains in one folder. bags: hang
     one of these over `bag_share` of the composites of the photos in `bag_ids` (all if None).
-    Returns the number of images written.
+    rare_ids: photos that get `rare_variants` more composites than the rest (numbered on after
+    theirs, each drawn afresh), to show a rare garment more often. Returns the number of images written.
     """
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     (out / "negatives").mkdir(parents=True, exist_ok=True)
+    if views and rare_variants:
+        raise ValueError("rare variants are numbered composites; a set of views has none")
     names = list(views) if views else [f"s{v}" for v in range(variants)]
+    more = [f"s{v}" for v in range(len(names), len(names) + rare_variants)]
     written = 0
     for n, photo_id in enumerate(ids):
         photo = read_ccp(ccp, photo_id)
-        for v, name in enumerate(names):
+        for v, name in enumerate(names + more if photo_id in rare_ids else names):
             rng = np.random.default_rng([seed, int(photo_id), v])
             # Its own generator: a composite without a bag is the same as before bags existed.
             pick = np.random.default_rng([seed, int(photo_id), v, 1])

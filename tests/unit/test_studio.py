@@ -176,6 +176,40 @@ def test_studio_data_hangs_bags_from_training_photos_over_training_photos_only(t
         assert np.array_equal(a, b) == (photo_id in val), photo_id
 
 
+def test_studio_data_gives_training_photos_with_a_rare_label_more_composites(tmp_path):
+    from click.testing import CliRunner
+
+    from cutout.cli import main
+    from trainer.studio import photo_ids
+
+    ids = [f"{i:04d}" for i in range(1, 11)]
+    ccp = write_ccp(tmp_path / "ccp", ids)
+    # Only the even photos carry a bag: the bag stands in for a rare garment's label here.
+    for photo_id in ids[1::2]:
+        labels = cv2.imread(str(ccp / "labels" / f"{photo_id}.png"), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(ccp / "labels" / f"{photo_id}.png"), np.where(labels == 4, 3, labels).astype(np.uint8))
+    runner = CliRunner()
+    common = ["--split", "all", "--size", "216x144"]
+    result = runner.invoke(main, ["studio-data", str(ccp), "--out", str(tmp_path / "rare"), "--rare", "bag",
+                                  "--rare-variants", "2", *common])
+    assert result.exit_code == 0, result.output
+    val = set(photo_ids(ccp, "val"))
+    rare = {i for i in ids[0::2] if i not in val}
+    assert f"{len(rare)} training photos show bag: 2 more composites each" in result.output
+    for photo_id in ids:
+        names = sorted(p.stem for p in (tmp_path / "rare" / "images").glob(f"{photo_id}_*"))
+        assert names == ([f"{photo_id}_s0", f"{photo_id}_s1", f"{photo_id}_s2"] if photo_id in rare
+                         else [f"{photo_id}_s0"]), photo_id
+        assert sorted(p.stem for p in (tmp_path / "rare" / "masks").glob(f"{photo_id}_*")) == names
+    some = sorted(rare)[0]
+    first, second = (cv2.imread(str(tmp_path / "rare" / "images" / f"{some}_s{v}.jpg")) for v in (0, 1))
+    assert not np.array_equal(first, second), "each more composite is drawn afresh"
+
+    unknown = runner.invoke(main, ["studio-data", str(ccp), "--out", str(tmp_path / "x"), "--rare", "tights",
+                                   "--rare-variants", "2", *common])
+    assert unknown.exit_code != 0 and "labels.txt has no tights" in unknown.output
+
+
 def test_build_writes_a_labelled_folder_from_ccp_files(tmp_path):
     ccp = tmp_path / "ccp"
     for d in ("images", "masks", "labels"):
