@@ -165,6 +165,25 @@ def choose_release(garments: dict[str, dict], precision: float = TARGET_PRECISIO
                            "precision": round(chosen["precision"], 4) if chosen else None}}
 
 
+# Other precisions a studio may choose instead of the rule's, with the threshold that gives
+# each on validation (model.json's release.operating_points).
+OPERATING_PRECISIONS = (0.99, 0.98, 0.97, 0.95, 0.90)
+
+
+def operating_points(garments: dict[str, dict], precisions=OPERATING_PRECISIONS, good: float = GOOD_DICE) -> list[dict]:
+    """The release rule at each of `precisions`: its threshold and what it released on
+    validation. The default rule aims at 98 %, and one confidently wrong garment near the top of
+    the ranking holds it to a few garments; a studio that accepts 95 % passes that point's
+    threshold to `cutout report needs-cutout --min-confidence` (or CUTOUT_MIN_CONFIDENCE) and
+    knows from here what to expect."""
+    points = []
+    for precision in precisions:
+        rule = choose_release(garments, precision, good)
+        points.append({"target_precision": precision, "min_predicted_dice": round(rule["min_predicted_dice"], 6),
+                       "released": rule["validation"]["released"], "precision": rule["validation"]["precision"]})
+    return points
+
+
 # Edge refinement candidates (full-resolution window radius, regularisation; None = off) and
 # thresholds, tried together: the refined map's best threshold is not the raw map's.
 REFINE_GRID = (None, {"radius": 16, "eps": 1e-3}, {"radius": 32, "eps": 1e-3}, {"radius": 48, "eps": 1e-3})
@@ -252,6 +271,7 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
              "signals": v["signals"]} for v in views]
     garments = garment_table(rows)
     release = choose_release(garments)
+    release["operating_points"] = operating_points(garments)
     first_dir, second_dir = bundle_stages(bundle)
     last = second_dir or first_dir
     meta = artefact.read_meta(last)

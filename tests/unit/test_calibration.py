@@ -5,7 +5,7 @@ import pytest
 
 from cutout.segmentation.confidence import predicted_dice
 from cutout.ranking import MAX_HEIGHT_SPREAD, MAX_SIZE_SPREAD, spread
-from trainer.calibration import (automation_curve, choose_release, fit_calibration, garment_table, isotonic,
+from trainer.calibration import (automation_curve, choose_release, operating_points, fit_calibration, garment_table, isotonic,
                                  release_score)
 
 
@@ -124,6 +124,23 @@ def test_release_threshold_is_the_lowest_that_keeps_precision():
     curve = automation_curve(garments)
     assert curve[0]["released"] == 0.1 and curve[-1] == {"threshold": pytest.approx(0.90), "released": 1.0,
                                                         "precision": 0.8}
+
+
+def test_operating_points_release_more_as_the_precision_asked_falls():
+    # Twenty garments predicted 0.99 down to 0.80; the 3rd best and the last are wrong.
+    data = []
+    for i in range(20):
+        data += rows(f"g{i}", [(0.99 - i / 100, 0.90 if i in (2, 19) else 0.99)] * 3)
+    garments = garment_table(data)
+    points = {p["target_precision"]: p for p in operating_points(garments, (0.98, 0.94, 0.90))}
+    assert points[0.98] == {"target_precision": 0.98, "released": 0.1, "precision": 1.0,
+                            "min_predicted_dice": pytest.approx(0.975)}
+    assert points[0.98]["min_predicted_dice"] == pytest.approx(choose_release(garments, 0.98)["min_predicted_dice"])
+    # 94 %: everything above the last garment (18 of 19 right); 90 %: all twenty (18 of 20).
+    assert points[0.94]["released"] == 0.95 and points[0.94]["precision"] == pytest.approx(18 / 19, abs=1e-4)
+    assert points[0.90]["released"] == 1.0 and points[0.90]["precision"] == 0.9
+    thresholds = [points[p]["min_predicted_dice"] for p in (0.98, 0.94, 0.90)]
+    assert thresholds == sorted(thresholds, reverse=True)
 
 
 def test_when_nothing_reaches_the_precision_nothing_is_released():
