@@ -197,8 +197,12 @@ def retrain(epochs, patience):
               "of garments too rare to learn from one composite a photo: training photos that show one get "
               "--rare-variants more composites. Validation photos get none.")
 @click.option("--rare-variants", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--legwear", "legwear_share", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Draw sheer or fishnet tights over the bare legs of this share of the training photos' "
+                   "composites (the legs become garment). Validation photos get none.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N photos (smoke runs).")
-def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share, rare, rare_variants, limit):
+def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share, rare, rare_variants,
+                legwear_share, limit):
     """Make studio-style shots from CCP (images/, masks/, labels/ and labels.txt): each person
     lifted onto a generated studio backdrop, often as a mannequin, the garment mask as truth."""
     from trainer.studio import bags_of, build, photo_ids, wearing
@@ -225,7 +229,8 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share,
 
     n = build(ccp, out, ids, variants=variants, size=_size(size), seed=seed, street=street, views=names,
               progress=_progress, bags=bags, bag_share=bag_share, bag_ids=bag_ids, rare_ids=rare_ids,
-              rare_variants=rare_variants)
+              rare_variants=rare_variants, legwear_share=legwear_share,
+              legwear_ids=set(photo_ids(ccp, "train")) if legwear_share else frozenset())
     click.echo(json.dumps({"out": str(out), "photos": len(ids), "images": n}))
 
 

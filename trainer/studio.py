@@ -122,6 +122,45 @@ def carry(image: np.ndarray, truth: np.ndarray, negatives: np.ndarray, bag: Carr
     negatives[frame][hidden] = True
 
 
+# Tights drawn over bare legs (`legwear`): sheer tints and fishnets, the kinds CCP has too few of
+# (its tights are mostly opaque and black, which the model learns; fishnet over skin it leaves out).
+LEGWEAR_TINTS = ((20, 20, 22), (60, 44, 36), (196, 160, 132), (40, 40, 70), (120, 110, 105))
+LEGS_BELOW = 0.66  # share of the person's height from the top below which bare skin is legs
+MIN_LEG_PIXELS = 800
+
+
+def legwear(photo: Annotated, rng: np.random.Generator) -> Annotated | None:
+    """The photo with tights drawn over its bare legs (the skin below LEGS_BELOW of the
+    person's height), sheer or fishnet, keeping the legs' shading; the legs become garment
+    (CCP counts tights as garment) and stop being skin, so a mannequin keeps them skin-toned as
+    it does real tights. None when the photo shows too little bare leg."""
+    ys = np.nonzero(photo.person.any(axis=1))[0]
+    if ys.size == 0:
+        return None
+    rows = np.arange(photo.person.shape[0])[:, None]
+    legs = photo.body & ~photo.garment & (rows >= ys[0] + LEGS_BELOW * (ys[-1] + 1 - ys[0]))
+    if legs.sum() < MIN_LEG_PIXELS:
+        return None
+    rgb = photo.rgb.astype(np.float32)
+    luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    shading = np.clip(luma / max(float(np.median(luma[legs])), 1.0), 0.4, 1.6)[:, :, None]
+    tint = np.asarray(LEGWEAR_TINTS[int(rng.integers(len(LEGWEAR_TINTS)))], np.float32) * rng.uniform(0.85, 1.15)
+    if rng.random() < 0.5:  # sheer: the skin shows through a tint
+        alpha = np.full(legs.shape, rng.uniform(0.3, 0.75), np.float32)
+    else:  # fishnet: a diamond mesh of tinted threads over bare skin
+        h, w = legs.shape
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        spacing = rng.uniform(5, 12) * max(h, w) / 600
+        thread = rng.uniform(0.08, 0.2) * spacing
+        a = np.abs((x + y) % spacing - spacing / 2) < thread
+        b = np.abs((x - y) % spacing - spacing / 2) < thread
+        alpha = np.where(a | b, rng.uniform(0.75, 0.95), 0.0).astype(np.float32)
+        alpha = cv2.GaussianBlur(alpha, (0, 0), 0.6)
+    alpha = np.where(legs, alpha, 0.0)[:, :, None]
+    out = np.clip((1 - alpha) * rgb + alpha * tint * shading, 0, 255).astype(np.uint8)
+    return Annotated(photo.id, out, photo.person, photo.garment | legs, photo.body & ~legs, photo.carried)
+
+
 def plastic(rgb: np.ndarray, region: np.ndarray, tone, rng: np.random.Generator) -> np.ndarray:
     """Skin and hair as flat plastic of `tone`, keeping their shading (relative luminance)."""
     out = rgb.copy()
@@ -266,7 +305,8 @@ def wearing(ccp: Path, ids: list[str], labels: tuple[str, ...], min_pixels: int 
 def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_SIZE, seed: int = 0,
           street: bool = False, views: tuple[str, ...] | None = None, progress=None,
           bags: list[Carried] = (), bag_share: float = 0.0, bag_ids: set[str] | None = None,
-          rare_ids: set[str] = frozenset(), rare_variants: int = 0) -> int:
+          rare_ids: set[str] = frozenset(), rare_variants: int = 0, legwear_share: float = 0.0,
+          legwear_ids: set[str] = frozenset()) -> int:
     """Write composites as a labelled folder (images/<id>_<variant>.jpg, masks/<id>_<variant>.png,
     and negatives/<id>_<variant>.png: the person's parts that are not garment).
 
@@ -275,7 +315,9 @@ def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_S
     street photo and its mask as <id>_street, mixing both domains in one folder. bags: hang
     one of these over `bag_share` of the composites of the photos in `bag_ids` (all if None).
     rare_ids: photos that get `rare_variants` more composites than the rest (numbered on after
-    theirs, each drawn afresh), to show a rare garment more often. Returns the number of images written.
+    theirs, each drawn afresh), to show a rare garment more often. legwear_share: draw tights
+    over the bare legs (`legwear`) of that share of the composites of the photos in
+    `legwear_ids`. Returns the number of images written.
     """
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -295,7 +337,12 @@ def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_S
             bag = None
             if bags and (bag_ids is None or photo_id in bag_ids) and pick.random() < bag_share:
                 bag = bags[int(pick.integers(len(bags)))]
-            image, truth, negatives = compose(photo, rng, size, bag=bag)
+            worn = None
+            if photo_id in legwear_ids:
+                # Its own generator too: the other composites stay as they were.
+                tights = np.random.default_rng([seed, int(photo_id), v, 2])
+                worn = legwear(photo, tights) if tights.random() < legwear_share else None
+            image, truth, negatives = compose(worn or photo, rng, size, bag=bag)
             cv2.imwrite(str(out / "images" / f"{photo_id}_{name}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
             cv2.imwrite(str(out / "masks" / f"{photo_id}_{name}.png"), truth)
