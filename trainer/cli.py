@@ -218,7 +218,9 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share,
         click.echo(f"  {len(bags)} bags from {len(bag_ids)} training photos", err=True)
 
     rare_ids = set()
-    if rare and rare_variants:
+    if bool(rare) != bool(rare_variants):
+        raise click.UsageError("--rare and --rare-variants go together: which labels, and how many more composites")
+    if rare:
         if views:
             raise click.UsageError("--rare-variants makes numbered composites; --views makes a studio set of three")
         try:

@@ -291,7 +291,7 @@ def bags_of(ccp: Path, ids: list[str]) -> list[Carried]:
 def wearing(ccp: Path, ids: list[str], labels: tuple[str, ...], min_pixels: int = 500) -> list[str]:
     """The photos among `ids` whose annotation shows any of `labels` (by name, as labels.txt
     spells them) on at least `min_pixels` pixels: a garment too rare for the model to learn
-    from one composite a photo (sheer tights: 9 % of CCP's photos)."""
+    from one composite a photo (tights and stockings show on 9 % of CCP's photos)."""
     names = (Path(ccp) / "labels.txt").read_text().split()
     unknown = sorted(set(labels) - set(names))
     if unknown:

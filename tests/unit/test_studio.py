@@ -257,6 +257,8 @@ def test_studio_data_gives_training_photos_with_a_rare_label_more_composites(tmp
     unknown = runner.invoke(main, ["studio-data", str(ccp), "--out", str(tmp_path / "x"), "--rare", "tights",
                                    "--rare-variants", "2", *common])
     assert unknown.exit_code != 0 and "labels.txt has no tights" in unknown.output
+    alone = runner.invoke(main, ["studio-data", str(ccp), "--out", str(tmp_path / "y"), "--rare", "bag", *common])
+    assert alone.exit_code != 0 and "go together" in alone.output
 
 
 def test_build_writes_a_labelled_folder_from_ccp_files(tmp_path):
