@@ -162,6 +162,9 @@ def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery, plo
         click.echo(f"  no release rule in this model (`cutout calibrate` tunes one); {auto['garments']} garments")
     held = auto["views_disagree"]
     click.echo(f"  views disagree on height or size: {held['garments']} garments held back, {held['right']} of them right")
+    click.echo("  on this data, the most released at a precision of " + ", ".join(
+        f"{p['target_precision']:.0%}: {p['released']:.1%} (confidence >= {p['min_predicted_dice']:.5f})"
+        if p["precision"] is not None else f"{p['target_precision']:.0%}: none" for p in auto["operating_points"]))
     click.echo("  automation curve (released share -> precision): " + ", ".join(
         f"{c['released']:.0%}->{c['precision']:.3f}" for c in auto["curve"][::max(1, len(auto["curve"]) // 10)]))
     worst = ", ".join(f"{w['id']} ({w['value']:.3f})" for w in report[main]["dice"]["worst"])

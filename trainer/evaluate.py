@@ -114,8 +114,10 @@ def automation(rows: list[dict], variant: str, rule: dict | None) -> dict:
     """Share of garments the release rule lets out without a person, and how many of those are
     right (every view at Dice >= the rule's good Dice, 0.95), with the whole automation curve, and
     how many garments the views' height and size checks hold back (with how many of them were
-    right: what the checks cost)."""
-    from trainer.calibration import GOOD_DICE, automation_curve, garment_table, release_score
+    right: what the checks cost), and the operating points measured on these garments (the
+    threshold each precision would take here, and what it would release: on the studio's own
+    holdout, what `--min-confidence` to choose)."""
+    from trainer.calibration import GOOD_DICE, automation_curve, garment_table, operating_points, release_score
 
     garments = garment_table([{"garment": r["garment"], "predicted": r["confidence"], "dice": r[f"{variant}_dice"],
                                "signals": {k[len("signal_"):]: v for k, v in r.items() if k.startswith("signal_")}}
@@ -123,7 +125,8 @@ def automation(rows: list[dict], variant: str, rule: dict | None) -> dict:
     good = (rule or {}).get("good_dice", GOOD_DICE)
     disagree = [g for g in garments.values() if not g["views_agree"]]
     result = {"garments": len(garments), "rule": rule, "curve": automation_curve(garments, good),
-              "views_disagree": {"garments": len(disagree), "right": sum(g["dice"] >= good for g in disagree)}}
+              "views_disagree": {"garments": len(disagree), "right": sum(g["dice"] >= good for g in disagree)},
+              "operating_points": operating_points(garments, good=good)}
     if rule:
         out = [g for g in garments.values() if release_score(g) >= rule["min_predicted_dice"]]
         result.update(released=round(len(out) / max(1, len(garments)), 4),

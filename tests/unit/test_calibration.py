@@ -5,8 +5,8 @@ import pytest
 
 from cutout.segmentation.confidence import predicted_dice
 from cutout.ranking import MAX_HEIGHT_SPREAD, MAX_SIZE_SPREAD, spread
-from trainer.calibration import (automation_curve, choose_release, operating_points, fit_calibration, garment_table, isotonic,
-                                 release_score)
+from trainer.calibration import (automation_curve, choose_release, fit_calibration, garment_table, isotonic,
+                                 operating_points, release_score)
 
 
 def test_isotonic_fit_is_monotone_bounded_and_least_squares():
@@ -194,3 +194,6 @@ def test_evaluate_counts_the_garments_the_view_checks_hold_back_and_how_many_wer
     result = automation(rows, "double", {"min_predicted_dice": 0.98, "good_dice": 0.95})
     assert result["views_disagree"] == {"garments": 2, "right": 1}
     assert result["released"] == pytest.approx(1 / 3, abs=1e-4) and result["precision"] == 1.0
+    # Measured on these garments: every precision releases "steady" alone (the others never).
+    assert [(p["target_precision"], p["released"], p["precision"]) for p in result["operating_points"]] == [
+        (t, pytest.approx(1 / 3, abs=1e-4), 1.0) for t in (0.99, 0.98, 0.97, 0.95, 0.90)]
