@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-GOOD_DICE = 0.95
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from trainer.calibration import GOOD_DICE  # noqa: E402
+from trainer.studio import label_names  # noqa: E402
 
 
 def worst_views(views_csv: Path) -> dict[str, float]:
@@ -41,7 +45,7 @@ def labels_shown(ccp: Path, photo_id: str, names: list[str], min_pixels: int) ->
 
 
 def by_label(worst: dict[str, float], ccp: Path, min_pixels: int = 300) -> list[dict]:
-    names = (ccp / "labels.txt").read_text().split()
+    names = label_names(ccp)
     garments: dict[str, list[float]] = defaultdict(list)
     for photo_id, dice in worst.items():
         for name in labels_shown(ccp, photo_id, names, min_pixels):

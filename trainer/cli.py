@@ -213,10 +213,11 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share,
     if not (ccp / "labels").is_dir() or not (ccp / "labels.txt").exists():
         raise click.ClickException(f"{ccp} has no labels/ and labels.txt: studio composites need CCP's full annotation")
     ids = photo_ids(ccp, which)[:limit]
+    train_ids = set(photo_ids(ccp, "train"))  # bags, rare garments and tights come from and go to these only
     names = ("Front", "FrontRight", "Back") if views else None
     bags, bag_ids = [], None
     if bag_share:
-        bag_ids = set(photo_ids(ccp, "train"))
+        bag_ids = train_ids
         bags = bags_of(ccp, sorted(bag_ids))
         click.echo(f"  {len(bags)} bags from {len(bag_ids)} training photos", err=True)
 
@@ -227,7 +228,7 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share,
         if views:
             raise click.UsageError("--rare-variants makes numbered composites; --views makes a studio set of three")
         try:
-            rare_ids = set(wearing(ccp, sorted(set(ids) & set(photo_ids(ccp, "train"))), tuple(rare.split(","))))
+            rare_ids = set(wearing(ccp, sorted(set(ids) & train_ids), tuple(rare.split(","))))
         except ValueError as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"  {len(rare_ids)} training photos show {rare}: {rare_variants} more composites each", err=True)
@@ -235,7 +236,7 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share,
     n = build(ccp, out, ids, variants=variants, size=_size(size), seed=seed, street=street, views=names,
               progress=_progress, bags=bags, bag_share=bag_share, bag_ids=bag_ids, rare_ids=rare_ids,
               rare_variants=rare_variants, legwear_share=legwear_share,
-              legwear_ids=set(photo_ids(ccp, "train")) if legwear_share else frozenset())
+              legwear_ids=train_ids if legwear_share else frozenset())
     click.echo(json.dumps({"out": str(out), "photos": len(ids), "images": n}))
 
 

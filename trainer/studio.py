@@ -53,10 +53,15 @@ class Annotated:
         return self.person & ~self.garment
 
 
+def label_names(folder: Path) -> list[str]:
+    """CCP's label names, indexed by the values of its labels/ images (labels.txt)."""
+    return (Path(folder) / "labels.txt").read_text().split()
+
+
 def read_ccp(folder: Path, photo_id: str) -> Annotated:
     """A CCP photo, its garment mask and its full annotation (labels.txt names the indices)."""
     folder = Path(folder)
-    names = (folder / "labels.txt").read_text().split()
+    names = label_names(folder)
     rgb = cv2.cvtColor(cv2.imread(str(folder / "images" / f"{photo_id}.jpg"), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     labels = cv2.imread(str(folder / "labels" / f"{photo_id}.png"), cv2.IMREAD_UNCHANGED)
     garment = cv2.imread(str(folder / "masks" / f"{photo_id}.png"), cv2.IMREAD_UNCHANGED) > 127
@@ -292,7 +297,7 @@ def wearing(ccp: Path, ids: list[str], labels: tuple[str, ...], min_pixels: int 
     """The photos among `ids` whose annotation shows any of `labels` (by name, as labels.txt
     spells them) on at least `min_pixels` pixels: a garment too rare for the model to learn
     from one composite a photo (tights and stockings show on 9 % of CCP's photos)."""
-    names = (Path(ccp) / "labels.txt").read_text().split()
+    names = label_names(ccp)
     unknown = sorted(set(labels) - set(names))
     if unknown:
         raise ValueError(f"labels.txt has no {', '.join(unknown)}")
