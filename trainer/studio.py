@@ -128,7 +128,7 @@ def carry(image: np.ndarray, truth: np.ndarray, negatives: np.ndarray, bag: Carr
 
 
 # Tights drawn over bare legs (`legwear`): sheer tints and fishnets, the kinds CCP has too few of
-# (its tights are mostly opaque and black, which the model learns; fishnet over skin it leaves out).
+# (its tights are mostly opaque and black, which the model learns; sheer skin-toned ones it leaves out).
 LEGWEAR_TINTS = ((20, 20, 22), (60, 44, 36), (196, 160, 132), (40, 40, 70), (120, 110, 105))
 LEGS_BELOW = 0.66  # share of the person's height from the top below which bare skin is legs
 MIN_LEG_PIXELS = 800
