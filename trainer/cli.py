@@ -236,7 +236,7 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share,
     n = build(ccp, out, ids, variants=variants, size=_size(size), seed=seed, street=street, views=names,
               progress=_progress, bags=bags, bag_share=bag_share, bag_ids=bag_ids, rare_ids=rare_ids,
               rare_variants=rare_variants, legwear_share=legwear_share,
-              legwear_ids=train_ids if legwear_share else frozenset())
+              legwear_ids=train_ids)
     click.echo(json.dumps({"out": str(out), "photos": len(ids), "images": n}))
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cutout.imageio import bounds
 from trainer.data import split
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,8 @@ class Carried:
         """Every bag of `photo` big enough to see (each connected piece of its carried labels)."""
         if photo.carried is None or not photo.carried.any():
             return []
-        ys = np.nonzero(photo.person)[0]
-        wearer = float(ys.max() - ys.min() + 1)
+        rows, _ = bounds(photo.person)
+        wearer = float(rows.stop - rows.start)
         n, pieces, stats, _ = cv2.connectedComponentsWithStats(photo.carried.astype(np.uint8), connectivity=8)
         out = []
         for i in range(1, n):
@@ -139,11 +140,12 @@ def legwear(photo: Annotated, rng: np.random.Generator) -> Annotated | None:
     person's height), sheer or fishnet, keeping the legs' shading; the legs become garment
     (CCP counts tights as garment) and stop being skin, so a mannequin keeps them skin-toned as
     it does real tights. None when the photo shows too little bare leg."""
-    ys = np.nonzero(photo.person.any(axis=1))[0]
-    if ys.size == 0:
+    box = bounds(photo.person)
+    if box is None:
         return None
+    top, bottom = box[0].start, box[0].stop
     rows = np.arange(photo.person.shape[0])[:, None]
-    legs = photo.body & ~photo.garment & (rows >= ys[0] + LEGS_BELOW * (ys[-1] + 1 - ys[0]))
+    legs = photo.body & ~photo.garment & (rows >= top + LEGS_BELOW * (bottom - top))
     if legs.sum() < MIN_LEG_PIXELS:
         return None
     rgb = photo.rgb.astype(np.float32)
@@ -245,8 +247,8 @@ def compose(photo: Annotated, rng: np.random.Generator, size=STUDIO_SIZE,
     # Studio light on the person: a little brighter or darker, a little warmer or cooler.
     rgb = np.clip(rgb.astype(np.float32) * rng.uniform(0.9, 1.12) * rng.uniform(0.96, 1.04, 3), 0, 255)
 
-    ys, xs = np.nonzero(photo.person)
-    top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    rows, cols = bounds(photo.person)
+    top, bottom, left, right = rows.start, rows.stop, cols.start, cols.stop
     scale = rng.uniform(0.72, 0.93) * h / (bottom - top)
     scale = min(scale, 0.96 * w / (right - left))
     flip = rng.random() < 0.5
@@ -343,7 +345,7 @@ def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_S
             if bags and (bag_ids is None or photo_id in bag_ids) and pick.random() < bag_share:
                 bag = bags[int(pick.integers(len(bags)))]
             worn = None
-            if photo_id in legwear_ids:
+            if legwear_share and photo_id in legwear_ids:
                 # Its own generator too: the other composites stay as they were.
                 tights = np.random.default_rng([seed, int(photo_id), v, 2])
                 worn = legwear(photo, tights) if tights.random() < legwear_share else None
