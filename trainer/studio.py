@@ -128,36 +128,57 @@ def carry(image: np.ndarray, truth: np.ndarray, negatives: np.ndarray, bag: Carr
     negatives[frame][hidden] = True
 
 
-# Tights drawn over bare legs (`legwear`): sheer tints and fishnets, the kinds CCP has too few of
+# Tights drawn over bare legs (`legwear`): sheer tints, fishnets and dotted sheers, the kinds CCP has too few of
 # (its tights are mostly opaque and black, which the model learns; sheer skin-toned ones it leaves out).
 LEGWEAR_TINTS = ((20, 20, 22), (60, 44, 36), (196, 160, 132), (40, 40, 70), (120, 110, 105))
 LEGS_BELOW = 0.66  # share of the person's height from the top below which bare skin is legs
+LEGS_FROM = 0.4  # ... and how high a leg that reaches below it goes on (hips: hands rarely hang lower)
 MIN_LEG_PIXELS = 800
 
 
-def legwear(photo: Annotated, rng: np.random.Generator) -> Annotated | None:
-    """The photo with tights drawn over its bare legs (the skin below LEGS_BELOW of the
-    person's height), sheer or fishnet, keeping the legs' shading; the legs become garment
-    (CCP counts tights as garment) and stop being skin, so a mannequin keeps them skin-toned as
-    it does real tights. None when the photo shows too little bare leg."""
+def bare_legs(photo: Annotated) -> np.ndarray:
+    """The person's bare legs: each connected part of skin below LEGS_FROM of their height that
+    reaches below LEGS_BELOW, whole, so tights drawn on it run up to the hem (a cut at a fixed
+    height would be a seam no real tights have, and a cue the network could learn instead)."""
+    legs = np.zeros_like(photo.person)
     box = bounds(photo.person)
     if box is None:
-        return None
+        return legs
     top, bottom = box[0].start, box[0].stop
     rows = np.arange(photo.person.shape[0])[:, None]
-    legs = photo.body & ~photo.garment & (rows >= top + LEGS_BELOW * (bottom - top))
+    skin = photo.body & ~photo.garment & (rows >= top + LEGS_FROM * (bottom - top))
+    n, parts = cv2.connectedComponents(skin.astype(np.uint8), connectivity=8)
+    low = np.unique(parts[skin & (rows >= top + LEGS_BELOW * (bottom - top))])
+    return np.isin(parts, low[low > 0]) & skin
+
+
+def legwear(photo: Annotated, rng: np.random.Generator) -> Annotated | None:
+    """The photo with tights drawn over its bare legs (`bare_legs`), sheer, fishnet or dotted, keeping the legs' shading; the legs become garment
+    (CCP counts tights as garment) and stop being skin, so a mannequin keeps them skin-toned as
+    it does real tights. None when the photo shows too little bare leg."""
+    legs = bare_legs(photo)
     if legs.sum() < MIN_LEG_PIXELS:
         return None
     rgb = photo.rgb.astype(np.float32)
     luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
     shading = np.clip(luma / max(float(np.median(luma[legs])), 1.0), 0.4, 1.6)[:, :, None]
     tint = np.asarray(LEGWEAR_TINTS[int(rng.integers(len(LEGWEAR_TINTS)))], np.float32) * rng.uniform(0.85, 1.15)
-    if rng.random() < 0.5:  # sheer: the skin shows through a tint
+    kind = rng.choice(["sheer", "fishnet", "dotted"], p=[0.4, 0.3, 0.3])
+    h, w = legs.shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    spacing = rng.uniform(5, 12) * max(h, w) / 600
+    if kind == "sheer":  # the skin shows through a tint
         alpha = np.full(legs.shape, rng.uniform(0.3, 0.75), np.float32)
+    elif kind == "dotted":
+        # A faint tint with a grid of dark dots (CCP 0062's kind: skin-toned, the dots the only
+        # sign at a glance that the legs are garment).
+        radius = rng.uniform(0.12, 0.25) * spacing
+        dy, dx = (y % spacing) - spacing / 2, ((x + (y // spacing) % 2 * spacing / 2) % spacing) - spacing / 2
+        dots = (dx * dx + dy * dy) < radius * radius
+        alpha = np.where(dots, rng.uniform(0.6, 0.9), rng.uniform(0.1, 0.35)).astype(np.float32)
+        alpha = cv2.GaussianBlur(alpha, (0, 0), 0.6)
+        tint = np.where(dots[:, :, None], np.float32(0.35) * tint, tint) if tint.mean() > 90 else tint
     else:  # fishnet: a diamond mesh of tinted threads over bare skin
-        h, w = legs.shape
-        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-        spacing = rng.uniform(5, 12) * max(h, w) / 600
         thread = rng.uniform(0.08, 0.2) * spacing
         a = np.abs((x + y) % spacing - spacing / 2) < thread
         b = np.abs((x - y) % spacing - spacing / 2) < thread

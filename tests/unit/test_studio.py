@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from trainer.data import Pair, find_pairs, split
-from trainer.studio import LEGS_BELOW, PLASTIC, Annotated, Carried, build, compose, legwear, plastic, read_ccp
+from trainer.studio import LEGS_BELOW, PLASTIC, Annotated, Carried, bare_legs, build, compose, legwear, plastic, read_ccp
 
 RED = (220, 20, 20)
 
@@ -140,13 +140,16 @@ def test_tights_drawn_over_bare_legs_become_garment_and_change_nothing_else(seed
     worn = legwear(photo, np.random.default_rng(seed))
     ys = np.nonzero(photo.person.any(axis=1))[0]
     rows = np.arange(photo.person.shape[0])[:, None]
-    legs = photo.body & ~photo.garment & (rows >= ys[0] + LEGS_BELOW * (ys[-1] + 1 - ys[0]))
-    assert legs.sum() > 5000
+    below = photo.body & ~photo.garment & (rows >= ys[0] + LEGS_BELOW * (ys[-1] + 1 - ys[0]))
+    legs = bare_legs(photo)
+    assert legs.sum() > 5000 and np.array_equal(legs & below, below), "all bare skin low down is legs"
+    assert (legs & ~below).any(), "a leg runs on up to the hem: no seam at a fixed height"
+    assert not legs[: ys[0] + 100].any(), "the head is no leg"
     assert np.array_equal(worn.garment, photo.garment | legs) and not (worn.body & legs).any()
     assert np.array_equal(worn.person, photo.person)
     changed = (worn.rgb != photo.rgb).any(axis=2)
     assert not (changed & ~legs).any(), "only the legs are drawn on"
-    assert changed[legs].mean() > 0.1, "sheer tints all the leg, a fishnet its threads"
+    assert changed[legs].mean() > 0.1, "a sheer or dotted tint covers all the leg, a fishnet its threads"
     # Through the studio transform, the tights are truth wherever they land.
     image, truth, negatives = compose(worn, np.random.default_rng(seed), size=(432, 288), mannequin=True)
     plain, plain_truth, _ = compose(photo, np.random.default_rng(seed), size=(432, 288), mannequin=True)
