@@ -201,7 +201,7 @@ def retrain(epochs, patience):
               "--rare-variants more composites. Validation photos get none.")
 @click.option("--rare-variants", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--legwear", "legwear_share", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Draw sheer or fishnet tights over the bare legs of this share of the training photos' "
+              help="Draw sheer, fishnet or dotted tights over the bare legs of this share of the training photos' "
                    "composites (the legs become garment). Validation photos get none.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N photos (smoke runs).")
 def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share, rare, rare_variants,

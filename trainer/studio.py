@@ -153,9 +153,9 @@ def bare_legs(photo: Annotated) -> np.ndarray:
 
 
 def legwear(photo: Annotated, rng: np.random.Generator) -> Annotated | None:
-    """The photo with tights drawn over its bare legs (`bare_legs`), sheer, fishnet or dotted, keeping the legs' shading; the legs become garment
-    (CCP counts tights as garment) and stop being skin, so a mannequin keeps them skin-toned as
-    it does real tights. None when the photo shows too little bare leg."""
+    """The photo with tights drawn over its bare legs (`bare_legs`), sheer, fishnet or dotted,
+    keeping the legs' shading; the legs become garment (CCP counts tights as garment) and stop
+    being skin, so a mannequin keeps them skin-toned as it does real tights. None when the photo shows too little bare leg."""
     legs = bare_legs(photo)
     if legs.sum() < MIN_LEG_PIXELS:
         return None
