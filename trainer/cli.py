@@ -71,6 +71,9 @@ def _size(value: str) -> tuple[int, int]:
               help="Second pass: add each connected part of a training photo's negatives/ (skin, hair, shoes, bags) "
               "to the first pass's mask with this probability, so the model learns to leave out what the first "
               "pass wrongly took in (validation is focused as the worker focuses).")
+@click.option("--focus-below", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Second pass: run the focus on below the first pass's dilated mask for this share of the "
+              "photo's height (in its columns), so legwear the first pass stopped at the hem is seen.")
 @click.option("--focus", type=click.Choice(["crop", "frame"]), default="crop", show_default=True,
               help="Second pass: cut the photo to the garment's box (more pixels on the garment) or keep the whole blanked frame.")
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N labelled pairs (smoke runs).")

@@ -62,6 +62,7 @@ class TrainConfig:
     # widen_focus).
     focus_negatives: float = 0.0
     focus: str = "crop"  # second pass: "crop" to the garment's box, or the whole blanked "frame"
+    focus_below: float = 0.0  # second pass: the focus runs on this share of the height below the mask
     limit: int | None = None  # use only the first N pairs (smoke runs, tests)
     init_from: Path | None = None  # warm start: a model directory with the same architecture
     weights_dtype: str = "float32"  # how the weights file stores them: float32, or float16 (half the size)
@@ -126,7 +127,7 @@ def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | Non
                 parts = negatives if negatives is not None else read_mask_file(pair.negatives)
                 predicted = widen_focus(predicted, parts, focus_negatives, widening)
             if cfg.focus == "crop":
-                cropped = focus_crop(rgb, predicted, dilation, fill, aspect(cfg.input_size))
+                cropped = focus_crop(rgb, predicted, dilation, fill, aspect(cfg.input_size), cfg.focus_below)
                 if cropped is None:
                     log.warning("%s: the first pass found no garment; left out of the second pass", pair.id)
                     continue
@@ -134,7 +135,7 @@ def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | Non
                 truth = truth[box.slices]
                 negatives = negatives[box.slices] if negatives is not None else None
             else:
-                rgb, _ = focus(rgb, predicted, dilation, fill)
+                rgb, _ = focus(rgb, predicted, dilation, fill, cfg.focus_below)
         fitted, _ = fit_image(rgb, cfg.input_size, cfg.fit, fill=fill)
         xs.append(fitted)
         channels = [truth] if negatives is None else [truth, negatives]
@@ -438,6 +439,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
         dilate_fraction=cfg.dilate_fraction if stage == "second" else None,
         fill=list(fill) if stage == "second" else None,
         focus=cfg.focus if stage == "second" else "frame",
+        focus_below=cfg.focus_below if stage == "second" else 0.0,
         outputs=outputs,
         training={
             "data": str(cfg.data), "n_train": len(train_pairs), "n_val": len(val_pairs),

@@ -36,6 +36,10 @@ class ModelMeta:
     dilate_fraction: float | None = None  # second pass: how the first mask was dilated in training
     fill: list[float] | None = None  # second pass: the colour the background was blanked to
     focus: str = "frame"  # second pass: "frame" (whole photo, blanked) or "crop" (the garment's box)
+    # second pass: how far below the dilated first mask its focus runs on (a fraction of the
+    # photo's height, in the mask's columns), so a garment the first pass cut short at a hem
+    # (sheer tights) can be seen; 0: the dilated mask alone.
+    focus_below: float = 0.0
     training: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
     # Tuned on validation for the bundle whose last stage this is (cutout calibrate):

@@ -111,11 +111,12 @@ class Segmenter:
         fill = meta.fill or meta.mean
         # Outside the focus the second model saw only blank fill: nothing there can be garment.
         if meta.focus != "crop":
-            focused, region = focus(rgb, first_mask, meta.dilate_fraction, fill)
+            focused, region = focus(rgb, first_mask, meta.dilate_fraction, fill, meta.focus_below)
             prob, agreement = self._probability(self.second, focused, self.threshold_second)
             return prob * region, agreement
         prob = np.zeros(rgb.shape[:2], np.float32)
-        cropped = focus_crop(rgb, first_mask, meta.dilate_fraction, fill, aspect(self.second.input_size))
+        cropped = focus_crop(rgb, first_mask, meta.dilate_fraction, fill, aspect(self.second.input_size),
+                             meta.focus_below)
         if cropped is None:  # an empty first mask: no garment to look at closer
             return prob, (1.0 if self.tta else None)
         crop, region, box = cropped

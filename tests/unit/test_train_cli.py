@@ -130,22 +130,25 @@ def test_dilate_jitter_varies_the_training_photos_focus_and_keeps_validation_at_
     from cutout.segmentation import artefact
     from trainer import training
 
-    seen = []
+    seen, belows = [], []
     real = training.focus_crop
 
-    def recording(rgb, mask, dilate_fraction, fill, aspect):
+    def recording(rgb, mask, dilate_fraction, fill, aspect, below=0.0):
         seen.append(float(dilate_fraction))
-        return real(rgb, mask, dilate_fraction, fill, aspect)
+        belows.append(below)
+        return real(rgb, mask, dilate_fraction, fill, aspect, below)
 
     runner = CliRunner()
     common = ["--size", "64x64", "--depth", "3", "--base-filters", "2", "--epochs", "1", "--batch-size", "2", "--no-xla"]
     assert runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "first"), *common]).exit_code == 0
     monkeypatch.setattr(training, "focus_crop", recording)
     result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "second"), "--second-pass",
-                                  str(tmp_path / "first"), "--dilate", "0.04", "--dilate-jitter", "0.02", *common])
+                                  str(tmp_path / "first"), "--dilate", "0.04", "--dilate-jitter", "0.02",
+                                  "--focus-below", "0.1", *common])
     assert result.exit_code == 0, result.output
     meta = artefact.read_meta(tmp_path / "second")
     assert meta.dilate_fraction == 0.04 and meta.training["dilate_jitter"] == 0.02
+    assert meta.focus_below == 0.1 and set(belows) == {0.1}, "training and the worker focus alike below the hem"
     n_train = meta.training["n_train"]
     train_dilations, val_dilations = seen[:n_train], seen[n_train:n_train + meta.training["n_val"]]
     assert all(0.02 <= d <= 0.06 for d in train_dilations) and len(set(train_dilations)) == n_train
