@@ -197,9 +197,9 @@ def test_focus_negatives_widens_the_training_photos_focus_and_keeps_validation_a
     focused = []
     real = training.focus_crop
 
-    def recording(rgb, mask, dilate_fraction, fill, aspect):
+    def recording(rgb, mask, dilate_fraction, fill, aspect, below=0.0):
         focused.append(bool(mask[2:12, 2:10].all()))
-        return real(rgb, mask, dilate_fraction, fill, aspect)
+        return real(rgb, mask, dilate_fraction, fill, aspect, below)
 
     runner = CliRunner()
     common = ["--size", "64x64", "--depth", "3", "--base-filters", "2", "--epochs", "1", "--batch-size", "2", "--no-xla"]
