@@ -147,7 +147,7 @@ def bare_legs(photo: Annotated) -> np.ndarray:
     top, bottom = box[0].start, box[0].stop
     rows = np.arange(photo.person.shape[0])[:, None]
     skin = photo.body & ~photo.garment & (rows >= top + LEGS_FROM * (bottom - top))
-    n, parts = cv2.connectedComponents(skin.astype(np.uint8), connectivity=8)
+    _, parts = cv2.connectedComponents(skin.astype(np.uint8), connectivity=8)
     low = np.unique(parts[skin & (rows >= top + LEGS_BELOW * (bottom - top))])
     return np.isin(parts, low[low > 0]) & skin
 
@@ -155,7 +155,8 @@ def bare_legs(photo: Annotated) -> np.ndarray:
 def legwear(photo: Annotated, rng: np.random.Generator) -> Annotated | None:
     """The photo with tights drawn over its bare legs (`bare_legs`), sheer, fishnet or dotted,
     keeping the legs' shading; the legs become garment (CCP counts tights as garment) and stop
-    being skin, so a mannequin keeps them skin-toned as it does real tights. None when the photo shows too little bare leg."""
+    being skin, so a mannequin keeps them skin-toned as it does real tights. None when the
+    photo shows too little bare leg."""
     legs = bare_legs(photo)
     if legs.sum() < MIN_LEG_PIXELS:
         return None
@@ -165,8 +166,9 @@ def legwear(photo: Annotated, rng: np.random.Generator) -> Annotated | None:
     tint = np.asarray(LEGWEAR_TINTS[int(rng.integers(len(LEGWEAR_TINTS)))], np.float32) * rng.uniform(0.85, 1.15)
     kind = rng.choice(["sheer", "fishnet", "dotted"], p=[0.4, 0.3, 0.3])
     h, w = legs.shape
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    spacing = rng.uniform(5, 12) * max(h, w) / 600
+    spacing = rng.uniform(5, 12) * max(h, w) / 600  # drawn for every kind, so each kind's draws stay put
+    if kind != "sheer":  # the patterns' pixel grid; a plain tint needs none
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     if kind == "sheer":  # the skin shows through a tint
         alpha = np.full(legs.shape, rng.uniform(0.3, 0.75), np.float32)
     elif kind == "dotted":
