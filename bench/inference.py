@@ -58,6 +58,11 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
+# The environment this bench was started with, before runtime.configure adds its own defaults
+# (TF_ENABLE_ONEDNN_OPTS): a baseline commit runs as it would have run, with its own defaults.
+CALLER_ENV = dict(os.environ)
+
+
 def baseline_total_ms(rev: str, repeat: int) -> float:
     """`rev`'s own benchmark, run from a temporary worktree with this process's CPU affinity
     (inherited): its "total <ms> ms" line."""
@@ -68,7 +73,7 @@ def baseline_total_ms(rev: str, repeat: int) -> float:
                        check=True, capture_output=True)
         try:
             run = subprocess.run([sys.executable, "bench/inference.py", "--repeat", str(repeat)], cwd=tree,
-                                 env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+                                 env={**CALLER_ENV, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
         finally:
             subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], capture_output=True)
     found = re.search(r"^\s*total\s+([\d.]+) ms", run.stdout, re.M)
@@ -90,7 +95,7 @@ def main():
         cores = cores[:args.cores]
         os.sched_setaffinity(0, cores)  # before TensorFlow and OpenCV start their pools
     settings = Settings.from_env()
-    runtime.configure("auto", len(cores))
+    runtime.configure("auto", len(cores), onednn=settings.tta is not False)  # as a worker child does
     from cutout.segmentation.segmenter import Segmenter
 
     first, second = artefact.load_bundle(args.model, precision=settings.inference_precision)
@@ -119,24 +124,28 @@ def main():
         stages["encode_outputs"].append(t3 - t2)
         stages["total"].append(t3 - t0)
 
-    # Network time alone, to set against the FLOP count.
-    x1 = np.zeros((1, *first.input_size, 3), np.float32)
+    # Network time alone, on the batch a shot runs (two images with flip TTA: oneDNN's cost
+    # per call makes one image a different measurement), to set against the FLOP count.
+    batch = 2 if seg.tta else 1
+    x1 = np.zeros((batch, *first.input_size, 3), np.float32)
     net1 = statistics.median(_timed(lambda: first.predict(x1)) for _ in range(args.repeat))
-    flops = conv_flops(first.keras_model)
+    flops = batch * conv_flops(first.keras_model)
     net2 = 0.0
     if second:
-        x2 = np.zeros((1, *second.input_size, 3), np.float32)
+        x2 = np.zeros((batch, *second.input_size, 3), np.float32)
         net2 = statistics.median(_timed(lambda: second.predict(x2)) for _ in range(args.repeat))
-        flops += conv_flops(second.keras_model)
+        flops += batch * conv_flops(second.keras_model)
     gemm = gemm_gflops()
 
     print(f"model {seg.version}  inputs {first.input_size}{' + ' + str(second.input_size) if second else ''}")
-    print(f"on {len(cores)} core(s) of {runtime.cpu_info()['model']}; networks in {seg.precision}")
+    print(f"on {len(cores)} core(s) of {runtime.cpu_info()['model']}; networks in {seg.precision}, "
+          f"oneDNN {'on' if runtime.onednn_enabled() else 'off'}")
     print(f"shot 1152x1728, median of {args.repeat} runs after one warm-up:")
     for name, values in stages.items():
         print(f"  {name:<15} {statistics.median(values) * 1000:8.1f} ms")
     achieved = flops / (net1 + net2) / 1e9
-    print(f"networks alone   {(net1 + net2) * 1000:8.1f} ms for {flops / 1e9:.2f} GFLOP -> {achieved:.1f} GFLOP/s")
+    print(f"networks alone   {(net1 + net2) * 1000:8.1f} ms for {flops / 1e9:.2f} GFLOP ({batch} image(s) a pass) "
+          f"-> {achieved:.1f} GFLOP/s")
     print(f"float32 GEMM     {gemm:8.1f} GFLOP/s (numpy 2048x2048, same run)")
     print(f"model / GEMM     {achieved / gemm:8.2f}")
     total = statistics.median(stages["total"]) * 1000

@@ -67,3 +67,25 @@ def test_a_given_xla_setting_is_kept_while_precision_is_measured(monkeypatch):
 def test_this_machine_is_described():
     info = runtime.cpu_info()
     assert info["model"] and info["cores"] >= 1 and isinstance(info["native_bf16"], bool)
+
+
+@pytest.mark.parametrize("given, onednn, expected", [(None, True, ("1", True)), ("0", True, ("0", False)),
+                                                     (None, False, (None, None))])
+def test_onednn_kernels_are_asked_for_unless_the_operator_or_caller_says_otherwise(given, onednn, expected):
+    """TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, when it loads: each case is a fresh process.
+    Without the caller's or operator's say, what TensorFlow does is its own choice (None)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if given is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = given
+    code = ("import os; from cutout.segmentation import runtime; "
+            f"runtime.configure('cpu', 1, onednn={onednn}); "
+            "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), runtime.onednn_enabled())")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    value, enabled = out.stdout.split()
+    assert (None if value == "None" else value) == expected[0]
+    if expected[1] is not None:
+        assert enabled == str(expected[1])
