@@ -95,7 +95,7 @@ def main():
         cores = cores[:args.cores]
         os.sched_setaffinity(0, cores)  # before TensorFlow and OpenCV start their pools
     settings = Settings.from_env()
-    runtime.configure("auto", len(cores), onednn=settings.tta is not False)  # as a worker child does
+    runtime.configure("auto", len(cores), onednn=runtime.onednn_pays(settings.tta, args.model))  # as a worker child
     from cutout.segmentation.segmenter import Segmenter
 
     first, second = artefact.load_bundle(args.model, precision=settings.inference_precision)

@@ -77,8 +77,8 @@ class Resources:
         from cutout.segmentation import runtime
         from cutout.segmentation.segmenter import Segmenter
 
-        # oneDNN pays for itself on flip TTA's two-image batches only (runtime.configure).
-        runtime.configure(self.settings.device, self.settings.tf_threads, onednn=self.settings.tta is not False)
+        runtime.configure(self.settings.device, self.settings.tf_threads,
+                          onednn=runtime.onednn_pays(self.settings.tta, location))
         try:
             segmenter = Segmenter.from_settings(replace(self.settings, model_dir=location))
         except (OSError, ValueError, KeyError) as exc:

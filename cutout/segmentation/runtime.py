@@ -51,9 +51,9 @@ def configure(device: str = "auto", threads: int = 0, onednn: bool = True) -> st
     they made a forward pass of two images (flip TTA's batch) 0.71x (288x192) and 0.67x
     (384x256) as long and a training step 0.7x (eager) to 0.9x (XLA), but a pass of ONE image
     1.1x and 1.6x: with a Keras model's weights in variables, oneDNN reorders them on every
-    call, and one image does not pay for that. So a worker running without TTA passes False
-    (TensorFlow's own choice). Probabilities agree to 1e-6. Read once, when TensorFlow loads;
-    an operator's TF_ENABLE_ONEDNN_OPTS wins."""
+    call, and one image does not pay for that: callers that run the networks ask onednn_pays.
+    Probabilities agree to 1e-6. Read once, when TensorFlow loads; an operator's
+    TF_ENABLE_ONEDNN_OPTS wins."""
     global _done
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if onednn:
@@ -91,6 +91,22 @@ def configure(device: str = "auto", threads: int = 0, onednn: bool = True) -> st
     log.info("TensorFlow %s on %s (%s intra-op threads, oneDNN %s)", tf.__version__, used, threads or "default",
              "on" if onednn_enabled() else "off")
     return used
+
+
+def onednn_pays(tta: bool | None, bundle: Path | None = None) -> bool:
+    """configure's onednn for a process that runs a bundle's networks: on, unless they run one
+    image a pass, i.e. without flip TTA (CUTOUT_TTA=0, or unset and the bundle calibrated
+    without it, as the segmenter decides). A bundle that cannot be read here leaves it on: its
+    loading reports the problem."""
+    if tta is None and bundle is not None:
+        from cutout.models import bundle_stages, stage_meta
+
+        try:
+            first, second = bundle_stages(bundle)
+            tta = bool(stage_meta(second or first).get("tta", False))
+        except (OSError, ValueError):
+            pass
+    return tta is not False
 
 
 def onednn_enabled() -> bool:

@@ -89,3 +89,23 @@ def test_onednn_kernels_are_asked_for_unless_the_operator_or_caller_says_otherwi
     assert (None if value == "None" else value) == expected[0]
     if expected[1] is not None:
         assert enabled == str(expected[1])
+
+
+def test_onednn_is_asked_for_only_where_the_networks_run_flip_tta(tmp_path):
+    """One image a pass makes oneDNN slower: off with CUTOUT_TTA=0, and with it unset for a
+    bundle calibrated without TTA (its last stage decides, as in the segmenter)."""
+    import json
+
+    def bundle(tta_first, tta_second):
+        path = tmp_path / f"b{tta_first}{tta_second}"
+        for stage, tta in (("first", tta_first), ("second", tta_second)):
+            (path / stage).mkdir(parents=True)
+            (path / stage / "model.json").write_text(json.dumps({"tta": tta}))
+        return path
+
+    assert runtime.onednn_pays(None, bundle(False, True)) is True
+    assert runtime.onednn_pays(None, bundle(True, False)) is False
+    assert runtime.onednn_pays(True, bundle(False, False)) is True
+    assert runtime.onednn_pays(False, bundle(True, True)) is False
+    assert runtime.onednn_pays(None, tmp_path / "missing") is True, "loading reports a bad bundle, not this"
+    assert runtime.onednn_pays(None) is True
