@@ -263,3 +263,22 @@ def calibrate(data, model_dir, plots, limit, tta):
     runtime.configure(settings.device, settings.tf_threads)
 
     click.echo(json.dumps(run(model_dir, data, plots or model_dir, limit, _progress, tta=tta), indent=2))
+
+
+@click.command()
+@click.argument("stages", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Stage directory to write.")
+@click.option("--shares", help="Comma-separated weight of each stage, summing to 1 (default: equal).")
+@click.option("--weights-dtype", type=click.Choice(WEIGHTS_DTYPES), default="float32", show_default=True,
+              help="How the averaged weights are stored (float16: half the file).")
+def average(stages, out, shares, weights_dtype):
+    """Average the weights of STAGES, trained from the same start (e.g. two second stages both
+    warm-started from one first stage), into one stage; calibrate the bundle afterwards."""
+    from trainer.averaging import average as run
+
+    try:
+        parsed = [float(s) for s in shares.split(",")] if shares else None
+        version = run(list(stages), out, parsed, weights_dtype)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps({"out": str(out), "version": version}))
