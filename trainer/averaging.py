@@ -7,6 +7,7 @@ tunes the averaged bundle afresh."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from cutout.segmentation import artefact
@@ -32,9 +33,8 @@ def average(stages: list[Path], out: Path, shares: list[float] | None = None, we
     arrays = [m.keras_model.get_weights() for m in loaded]
     model = loaded[0].keras_model
     model.set_weights([sum(share * a[i] for share, a in zip(shares, arrays)) for i in range(len(arrays[0]))])
-    first = metas[0]
-    meta = artefact.ModelMeta(**{**first.__dict__, "evaluation": {}, "refine": None, "calibration": None,
-                                 "release": None, "tta": False})
-    meta.training = {**first.training, "averaged_from": [
-        {"version": m.version, "path": str(s), "share": round(share, 6)} for m, s, share in zip(loaded, stages, shares)]}
+    sources = [{"version": m.version, "path": str(s), "share": round(share, 6)}
+               for m, s, share in zip(loaded, stages, shares)]
+    meta = replace(metas[0], training={**metas[0].training, "averaged_from": sources}, evaluation={},
+                   refine=None, calibration=None, release=None, tta=False)
     return artefact.save(model, out, meta, weights_dtype)
