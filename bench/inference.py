@@ -98,7 +98,8 @@ def main():
     runtime.configure("auto", len(cores), onednn=runtime.onednn_pays(settings.tta, args.model))  # as a worker child
     from cutout.segmentation.segmenter import Segmenter
 
-    first, second = artefact.load_bundle(args.model, precision=settings.inference_precision)
+    first, second = artefact.load_bundle(args.model, precision=settings.inference_precision,
+                                          engine=settings.inference_engine)
     seg = Segmenter(first, second, tta=settings.tta)  # as a worker runs it (CUTOUT_TTA overrides)
     rgba, _ = synthetic.studio_shot(7)
     png = imageio.encode_png(rgba)
@@ -138,7 +139,7 @@ def main():
     gemm = gemm_gflops()
 
     print(f"model {seg.version}  inputs {first.input_size}{' + ' + str(second.input_size) if second else ''}")
-    print(f"on {len(cores)} core(s) of {runtime.cpu_info()['model']}; networks in {seg.precision}, "
+    print(f"on {len(cores)} core(s) of {runtime.cpu_info()['model']}; networks in {seg.precision} on {seg.final.engine}, "
           f"oneDNN {'on' if runtime.onednn_enabled() else 'off'}")
     print(f"shot 1152x1728, median of {args.repeat} runs after one warm-up:")
     for name, values in stages.items():

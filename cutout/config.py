@@ -16,6 +16,7 @@ DEFAULT_MODEL_DIR = Path(str(files("cutout") / "segmentation" / "default_model")
 DEFAULT_MODEL_STORE = Path("model-store")  # with no bucket configured either
 DEFAULT_MODEL_CACHE = Path("~/.cache/cutout/models").expanduser()
 INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")  # CUTOUT_INFERENCE_PRECISION
+INFERENCE_ENGINES = ("auto", "tensorflow", "openvino")  # CUTOUT_INFERENCE_ENGINE (cutout.segmentation.engine)
 
 
 class ConfigError(ValueError):
@@ -81,6 +82,8 @@ class Settings:
     # What the networks compute in: float32, bfloat16, or auto = bfloat16 only where this CPU
     # has it natively and it measured faster when the model loaded (weights stay float32).
     inference_precision: str = "auto"
+    # What runs the networks: OpenVINO where installed and on the CPU (auto), or TensorFlow.
+    inference_engine: str = "auto"
     tf_threads: int = 0  # per worker child; 0 = the child's share of the cores (elsewhere: TensorFlow decides)
     model_check_seconds: float = 30.0  # how often a worker looks for a newly promoted model
 
@@ -145,6 +148,9 @@ class Settings:
         precision = _env("CUTOUT_INFERENCE_PRECISION", "auto").lower()
         if precision not in INFERENCE_PRECISIONS:
             raise ConfigError(f"CUTOUT_INFERENCE_PRECISION={precision!r} must be one of {', '.join(INFERENCE_PRECISIONS)}")
+        engine = _env("CUTOUT_INFERENCE_ENGINE", "auto").lower()
+        if engine not in INFERENCE_ENGINES:
+            raise ConfigError(f"CUTOUT_INFERENCE_ENGINE={engine!r} must be one of {', '.join(INFERENCE_ENGINES)}")
         return cls(
             database_url=_env("CUTOUT_DATABASE_URL"),
             broker_url=_env("CUTOUT_BROKER_URL"),
@@ -162,6 +168,7 @@ class Settings:
             max_pixels=_int("CUTOUT_MAX_PIXELS", 40_000_000),
             device=device,
             inference_precision=precision,
+            inference_engine=engine,
             tf_threads=_int("CUTOUT_TF_THREADS", 0),
             model_check_seconds=_float("CUTOUT_MODEL_CHECK_SECONDS", 30.0),
             poll_seconds=_float("CUTOUT_POLL_SECONDS", 30.0),

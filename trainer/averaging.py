@@ -29,7 +29,7 @@ def average(stages: list[Path], out: Path, shares: list[float] | None = None, we
         if differ:
             raise ValueError(f"{path} differs from {stages[0]} in {', '.join(differ)}: only stages of one "
                              "architecture can be averaged")
-    loaded = [artefact.load(s) for s in stages]
+    loaded = [artefact.load(s, engine="tensorflow") for s in stages]  # weights only: nothing to convert
     arrays = [m.keras_model.get_weights() for m in loaded]
     model = loaded[0].keras_model
     model.set_weights([sum(share * a[i] for share, a in zip(shares, arrays)) for i in range(len(arrays[0]))])

@@ -129,7 +129,7 @@ def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery, plo
         raise click.ClickException(f"no labelled images in {data} (images/ beside masks/ or cutouts/)")
     runtime.configure(settings.device, settings.tf_threads)
     first, second = artefact.load_bundle(model_dir or settings.model_dir, settings.input_size, settings.second_pass,
-                                         settings.inference_precision)
+                                         settings.inference_precision, settings.inference_engine)
     if split == "val":
         held_out = set(first.meta.training.get("val_ids", []))
         pairs = [p for p in pairs if p.id in held_out]

@@ -85,5 +85,6 @@ class Resources:
             raise ModelUnavailable(f"cannot load the model: {exc}") from exc
         with session_scope(self.url) as session:
             version_id = models.register(session, segmenter.version, location)
-        log.info("model %s loaded from %s, computing in %s", segmenter.version, location, segmenter.precision)
+        log.info("model %s loaded from %s, computing in %s on %s", segmenter.version, location, segmenter.precision,
+                 segmenter.final.engine)
         return RunningModel(segmenter, version_id, location)

@@ -17,6 +17,7 @@ from cutout.config import ConfigError
 
 log = logging.getLogger(__name__)
 _done = False
+_threads = 0  # what configure set: OpenVINO's networks use as many threads (engine.py)
 
 
 @contextmanager
@@ -54,7 +55,7 @@ def configure(device: str = "auto", threads: int = 0, onednn: bool = True) -> st
     call, and one image does not pay for that: callers that run the networks ask onednn_pays.
     Probabilities agree to 1e-6. Read once, when TensorFlow loads; an operator's
     TF_ENABLE_ONEDNN_OPTS wins."""
-    global _done
+    global _done, _threads
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if onednn:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
@@ -88,9 +89,15 @@ def configure(device: str = "auto", threads: int = 0, onednn: bool = True) -> st
         log.warning("TensorFlow already initialised; device and thread settings not applied: %s", exc)
         used = "gpu" if tf.config.get_visible_devices("GPU") else "cpu"
     _done = True
+    _threads = threads
     log.info("TensorFlow %s on %s (%s intra-op threads, oneDNN %s)", tf.__version__, used, threads or "default",
              "on" if onednn_enabled() else "off")
     return used
+
+
+def configured_threads() -> int:
+    """The threads configure gave each runtime in this process; 0 = the runtime decides."""
+    return _threads
 
 
 def onednn_pays(tta: bool | None, bundle: Path | None = None) -> bool:

@@ -72,7 +72,7 @@ class Segmenter:
     @classmethod
     def from_settings(cls, settings) -> "Segmenter":
         first, second = artefact.load_bundle(Path(settings.model_dir), settings.input_size, settings.second_pass,
-                                             settings.inference_precision)
+                                             settings.inference_precision, settings.inference_engine)
         return cls(first, second, settings.threshold_first, settings.threshold_second, settings.tta)
 
     @property

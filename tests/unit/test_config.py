@@ -19,13 +19,16 @@ def test_values_are_parsed(monkeypatch):
     monkeypatch.setenv("CUTOUT_SECOND_PASS", "off")
     monkeypatch.setenv("CUTOUT_THRESHOLD_SECOND", "0.4")
     monkeypatch.setenv("CUTOUT_MODEL", "/opt/m")
+    monkeypatch.setenv("CUTOUT_INFERENCE_ENGINE", "TensorFlow")
     s = Settings.from_env()
     assert s.input_size == (576, 384) and s.second_pass is False and s.threshold_second == 0.4
+    assert s.inference_engine == "tensorflow"
     assert s.model_dir == Path("/opt/m")
 
 
 @pytest.mark.parametrize("name, value", [("CUTOUT_MAX_PIXELS", "lots"), ("CUTOUT_INPUT_SIZE", "big"),
-                                         ("CUTOUT_DEVICE", "tpu"), ("CUTOUT_SECOND_PASS", "maybe")])
+                                         ("CUTOUT_DEVICE", "tpu"), ("CUTOUT_SECOND_PASS", "maybe"),
+                                         ("CUTOUT_INFERENCE_ENGINE", "onnx")])
 def test_bad_values_name_the_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):

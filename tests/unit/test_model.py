@@ -387,8 +387,8 @@ def test_bfloat16_inference_keeps_the_weights_and_close_outputs(tiny_model):
     from cutout.segmentation import artefact
 
     x = np.random.default_rng(0).normal(size=(1, 96, 64, 3)).astype(np.float32)
-    f32 = artefact.load(tiny_model / "first", input_size=(96, 64))
-    bf16 = artefact.load(tiny_model / "first", input_size=(96, 64), precision="bfloat16")
+    f32 = artefact.load(tiny_model / "first", input_size=(96, 64), engine="tensorflow")
+    bf16 = artefact.load(tiny_model / "first", input_size=(96, 64), precision="bfloat16", engine="tensorflow")
     assert (f32.precision, bf16.precision) == ("float32", "bfloat16")
     assert bf16.keras_model.get_layer("down0a_conv").compute_dtype == "bfloat16"
     assert bf16.predict(x).dtype == np.float32
@@ -404,7 +404,7 @@ def test_a_segmenter_says_what_each_stage_computes_in(tiny_model):
     from cutout.segmentation.segmenter import Segmenter
 
     f32 = artefact.load(tiny_model / "first", input_size=(96, 64))
-    bf16 = artefact.load(tiny_model / "second", input_size=(96, 64), precision="bfloat16")
+    bf16 = artefact.load(tiny_model / "second", input_size=(96, 64), precision="bfloat16", engine="tensorflow")
     mixed = Segmenter(f32, bf16)
     assert mixed.precisions == {"first": "float32", "second": "bfloat16"}
     assert mixed.precision == "first float32, second bfloat16"
@@ -421,12 +421,13 @@ def test_auto_precision_is_bfloat16_only_where_native_and_measured_faster(tiny_m
                                                       "avx512f": native, "native_bf16": native})
     timed = []
 
-    def seconds(model, size):
-        timed.append(model.dtype_policy.name)
-        return bf16_seconds if model.dtype_policy.name == "mixed_bfloat16" else 1.0
+    def seconds(predict, size):
+        policy = predict.__self__.dtype_policy.name  # Keras's predict_on_batch, bound to its model
+        timed.append(policy)
+        return bf16_seconds if policy == "mixed_bfloat16" else 1.0
 
     monkeypatch.setattr(artefact, "_predict_seconds", seconds)
-    loaded = artefact.load(tiny_model / "first", input_size=(96, 64), precision="auto")
+    loaded = artefact.load(tiny_model / "first", input_size=(96, 64), precision="auto", engine="tensorflow")
     assert loaded.precision == expected
     assert timed == (["float32", "mixed_bfloat16"] if native else []), "no probe without native bfloat16"
     assert loaded.keras_model.dtype_policy.name == ("mixed_bfloat16" if expected == "bfloat16" else "float32")

@@ -1,0 +1,119 @@
+"""What executes a stage's network at inference: TensorFlow itself, or OpenVINO's CPU runtime.
+
+The networks are Keras models either way (trained, saved and loaded by Keras); OpenVINO only
+runs the same graph, converted in memory when the stage loads (about 2 s a stage). On CPUs it
+is the faster runtime for these small-channel U-Nets: on one core of a Xeon with AMX (stop
+31), the shipped stages' TTA batches took 24 + 43 ms in bfloat16 against TensorFlow's 58 +
+101 ms, and in float32 107 + 199 ms against 124 + 220, with float32 probabilities equal to
+TensorFlow's to 1e-5 (bench/inference.py, model card). GPUs stay TensorFlow's.
+
+CUTOUT_INFERENCE_ENGINE: auto (OpenVINO where it is installed and the networks run on the
+CPU, else TensorFlow), tensorflow, or openvino.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cutout.config import INFERENCE_ENGINES as ENGINES
+from cutout.config import ConfigError
+
+_core = None
+
+
+def openvino_available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose(engine: str, device: str) -> str:
+    """The engine to run on: `engine` as configured, `device` the one TensorFlow uses ("cpu" or
+    "gpu", runtime.configure's answer)."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine == "openvino" and not openvino_available():
+        raise ConfigError("CUTOUT_INFERENCE_ENGINE=openvino but OpenVINO is not installed here: "
+                          "pip install 'cutout[worker]'")
+    if engine == "auto":
+        return "openvino" if device == "cpu" and openvino_available() else "tensorflow"
+    return engine
+
+
+def decline_telemetry() -> None:
+    """OpenVINO's model converter reports its use to Intel unless the user's consent file
+    (~/intel/openvino_telemetry) says no: a worker fleet has no one to ask, so it says no,
+    as `opt_in_out --opt_out` would. A file already there (an operator's own answer) is kept."""
+    try:
+        from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
+    except ImportError:  # no telemetry package, nothing is sent
+        return
+    checker = OptInChecker()
+    if checker.consent_file_base_dir() is not None and not Path(checker.consent_file()).exists():
+        checker.update_result(ConsentCheckResult.DECLINED)
+
+
+def convert(keras_model, size: tuple[int, int]):
+    """The Keras network as an OpenVINO model of any batch size at `size` (height, width)."""
+    import warnings
+
+    import openvino as ov
+
+    decline_telemetry()
+
+    with warnings.catch_warnings():
+        # Keras warns that a positional input does not match its named one; the graph is the same.
+        warnings.simplefilter("ignore", UserWarning)
+        return ov.convert_model(keras_model, input=[(-1, *size, 3)])
+
+
+class OpenVinoNetwork:
+    """A Keras stage converted to OpenVINO: call it with a normalised float32 batch (N, H, W, 3)
+    for the probabilities (N, H, W) of its first output. Compiled once per batch size seen
+    (one image, or two with flip TTA): a static shape lets the CPU plugin pick its kernels."""
+
+    def __init__(self, converted, size: tuple[int, int], precision: str, threads: int = 0):
+        import openvino as ov
+
+        global _core
+        if _core is None:
+            _core = ov.Core()
+        self._model = converted
+        self._size = size
+        self._config = {
+            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bfloat16" else "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+            "NUM_STREAMS": 1,
+            # Worker children share a machine: where their threads run is the OS's and the
+            # process's affinity's business, not a choice each child's plugin makes alone.
+            "ENABLE_CPU_PINNING": False,
+            **({"INFERENCE_NUM_THREADS": threads} if threads else {}),
+        }
+        self._requests: dict[int, object] = {}
+
+    def _request(self, n: int):
+        if n not in self._requests:
+            model = self._model.clone()
+            model.reshape([n, *self._size, 3])
+            self._requests[n] = _core.compile_model(model, "CPU", self._config).create_infer_request()
+        return self._requests[n]
+
+    @property
+    def precision(self) -> str:
+        """What the compiled network computes in, as the CPU plugin reports it (it falls back to
+        float32 where the CPU has no native bfloat16, whatever was asked)."""
+        import openvino as ov
+
+        hint = self._request(1).get_compiled_model().get_property("INFERENCE_PRECISION_HINT")
+        return "bfloat16" if hint == ov.Type.bf16 else "float32"
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, np.float32)
+        request = self._request(batch.shape[0])
+        request.infer({0: batch})
+        # The output tensor is the request's own buffer, overwritten by the next call.
+        return np.array(request.get_output_tensor(0).data[..., 0])
