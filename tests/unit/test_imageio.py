@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -136,3 +137,24 @@ def test_a_cutout_shows_the_garment_and_nothing_behind_it():
 def test_an_overlay_of_no_garment_is_the_photo():
     rgb = np.random.default_rng(0).integers(0, 255, (30, 20, 3), dtype=np.uint8)
     assert np.array_equal(imageio.overlay(rgb, np.zeros((30, 20), np.uint8)), rgb)
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (7, 5, 3), (7, 5, 4), (1, 9, 4), (40, 1)])
+def test_png_encoding_round_trips_every_pixel_through_another_reader(shape):
+    """The encoder's Up filter wraps modulo 256: random pixels (every difference occurs) decode,
+    in libpng via OpenCV, to exactly what was written."""
+    array = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    data = imageio.encode_png(array)
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array.ndim == 3:
+        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA if shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    assert np.array_equal(decoded, array)
+    colour = "grey" if array.ndim == 2 else {3: "RGB", 4: "RGBA"}[shape[2]]
+    assert imageio.png_header(data) == (shape[1], shape[0], 8, colour)
+
+
+def test_png_encoding_refuses_what_png_cannot_hold_as_given():
+    with pytest.raises(ValueError, match="uint8"):
+        imageio.encode_png(np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        imageio.encode_png(np.zeros((4, 4, 2), np.uint8))
