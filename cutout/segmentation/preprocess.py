@@ -68,7 +68,7 @@ def unfit_probability(prob: np.ndarray, placement: Placement, shape: tuple[int, 
     """Model-resolution probabilities back to the photo's (height, width), INTER_CUBIC, in [0, 1]."""
     crop = prob[placement.top:placement.top + placement.height, placement.left:placement.left + placement.width]
     up = cv2.resize(crop.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
-    return np.clip(up, 0.0, 1.0)
+    return np.clip(up, 0.0, 1.0, out=up)
 
 
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
