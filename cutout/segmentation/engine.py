@@ -13,6 +13,7 @@ CPU, else TensorFlow), tensorflow, or openvino.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,9 @@ class OpenVinoNetwork:
             **({"INFERENCE_NUM_THREADS": threads} if threads else {}),
         }
         self._requests: dict[int, object] = {}
+        # An infer request holds one call's input and output: a process that segments from
+        # several threads (a thread pool, an embedding program) takes turns.
+        self._lock = threading.Lock()
 
     def _request(self, n: int):
         if n not in self._requests:
@@ -113,7 +117,8 @@ class OpenVinoNetwork:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, np.float32)
-        request = self._request(batch.shape[0])
-        request.infer({0: batch})
-        # The output tensor is the request's own buffer, overwritten by the next call.
-        return np.array(request.get_output_tensor(0).data[..., 0])
+        with self._lock:
+            request = self._request(batch.shape[0])
+            request.infer({0: batch})
+            # The output tensor is the request's own buffer, overwritten by the next call.
+            return np.array(request.get_output_tensor(0).data[..., 0])

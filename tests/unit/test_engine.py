@@ -40,6 +40,18 @@ def test_openvino_predicts_what_tensorflow_predicts_in_float32(tiny_model):
     assert np.array_equal(kept, ov_stage.predict(x)), "a result is the caller's, not the next call's buffer"
 
 
+def test_threads_sharing_one_openvino_network_each_get_their_own_answer(tiny_model):
+    from concurrent.futures import ThreadPoolExecutor
+
+    stage = artefact.load(tiny_model / "first", input_size=(96, 64), engine="openvino")
+    batches = [np.random.default_rng(i).normal(size=(1 + i % 2, 96, 64, 3)).astype(np.float32) for i in range(8)]
+    alone = [stage.predict(x) for x in batches]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(stage.predict, batches * 4))
+    for i, got in enumerate(together):
+        assert np.array_equal(got, alone[i % len(batches)])
+
+
 def test_openvino_bfloat16_is_close_and_said_only_where_the_cpu_has_it(tiny_model):
     x = np.random.default_rng(1).normal(size=(2, 96, 64, 3)).astype(np.float32)
     f32 = artefact.load(tiny_model / "first", input_size=(96, 64), engine="openvino")
