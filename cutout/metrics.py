@@ -15,10 +15,12 @@ def dice(pred: np.ndarray, truth: np.ndarray) -> float:
     a, b = _binary(pred), _binary(truth)
     if a.shape != b.shape:
         raise ValueError(f"mask shapes differ: {a.shape} vs {b.shape}")
-    total = int(a.sum()) + int(b.sum())
+    # count_nonzero, not sum: a worker computes this on every shot's full frame, and counting
+    # a boolean array's trues is several times faster than adding them up.
+    total = np.count_nonzero(a) + np.count_nonzero(b)
     if total == 0:
         return 1.0
-    return 2.0 * int(np.logical_and(a, b).sum()) / total
+    return 2.0 * np.count_nonzero(np.logical_and(a, b)) / total
 
 
 def _edges(mask: np.ndarray) -> np.ndarray:
