@@ -158,3 +158,23 @@ def test_png_encoding_refuses_what_png_cannot_hold_as_given():
         imageio.encode_png(np.zeros((4, 4), np.float32))
     with pytest.raises(ValueError, match="uint8"):
         imageio.encode_png(np.zeros((4, 4, 2), np.uint8))
+
+
+def test_bounds_are_the_first_and_last_rows_and_columns_with_a_true_pixel():
+    """bounds scans with OpenCV; its answer is the definition's, on masks of every density,
+    boolean or 0/255, contiguous or strided views, with margins clipped to the frame."""
+    def definition(on, margin):
+        rows, cols = np.flatnonzero(on.any(axis=1)), np.flatnonzero(on.any(axis=0))
+        if rows.size == 0:
+            return None
+        h, w = on.shape
+        return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+                slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        h, w = rng.integers(1, 60, 2)
+        on = rng.random((h, w)) < rng.choice([0, 0.001, 0.02, 0.5])
+        margin = int(rng.integers(0, 5))
+        for mask in (on, on.astype(np.uint8) * 255, on[::2, 1:], on.astype(np.uint8)[1:, ::3]):
+            assert imageio.bounds(mask, margin) == definition(mask, margin)
