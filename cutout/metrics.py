@@ -17,10 +17,11 @@ def dice(pred: np.ndarray, truth: np.ndarray) -> float:
         raise ValueError(f"mask shapes differ: {a.shape} vs {b.shape}")
     # count_nonzero, not sum: a worker computes this on every shot's full frame, and counting
     # a boolean array's trues is several times faster than adding them up.
-    total = np.count_nonzero(a) + np.count_nonzero(b)
+    # numpy counts come back as numpy integers: a float of them is what databases and JSON take.
+    total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
     if total == 0:
         return 1.0
-    return 2.0 * np.count_nonzero(np.logical_and(a, b)) / total
+    return 2.0 * int(np.count_nonzero(np.logical_and(a, b))) / total
 
 
 def _edges(mask: np.ndarray) -> np.ndarray:

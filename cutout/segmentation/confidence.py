@@ -70,11 +70,11 @@ def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, fir
     An empty mask scores 0 on all (no garment found is always a job for a person).
     """
     on = mask > 127
-    garment = np.count_nonzero(on)
+    garment = int(np.count_nonzero(on))
     if garment == 0:
         return dict(EMPTY)
     low, high = threshold * 0.5, threshold + (1.0 - threshold) * 0.5
-    uncertain = np.count_nonzero((prob > low) & (prob < high))
+    uncertain = int(np.count_nonzero((prob > low) & (prob < high)))
     inside = float(prob[on].sum(dtype=np.float64))
     return {
         "decisiveness": round(max(0.0, 1.0 - uncertain / garment), 5),

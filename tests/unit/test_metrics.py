@@ -27,6 +27,18 @@ def test_dice_by_hand():
     assert dice(a, b) == pytest.approx(2 * 1 / 5)
 
 
+def test_dice_and_the_confidence_signals_are_plain_python_numbers():
+    """They go into SQL parameters and JSON: a numpy scalar there is written as 'np.float64(..)'
+    (PostgreSQL then looks for a schema called np)."""
+    from cutout.segmentation.confidence import confidence_signals
+
+    a, b = square(), square(lo=6)
+    assert type(dice(a, b)) is float
+    prob = a.astype(np.float32) / 255
+    signals = confidence_signals(prob, 0.5, a, b)
+    assert all(type(v) in (float, int) for v in signals.values()), signals
+
+
 def test_empty_masks():
     empty = np.zeros((5, 5), np.uint8)
     assert dice(empty, empty) == 1.0
