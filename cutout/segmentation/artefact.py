@@ -135,8 +135,12 @@ class LoadedModel:
     keras_model: object
     input_size: tuple[int, int]
     precision: str = "float32"  # what the network computes in: float32 or bfloat16 (weights stay float32)
-    engine: str = "tensorflow"  # what runs it: tensorflow or openvino (cutout.segmentation.engine)
-    network: object = None  # the OpenVINO network, when that runs it
+    network: object = None  # the OpenVINO network, when that runs it (cutout.segmentation.engine)
+
+    @property
+    def engine(self) -> str:
+        """What runs the network: tensorflow or openvino."""
+        return "openvino" if self.network is not None else "tensorflow"
 
     def predict(self, batch):
         """Garment probabilities (N, H, W) for a normalised float32 batch (N, H, W, 3)."""
@@ -222,37 +226,34 @@ def load(directory: Path, input_size: tuple[int, int] | None = None, precision: 
     size = tuple(input_size or meta.input_size)
     weights = directory / WEIGHTS
     device = "gpu" if tf.config.get_visible_devices("GPU") else "cpu"
-    if engines.choose(engine, device) == "openvino":
+    on_openvino = engines.choose(engine, device) == "openvino"
+    if on_openvino:
+        # OpenVINO takes the float32 graph and computes in bfloat16 itself when asked to.
         model = _build(meta, size, weights, False)
         converted = engines.convert(model, size)
-        nets = {}
+    candidates = {}
 
-        def network(policy):
-            if policy not in nets:
-                nets[policy] = engines.OpenVinoNetwork(converted, size, "bfloat16" if policy == "mixed_bfloat16"
-                                                       else "float32", configured_threads())
-            return nets[policy]
+    def candidate(policy):
+        """The network computing in `policy` (Keras's name for it), made once."""
+        if policy not in candidates:
+            candidates[policy] = (
+                engines.OpenVinoNetwork(converted, size, "bfloat16" if policy == "mixed_bfloat16" else "float32",
+                                        configured_threads())
+                if on_openvino else _build(meta, size, weights, policy == "mixed_bfloat16"))
+        return candidates[policy]
 
-        if precision == "auto":
-            faster, _ = measured_bfloat16(lambda policy: _predict_seconds(network(policy), size), "cpu")
-            policy = "mixed_bfloat16" if faster else "float32"
-        else:
-            policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
-        net = network(policy)
-        return LoadedModel(meta, stage_version(directory), model, size, net.precision, "openvino", net)
+    def seconds_of(policy):
+        network = candidate(policy)
+        return _predict_seconds(network if on_openvino else network.predict_on_batch, size)
+
     if precision == "auto":
-        built = {}
-
-        def seconds_of(policy):
-            built[policy] = _build(meta, size, weights, policy == "mixed_bfloat16")
-            return _predict_seconds(built[policy].predict_on_batch, size)
-
-        faster, _ = measured_bfloat16(seconds_of, device)
+        faster, _ = measured_bfloat16(seconds_of, "cpu" if on_openvino else device)
         precision = "bfloat16" if faster else "float32"
-        model = built.get("mixed_bfloat16" if faster else "float32") or _build(meta, size, weights, False)
-    else:
-        model = _build(meta, size, weights, precision == "bfloat16")
-    return LoadedModel(meta, stage_version(directory), model, size, precision)
+    chosen = candidate("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    if on_openvino:
+        # What the plugin computes in, as it says: float32 where the CPU lacks native bfloat16.
+        return LoadedModel(meta, stage_version(directory), model, size, chosen.precision, chosen)
+    return LoadedModel(meta, stage_version(directory), chosen, size, precision)
 
 
 def load_bundle(path: Path, input_size: tuple[int, int] | None = None, second_pass: bool | None = None,
