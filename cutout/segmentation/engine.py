@@ -58,6 +58,44 @@ def decline_telemetry() -> None:
         checker.update_result(ConsentCheckResult.DECLINED)
 
 
+def _nearest_resize_layer():
+    import keras
+
+    class NearestResize(keras.layers.Layer):
+        """UpSampling2D's nearest-neighbour upsampling as one image resize: the converter makes
+        Keras's own (a repeat along each axis) into Tile and Transpose ops that the CPU plugin
+        runs in reference code, and a resize into one Interpolate with a vectorised kernel. At an
+        integer factor both copy each pixel into the same block, so the outputs are identical."""
+
+        def __init__(self, factor, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = tuple(factor)
+
+        def call(self, x):
+            import keras
+
+            size = (x.shape[1] * self.factor[0], x.shape[2] * self.factor[1])
+            return keras.ops.image.resize(x, size, interpolation="nearest")
+
+    return NearestResize
+
+
+def for_conversion(keras_model):
+    """The same network (its layers and weights shared, not copied) with each nearest-neighbour
+    UpSampling2D as a NearestResize: on one core of a Xeon with AMX (stop 32) the shipped stages'
+    TTA batches took 23 + 39 ms in bfloat16 instead of 27 + 45."""
+    import keras
+
+    nearest = _nearest_resize_layer()
+
+    def swap(layer):
+        if isinstance(layer, keras.layers.UpSampling2D) and layer.interpolation == "nearest":
+            return nearest(layer.size, name=layer.name, dtype=layer.dtype_policy)
+        return layer
+
+    return keras.models.clone_model(keras_model, clone_function=swap)
+
+
 def convert(keras_model, size: tuple[int, int]):
     """The Keras network as an OpenVINO model of any batch size at `size` (height, width)."""
     import warnings
@@ -69,7 +107,7 @@ def convert(keras_model, size: tuple[int, int]):
     with warnings.catch_warnings():
         # Keras warns that a positional input does not match its named one; the graph is the same.
         warnings.simplefilter("ignore", UserWarning)
-        return ov.convert_model(keras_model, input=[(-1, *size, 3)])
+        return ov.convert_model(for_conversion(keras_model), input=[(-1, *size, 3)])
 
 
 class OpenVinoNetwork:

@@ -40,6 +40,17 @@ def test_openvino_predicts_what_tensorflow_predicts_in_float32(tiny_model):
     assert np.array_equal(kept, ov_stage.predict(x)), "a result is the caller's, not the next call's buffer"
 
 
+def test_upsampling_is_converted_as_one_resize_with_the_same_output(tiny_model):
+    """The plugin runs Keras's repeat-based upsampling in reference code: the converter is
+    given a resize instead, which must not change a single output."""
+    stage = artefact.load(tiny_model / "first", input_size=(96, 64), engine="tensorflow")
+    swapped = engine.for_conversion(stage.keras_model)
+    x = np.random.default_rng(3).normal(size=(2, 96, 64, 3)).astype(np.float32)
+    assert np.array_equal(np.asarray(swapped(x)), np.asarray(stage.keras_model(x)))
+    ops = {op.get_type_name() for op in engine.convert(stage.keras_model, (96, 64)).get_ordered_ops()}
+    assert "Interpolate" in ops and "Tile" not in ops
+
+
 def test_threads_sharing_one_openvino_network_each_get_their_own_answer(tiny_model):
     from concurrent.futures import ThreadPoolExecutor
 
