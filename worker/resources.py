@@ -13,6 +13,7 @@ import logging
 import math
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -50,6 +51,18 @@ class Resources:
         self._model: RunningModel | None = None
         self._checked = -math.inf
         self._lock = threading.Lock()
+        self._uploads: ThreadPoolExecutor | None = None
+
+    @property
+    def uploads(self) -> ThreadPoolExecutor:
+        """Threads that put a shot's outputs in the bucket side by side (worker.job): one per
+        output, made on first use, so after the fork and in the process that uses them. The
+        storage clients are thread-safe (boto3's low-level client; the folder bucket writes
+        each key through its own temporary file)."""
+        with self._lock:
+            if self._uploads is None:
+                self._uploads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload")  # the 4 result files
+            return self._uploads
 
     def model(self) -> RunningModel:
         """The model to use now: the promoted one if the database names one (fetched from the

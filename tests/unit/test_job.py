@@ -1,6 +1,8 @@
 """The worker's job on SQLite and a folder bucket (fast); the same code runs on the real fleet
 in tests/integration."""
 
+import threading
+
 import pytest
 from sqlalchemy import event, func, select
 
@@ -64,6 +66,48 @@ def test_one_transaction_to_claim_and_one_to_record(res):
     finally:
         event.remove(engine, "begin", count)
     assert len(transactions) == 2
+
+
+def test_the_four_results_upload_side_by_side(res, monkeypatch):
+    """Each upload waits until all four are in flight: put one after another, the first would
+    wait alone until the barrier gives up, and the shot would not be done."""
+    shot_id = add(res, "p6", "Front", imageio.encode_png(synthetic.studio_shot(4, size=(432, 288))[0]))
+    together = threading.Barrier(4, timeout=20)
+    put = res.storage.put
+
+    def meet_then_put(key, data, content_type):
+        if key.startswith(naming.RESULTS_PREFIX):
+            together.wait()
+        put(key, data, content_type)
+
+    monkeypatch.setattr(res.storage, "put", meet_then_put)
+    timings = {}
+    monkeypatch.setattr(job.metrics, "shot_done", lambda t, total: timings.update(t))
+    assert job.segment_shot(res, shot_id) == "done"
+    with session_scope(res.url) as s:
+        seg = s.execute(select(Segmentation)).scalar_one()
+        keys = (seg.first_mask_key, seg.mask_key, seg.cutout_key, seg.overlay_key)
+    assert all(res.storage.get(key) for key in keys)
+    assert timings["encode_s"] > 0 and timings["upload_s"] >= 0
+
+
+def test_a_failed_upload_fails_the_attempt_after_the_others_finished(res, monkeypatch):
+    shot_id = add(res, "p7", "Front", imageio.encode_png(synthetic.studio_shot(4, size=(432, 288))[0]))
+    put, written = res.storage.put, []
+
+    def refuse_the_cutout(key, data, content_type):
+        if key.endswith("_cutout.png"):
+            raise ConnectionError("bucket unreachable")
+        put(key, data, content_type)
+        written.append(key)
+
+    monkeypatch.setattr(res.storage, "put", refuse_the_cutout)
+    with pytest.raises(ConnectionError, match="unreachable"):
+        job.segment_shot(res, shot_id)
+    assert len(written) == 3, "the other uploads ran to their end before the error was raised"
+    with session_scope(res.url) as s:
+        assert s.get(Shot, shot_id).status != "done"
+        assert s.execute(select(func.count()).select_from(Segmentation)).scalar_one() == 0
 
 
 def test_bad_input_is_recorded_not_raised(res):
