@@ -4,8 +4,9 @@ The networks are Keras models either way (trained, saved and loaded by Keras); O
 runs the same graph, converted in memory when the stage loads (about 2 s a stage). On CPUs it
 is the faster runtime for these small-channel U-Nets: on one core of a Xeon with AMX (stop
 31), the shipped stages' TTA batches took 24 + 43 ms in bfloat16 against TensorFlow's 58 +
-101 ms (23 + 39 since stop 32: for_conversion), and in float32 107 + 199 ms against 124 + 220, with float32 probabilities equal to
-TensorFlow's to 1e-4 (tests/unit/test_engine.py; masks identical, model card). GPUs stay TensorFlow's.
+101 ms (23 + 39 since stop 32: for_conversion), and in float32 107 + 199 ms against 124 +
+220, with float32 probabilities equal to TensorFlow's to 1e-4 (tests/unit/test_engine.py;
+masks identical, model card). GPUs stay TensorFlow's.
 
 CUTOUT_INFERENCE_ENGINE: auto (OpenVINO where it is installed and the networks run on the
 CPU, else TensorFlow), tensorflow, or openvino.
@@ -72,8 +73,6 @@ def _nearest_resize_layer():
             self.factor = tuple(factor)
 
         def call(self, x):
-            import keras
-
             size = (x.shape[1] * self.factor[0], x.shape[2] * self.factor[1])
             return keras.ops.image.resize(x, size, interpolation="nearest")
 
