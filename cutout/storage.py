@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
@@ -96,7 +97,8 @@ class LocalStorage:
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        # One temporary file per writer, process and thread: the worker uploads from threads.
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}-{threading.get_ident()}")
         tmp.write_bytes(data)
         tmp.replace(path)  # atomic: a reader never sees half a file
 

@@ -58,7 +58,7 @@ class Resources:
         """Threads that put a shot's outputs in the bucket side by side (worker.job): one per
         output, made on first use, so after the fork and in the process that uses them. The
         storage clients are thread-safe (boto3's low-level client; the folder bucket writes
-        each key through its own temporary file)."""
+        through a temporary file of each process and thread)."""
         with self._lock:
             if self._uploads is None:
                 self._uploads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload")  # the 4 result files
