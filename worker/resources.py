@@ -52,6 +52,7 @@ class Resources:
         self._checked = -math.inf
         self._lock = threading.Lock()
         self._uploads: ThreadPoolExecutor | None = None
+        self._uploads_lock = threading.Lock()  # not the model's: a model load may hold that for seconds
 
     @property
     def uploads(self) -> ThreadPoolExecutor:
@@ -59,7 +60,7 @@ class Resources:
         output, made on first use, so after the fork and in the process that uses them. The
         storage clients are thread-safe (boto3's low-level client; the folder bucket writes
         through a temporary file of each process and thread)."""
-        with self._lock:
+        with self._uploads_lock:
             if self._uploads is None:
                 self._uploads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload")  # the 4 result files
             return self._uploads
