@@ -85,7 +85,7 @@ def publish(bundle: Path, version: str, store: str, endpoint_url: str | None = N
 
 def fetch(location: str, manifest_sha256: str | None, cache: Path, endpoint_url: str | None = None) -> Path:
     """A local folder holding the bundle at `location`, downloaded and verified once per cache."""
-    from cutout.models import bundle_version
+    from cutout.bundle import version as bundle_version
     from cutout.storage import NotFound, S3Storage
 
     if not location.startswith("s3://"):
@@ -111,7 +111,7 @@ def fetch(location: str, manifest_sha256: str | None, cache: Path, endpoint_url:
                 raise ModelStoreError(f"{location}{name} does not match its manifest")
             (partial / name).parent.mkdir(parents=True, exist_ok=True)
             (partial / name).write_bytes(data)
-        if not version.startswith(bundle_version(partial)):
+        if version != bundle_version(partial):
             raise ModelStoreError(f"the weights at {location} are not version {version}")
         (partial / MANIFEST).write_bytes(manifest)  # marks the cached copy complete
         try:

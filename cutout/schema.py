@@ -155,6 +155,9 @@ class Segmentation(Base):
     dice_reference_etag: Mapped[str | None] = mapped_column(String(128))  # which reference the Dice is against
     score_requested_etag: Mapped[str | None] = mapped_column(String(128))  # a scoring task was sent for it
     timings: Mapped[dict] = mapped_column(JSON, default=dict)
+    # How the model was run for this result (Segmenter.run_settings: flip TTA, second pass,
+    # precision, engine); the model itself is model_version_id, one row per bundle.
+    run_settings: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = _now()
 
 

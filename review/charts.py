@@ -7,6 +7,7 @@ import io
 
 from sqlalchemy import select
 
+from cutout import models
 from cutout.db import session_scope
 from cutout.schema import ModelVersion, Segmentation
 
@@ -68,10 +69,7 @@ def quality_png(url: str) -> bytes:
 
 def histogram_png(url: str) -> bytes:
     with session_scope(url) as session:
-        current = session.execute(select(ModelVersion.id).where(ModelVersion.is_current.is_(True))).scalar_one_or_none()
-        if current is None:  # nothing promoted: the shipped model's, i.e. the newest version that segmented
-            current = session.execute(select(Segmentation.model_version_id)
-                                      .order_by(Segmentation.id.desc()).limit(1)).scalar_one_or_none()
+        current = models.in_service(session)
         rows = session.execute(select(Segmentation.confidence, Segmentation.dice)
                                .where(Segmentation.model_version_id == current)).all()
     fig, (left, right) = _figure(9.0, 3.2, ncols=2)

@@ -246,7 +246,7 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
     """Tune the edge refinement, fit the calibration and choose the release rule of a bundle on
     a labelled studio-style validation folder (three views per garment: <photo>_<View>), and
     write them into the bundle's last stage's model.json."""
-    from cutout.models import bundle_stages
+    from cutout.bundle import last_stage
     from cutout.segmentation import artefact
     from cutout.segmentation.segmenter import Segmenter
     from trainer.data import find_pairs
@@ -272,8 +272,7 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
     garments = garment_table(rows)
     release = choose_release(garments)
     release["operating_points"] = operating_points(garments)
-    first_dir, second_dir = bundle_stages(bundle)
-    last = second_dir or first_dir
+    last = last_stage(bundle)
     meta = artefact.read_meta(last)
     meta.refine, meta.calibration, meta.release = options[chosen][0], calibration, release
     meta.threshold = options[chosen][1]

@@ -6,7 +6,8 @@
    the same kind of images, and a garment's three views never straddle the split.
 3. Fine-tune the current bundle (first pass, then the second pass on the new first pass's
    predictions) on the rest.
-4. Score the candidate and the current bundle on the holdout; promote the candidate only if
+4. Score the candidate and the current bundle on the holdout, each run exactly as a worker
+   runs it (trainer.evaluate.worker_dice, the same settings for both); promote the candidate only if
    its mean Dice beats the current one's by CUTOUT_PROMOTE_MARGIN. Promotion (cutout.models)
    copies the bundle into CUTOUT_MODEL_STORE and marks it current in model_versions; workers look for a
    new current model every CUTOUT_MODEL_CHECK_SECONDS and load it without a restart.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import and_, select
 
-from cutout import models
+from cutout import bundle, models
 from cutout.db import session_scope
 from cutout.model_store import store_of
 from cutout.schema import Reference, Shot
@@ -63,28 +64,23 @@ def _download(storage, items: list[Labelled], folder: Path) -> None:
         (folder / "cutouts" / f"{name}.png").write_bytes(storage.get(item.cutout_key))
 
 
+# What a bundle's last stage carries about how it is run and judged, fitted for the bundle as a
+# whole rather than learnt: a retrain on a few hundred corrections is too small to re-tune
+# them on, and a candidate without them would run differently (no TTA) and fall back to the
+# generic release rule. `cutout calibrate` re-tunes them on a studio validation set.
+CARRIED = ("refine", "calibration", "release", "threshold", "tta")
+
+
 def carry_tuning(current: Path, candidate: Path) -> None:
-    """Give the candidate's last stage the current model's edge refinement, threshold,
-    confidence calibration and release rule: a retrain on a few hundred corrections is too
-    small to re-tune them on, and without them the report would fall back to the generic rule.
-    `cutout calibrate` re-tunes them on a studio validation set."""
+    """Give the candidate's last stage every CARRIED setting of the current model's."""
     from cutout.segmentation.artefact import read_meta, write_meta
 
-    source = read_meta(models.bundle_stages(current)[1] or models.bundle_stages(current)[0])
-    last = models.bundle_stages(candidate)[1] or models.bundle_stages(candidate)[0]
+    source = read_meta(bundle.last_stage(current))
+    last = bundle.last_stage(candidate)
     meta = read_meta(last)
-    if source.refine or source.calibration or source.release:
-        meta.refine, meta.calibration, meta.release = source.refine, source.calibration, source.release
-        meta.threshold = source.threshold
-        write_meta(last, meta)
-
-
-def _mean_dice(bundle: Path, holdout: Path) -> float:
-    from cutout.segmentation.artefact import load_bundle
-    from trainer.evaluate import evaluate_pairs
-
-    first, second = load_bundle(bundle)
-    return evaluate_pairs(first, second, find_pairs(holdout), tta=False)["mean_dice"]
+    for name in CARRIED:
+        setattr(meta, name, getattr(source, name))
+    write_meta(last, meta)
 
 
 def should_promote(candidate: float, current: float, margin: float) -> bool:
@@ -94,6 +90,7 @@ def should_promote(candidate: float, current: float, margin: float) -> bool:
 
 def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
     from cutout.segmentation.artefact import read_meta
+    from trainer.evaluate import worker_dice
     from trainer.training import TrainConfig, train
 
     url = settings.require("database_url").database_url
@@ -110,7 +107,7 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
     with session_scope(url) as session:
         promoted = models.current(session)
     current = models.local_bundle(promoted, settings)
-    first_dir, second_dir = models.bundle_stages(current)
+    first_dir, second_dir = bundle.stages(current)
     with tempfile.TemporaryDirectory(prefix="cutout-retrain-") as tmp:
         tmp = Path(tmp)
         _download(storage, training, tmp / "train")
@@ -133,8 +130,11 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
                 weights_dtype=meta.training.get("weights_dtype") or "float32",
             ), device=settings.device, threads=settings.tf_threads)
         carry_tuning(current, candidate)
-        summary["current"] = {"version": models.bundle_version(current), "holdout_mean_dice": _mean_dice(current, tmp / "holdout")}
-        summary["candidate"] = {"version": models.bundle_version(candidate), "holdout_mean_dice": _mean_dice(candidate, tmp / "holdout")}
+        pairs = find_pairs(tmp / "holdout")
+        for name, path in (("current", current), ("candidate", candidate)):
+            scored = worker_dice(settings, path, pairs)
+            summary[name] = {"version": bundle.version(path), "holdout_mean_dice": scored["mean_dice"],
+                             "run_settings": scored["run_settings"]}
         better = should_promote(summary["candidate"]["holdout_mean_dice"], summary["current"]["holdout_mean_dice"],
                                 settings.promote_margin)
         if better:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cutout import models
+from cutout import bundle
 from cutout.imageio import read_mask_file, read_photo_file
 from cutout.segmentation import artefact
 from cutout.segmentation.preprocess import fit_image, fit_mask, focus, focus_crop
@@ -464,7 +464,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     artefact.save(model, out, meta, weights_dtype=cfg.weights_dtype)
     _plot_curves(out / "training_log.csv", out / "curves.png")
     tune_threshold(out, val_pairs, cfg.second_pass_of)
-    log.info("wrote %s (%s) in %.0f s", out, models.stage_version(out), time.time() - started)
+    log.info("wrote %s (%s) in %.0f s", out, bundle.stage_version(out), time.time() - started)
     return out
 
 

@@ -187,7 +187,7 @@ def segment_shot(res: Resources, shot_id: int, token: str | None = None) -> str:
             threshold_first=prediction.threshold_first, threshold_second=prediction.threshold_second,
             confidence=float(prediction.confidence), confidence_parts=parts,
             dice=score, dice_reference_etag=ref_etag, score_requested_etag=ref_etag,
-            timings={k: round(v, 4) for k, v in timings.items()},
+            timings={k: round(v, 4) for k, v in timings.items()}, run_settings=model.segmenter.run_settings,
         ).on_conflict_do_nothing(index_elements=["shot_id", "model_version_id", "shot_etag"]))
         # Only the content we processed is done: a re-upload meanwhile has reset the row to pending.
         session.execute(update(Shot).where(Shot.id == shot_id, Shot.etag == job.etag).values(

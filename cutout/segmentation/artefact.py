@@ -1,4 +1,4 @@
-"""Saving and loading one stage as Keras weights plus its ``model.json`` (see cutout.models
+"""Saving and loading one stage as Keras weights plus its ``model.json`` (see cutout.bundle
 for what a stage and a bundle are, and what their versions are called).
 
     <dir>/model.json          architecture, input size, fit, mean/std, tuned threshold,
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cutout.config import INFERENCE_PRECISIONS
-from cutout.models import META, WEIGHTS, bundle_stages, stage_meta, stage_version
+from cutout.bundle import META, WEIGHTS, stage_meta, stage_version, stages
 
 FORMAT = 1
 
@@ -260,7 +260,7 @@ def load_bundle(path: Path, input_size: tuple[int, int] | None = None, second_pa
                 precision: str = "float32", engine: str = "auto") -> tuple[LoadedModel, LoadedModel | None]:
     """(first, second or None) loaded from a bundle. second_pass: None = use it if the bundle
     has one, False = never, True = required. precision and engine: as for load."""
-    first_dir, second_dir = bundle_stages(path)
+    first_dir, second_dir = stages(path)
     if second_pass and second_dir is None:
         raise FileNotFoundError(f"CUTOUT_SECOND_PASS is on but {path} has no second/ model")
     first = load(first_dir, input_size, precision, engine)

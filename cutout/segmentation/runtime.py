@@ -106,11 +106,10 @@ def onednn_pays(tta: bool | None, bundle: Path | None = None) -> bool:
     without it, as the segmenter decides). A bundle that cannot be read here leaves it on: its
     loading reports the problem."""
     if tta is None and bundle is not None:
-        from cutout.models import bundle_stages, stage_meta
+        from cutout import bundle as bundles
 
         try:
-            first, second = bundle_stages(bundle)
-            tta = bool(stage_meta(second or first).get("tta", False))
+            tta = bool(bundles.stage_meta(bundles.last_stage(bundle)).get("tta", False))
         except (OSError, ValueError):
             pass
     return tta is not False

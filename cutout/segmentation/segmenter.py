@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cutout.metrics import dice
-from cutout.models import combine
+from cutout.bundle import combine
 from cutout.segmentation import artefact
 from cutout.segmentation.confidence import confidence_score
 from cutout.segmentation.edges import refine
@@ -77,7 +77,15 @@ class Segmenter:
 
     @property
     def version(self) -> str:
-        return combine(self.first.version, self.second.version if self.second else None, self.tta)
+        """The version of the weights this segmenter runs (cutout.bundle): a bundle's own
+        version when it runs every stage the bundle has."""
+        return combine(self.first.version, self.second.version if self.second else None)
+
+    @property
+    def run_settings(self) -> dict:
+        """How the weights are run, recorded beside every result (never part of the version)."""
+        return {"tta": self.tta, "second_pass": self.second is not None, "precision": self.precisions,
+                "engine": self.final.engine}
 
     def _probability(self, model: artefact.LoadedModel, rgb: np.ndarray,
                      agreement_at: float | None = None) -> tuple[np.ndarray, float | None]:

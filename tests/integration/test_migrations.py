@@ -121,3 +121,41 @@ def test_upgrading_a_database_with_history_ranks_its_garments(empty_db):
 
     [garment] = needs_cutout(empty_db, None, 0.97)["garments"]
     assert garment["garment_id"] == gid and "height" in garment["reasons"][0] and "size" in garment["reasons"][1]
+
+
+def test_upgrading_merges_a_bundles_tta_row_into_its_version(empty_db):
+    """Workers used to register a calibrated bundle as <version>-tta beside the promoted
+    <version>: the upgrade leaves one row, current, with every result and review on it."""
+    db.upgrade(empty_db, "0007")
+    engine = create_engine(db.normalise_url(empty_db))
+    gid = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+    seg = ("INSERT INTO segmentations (id, shot_id, model_version_id, shot_etag, width, height, first_mask_key, "
+           "mask_key, cutout_key, overlay_key, threshold_first, confidence, confidence_parts, timings, created_at) "
+           "VALUES (%s, %s, %s, 'e', 1, 1, 'f', 'm', 'c', 'o', 0.5, 0.9, '{}', '{}', %s)")
+    with engine.begin() as c:
+        c.exec_driver_sql("INSERT INTO garments (id) VALUES (%s)", (gid,))
+        c.exec_driver_sql("INSERT INTO users (id, name, password_hash) VALUES (1, 'ann', 'x')")
+        c.exec_driver_sql("INSERT INTO model_versions (id, version, location, params, metrics, is_current) VALUES "
+                          "(1, 'm-1', 's3://b/m-1/', '{}', '{\"holdout\": {\"mean_dice\": 0.9}}', true), "
+                          "(2, 'm-1-tta', 's3://b/m-1/', '{}', '{}', false), "
+                          "(3, 'old-2-tta', '/old', '{}', '{}', false)")
+        for n, view in enumerate(("Front", "FrontRight", "Back"), 1):
+            c.exec_driver_sql("INSERT INTO shots (id, bucket, key, etag, size_bytes, garment_id, view, status) "
+                              "VALUES (%s, 'b', %s, 'e', 1, %s, %s, 'done')", (n, f"{gid}_{view}.png", gid, view))
+        c.exec_driver_sql(seg, (10, 1, 2, "2026-12-01"))
+        c.exec_driver_sql(seg, (11, 2, 2, "2026-12-01"))
+        c.exec_driver_sql(seg, (12, 1, 1, "2026-11-01"))  # an older result of shot 1 under the bare version
+        c.exec_driver_sql(seg, (13, 3, 3, "2026-11-01"))
+        c.exec_driver_sql("INSERT INTO reviews (shot_id, shot_etag, segmentation_id, model_version_id, user_id, "
+                          "decision) VALUES (1, 'e', 12, 1, 1, 'approved')")
+    db.upgrade(empty_db)
+    with engine.connect() as c:
+        versions = c.exec_driver_sql("SELECT id, version, is_current FROM model_versions ORDER BY id").all()
+        segs = dict(c.exec_driver_sql("SELECT id, model_version_id FROM segmentations").all())
+        runs = dict(c.exec_driver_sql("SELECT id, CAST(run_settings AS TEXT) FROM segmentations").all())
+        review = c.exec_driver_sql("SELECT segmentation_id, model_version_id FROM reviews").one()
+    engine.dispose()
+    assert [tuple(v) for v in versions] == [(1, "m-1", True), (3, "old-2", False)]
+    assert segs == {10: 1, 11: 1, 13: 3}, "the newer of shot 1's two results stays"
+    assert '"tta": true' in runs[10] and runs[13] and '"tta": true' in runs[13] and runs.get(12) is None
+    assert tuple(review) == (10, 1), "the review follows the result it now stands for"

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from cutout import db, models
+from cutout import bundle, db, models
 from cutout.db import session_scope
 from cutout.model_store import MANIFEST, ModelStoreError, fetch, publish
 from cutout.schema import ModelVersion, Segmentation, Shot
@@ -78,7 +78,7 @@ def test_two_workers_with_their_own_caches_switch_to_a_model_promoted_through_th
         if all((c / MANIFEST).exists() for c in caches):
             break
     assert all((c / MANIFEST).exists() for c in caches), "both workers fetched the promoted model"
-    assert models.bundle_version(caches[0]) == version
+    assert bundle.version(caches[0]) == version
     newest = [v for v, _ in versions_used(url) if v not in shipped]
     assert newest and set(newest) == {version}, "every shot after the switch ran the promoted model"
     for w in workers:
@@ -87,11 +87,11 @@ def test_two_workers_with_their_own_caches_switch_to_a_model_promoted_through_th
 
 def test_a_tampered_or_unrecorded_bundle_is_refused(bucket, s3_endpoint, tmp_path):
     store = f"s3://{bucket.bucket}/models-{uuid.uuid4().hex[:6]}/"
-    bundle = make_tiny_bundle(tmp_path / "bundle", seed=3)
-    version = models.bundle_version(bundle)
-    location, digest = publish(bundle, version, store, s3_endpoint)
+    made = make_tiny_bundle(tmp_path / "bundle", seed=3)
+    version = bundle.version(made)
+    location, digest = publish(made, version, store, s3_endpoint)
     good = fetch(location, digest, tmp_path / "cache-ok", s3_endpoint)
-    assert models.bundle_version(good) == version
+    assert bundle.version(good) == version
 
     with pytest.raises(ModelStoreError, match="not the one the database recorded"):
         fetch(location, "0" * 64, tmp_path / "cache-1", s3_endpoint)
@@ -103,3 +103,50 @@ def test_a_tampered_or_unrecorded_bundle_is_refused(bucket, s3_endpoint, tmp_pat
     manifest = json.loads(bucket.get(prefix + MANIFEST))
     assert set(manifest["files"]) == {"first/model.json", "first/model.weights.h5", "second/model.json",
                                       "second/model.weights.h5"}
+
+
+def test_a_promoted_calibrated_bundle_and_the_workers_results_share_one_version(empty_db, bucket, s3_endpoint,
+                                                                                  tmp_path):
+    """Promotion and the worker name a bundle alike, whether it runs with flip TTA or not: its
+    holdout figures, is_current and every segmentation sit on one model_versions row, and how
+    it ran is kept beside each result."""
+    from dataclasses import replace
+
+    from cutout import naming
+    from cutout.config import Settings
+    from cutout.segmentation import artefact
+    from producer import sweep
+    from worker import job
+    from worker.resources import Resources
+
+    db.upgrade(empty_db)
+    candidate = make_tiny_bundle(tmp_path / "calibrated", seed=11)
+    meta = artefact.read_meta(candidate / "second")
+    meta.tta = True  # as `cutout calibrate` leaves a bundle
+    artefact.write_meta(candidate / "second", meta)
+    store = f"s3://{bucket.bucket}/models-{uuid.uuid4().hex[:6]}/"
+    with session_scope(empty_db) as s:
+        version, _ = models.promote(s, candidate, store, {"mean_dice": 0.5}, s3_endpoint)
+
+    gid = synthetic.garment_id(f"identity-{uuid.uuid4().hex[:6]}")
+    rgba, _ = synthetic.studio_shot(5, "Front", size=(144, 96))
+    from cutout import imageio
+
+    bucket.put(naming.shot_key(gid, "Front"), imageio.encode_png(rgba), "image/png")
+    sweep.register(empty_db, bucket)
+    settings = Settings(database_url=empty_db, bucket=bucket.bucket, s3_endpoint_url=s3_endpoint,
+                        model_cache=tmp_path / "cache", inference_precision="float32", tf_threads=1)
+    worker = Resources(settings)
+    with session_scope(empty_db) as s:
+        shot_id = s.execute(select(Shot.id).where(Shot.garment_id == gid)).scalar_one()
+    assert job.segment_shot(worker, shot_id) == "done"
+    plain = Resources(replace(settings, tta=False))  # a worker told to skip TTA runs the same model
+    assert plain.model().version_id == worker.model().version_id
+
+    with session_scope(empty_db) as s:
+        rows = s.execute(select(ModelVersion)).scalars().all()
+        seg = s.execute(select(Segmentation).where(Segmentation.shot_id == shot_id)).scalar_one()
+        assert [r.version for r in rows] == [version], "one row for the bundle"
+        assert rows[0].is_current and rows[0].metrics["holdout"] == {"mean_dice": 0.5}
+        assert seg.model_version_id == rows[0].id
+        assert seg.run_settings["tta"] is True and seg.run_settings["second_pass"] is True

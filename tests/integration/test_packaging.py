@@ -49,15 +49,15 @@ def test_an_installed_copy_migrates_and_finds_its_model_from_elsewhere(wheel, tm
     code = ("from cutout import config, db; "
             "db.upgrade(db.sqlite_url('cutout.db')); "
             "print(db.migrations_dir()); print(config.DEFAULT_MODEL_DIR); "
-            "from cutout import models; print(models.bundle_version(config.DEFAULT_MODEL_DIR))")
+            "from cutout import bundle; print(bundle.version(config.DEFAULT_MODEL_DIR))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     migrations, model, version = out.stdout.split()
     assert migrations.startswith(str(site)) and model.startswith(str(site))
-    from cutout import config, models
+    from cutout import bundle, config
 
-    assert version == models.bundle_version(config.DEFAULT_MODEL_DIR), "the same model as in the checkout"
+    assert version == bundle.version(config.DEFAULT_MODEL_DIR), "the same model as in the checkout"
     import sqlite3
 
     tables = {r[0] for r in sqlite3.connect(tmp_path / "cutout.db").execute("SELECT name FROM sqlite_master")}

@@ -44,7 +44,25 @@ def test_no_service_imports_another_or_the_demo(service):
 def test_only_the_segmentation_package_imports_tensorflow_in_the_kernel():
     for path, names in imported_packages("cutout").items():
         if not path.startswith("cutout/segmentation/"):
-            assert not names & {"tensorflow", "keras", "h5py"} or path == "cutout/models.py", path
+            assert not names & {"tensorflow", "keras", "h5py"} or path == "cutout/bundle.py", path
+
+
+def _imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+def test_segmentation_imports_no_database_code():
+    database = {"sqlalchemy", "psycopg2", "alembic", "cutout.db", "cutout.schema", "cutout.models", "cutout.ranking",
+                "cutout.report"}
+    for path in (ROOT / "cutout" / "segmentation").rglob("*.py"):
+        found = {m for m in _imported_modules(path) if m in database or m.split(".")[0] in database}
+        assert not found, f"{path.relative_to(ROOT)} imports {found}"
 
 
 def _modules_loaded_by(code: str) -> list[str]:
@@ -96,7 +114,7 @@ def _allowed(path: str) -> set[str]:
         allowed |= _declared(extras["trainer"])
     if path.startswith("review/"):
         allowed |= _declared(extras["review"]) | {"werkzeug", "jinja2"}  # Flask's own parts
-    if path.startswith("cutout/segmentation/") or path == "cutout/models.py":
+    if path.startswith("cutout/segmentation/") or path == "cutout/bundle.py":
         allowed |= _declared(extras["worker"]) & _declared(extras["trainer"])
     return allowed
 

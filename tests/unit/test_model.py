@@ -257,13 +257,13 @@ def test_model_runs_at_another_input_size(tiny_model):
 
 
 def test_bundle_layout(tiny_model, tmp_path):
-    from cutout import models
+    from cutout import bundle
 
-    first, second = models.bundle_stages(tiny_model)
+    first, second = bundle.stages(tiny_model)
     assert first.name == "first" and second.name == "second"
-    assert models.bundle_stages(tiny_model / "first") == (tiny_model / "first", None)
+    assert bundle.stages(tiny_model / "first") == (tiny_model / "first", None)
     with pytest.raises(FileNotFoundError, match="CUTOUT_MODEL"):
-        models.bundle_stages(tmp_path)
+        bundle.stages(tmp_path)
 
 
 def test_segmenter_two_passes_at_the_photos_size(tiny_model):
@@ -326,7 +326,7 @@ def test_saving_a_trained_model_ships_weights_only(tmp_path, tiny_model):
     import h5py
     import keras
 
-    from cutout import models
+    from cutout import bundle
     from cutout.segmentation import artefact
 
     loaded = artefact.load(tiny_model / "first")
@@ -334,15 +334,15 @@ def test_saving_a_trained_model_ships_weights_only(tmp_path, tiny_model):
     model.compile(optimizer=keras.optimizers.RMSprop(3e-4), loss="binary_crossentropy")
     model.train_on_batch(np.zeros((1, 96, 64, 3), np.float32), np.zeros((1, 96, 64, 1), np.float32))
     version = artefact.save(model, tmp_path / "m", loaded.meta)
-    with h5py.File(tmp_path / "m" / models.WEIGHTS) as f:
+    with h5py.File(tmp_path / "m" / bundle.WEIGHTS) as f:
         assert "optimizer" not in f
-    model.save_weights(tmp_path / "m" / models.WEIGHTS)  # the same weights with optimizer state
-    with h5py.File(tmp_path / "m" / models.WEIGHTS) as f:
+    model.save_weights(tmp_path / "m" / bundle.WEIGHTS)  # the same weights with optimizer state
+    with h5py.File(tmp_path / "m" / bundle.WEIGHTS) as f:
         assert "optimizer" in f
-    assert models.stage_version(tmp_path / "m") == version, "the version names the weights, not the file"
+    assert bundle.stage_version(tmp_path / "m") == version, "the version names the weights, not the file"
 
 
-def test_flip_tta_is_a_setting_and_names_its_results(tiny_model):
+def test_flip_tta_is_a_run_setting_not_a_version(tiny_model):
     from cutout.config import Settings
     from cutout.metrics import dice
     from cutout.segmentation.preprocess import fit_image, focus_crop, normalise, unfit_probability
@@ -352,7 +352,11 @@ def test_flip_tta_is_a_setting_and_names_its_results(tiny_model):
     # One precision for both: "auto" may time them apart on a CPU with native bfloat16.
     plain = Segmenter.from_settings(Settings(model_dir=tiny_model, inference_precision="float32"))
     tta = Segmenter.from_settings(Settings(model_dir=tiny_model, tta=True, inference_precision="float32"))
-    assert tta.version == plain.version + "-tta"
+    from cutout import bundle
+
+    assert tta.version == plain.version == bundle.version(tiny_model), "one identity, however it runs"
+    assert tta.run_settings["tta"] is True and plain.run_settings["tta"] is False
+    assert tta.run_settings["second_pass"] and tta.run_settings["precision"] == {"first": "float32", "second": "float32"}
     rgb = studio_shot(2, size=(288, 192))[0][:, :, :3]
 
     # Each network sees its input and the input's mirror image; the maps are averaged before upsampling.

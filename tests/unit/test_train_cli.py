@@ -15,7 +15,7 @@ def folder(tmp_path):
 
 
 def test_train_first_and_second_pass(folder, tmp_path):
-    from cutout import models
+    from cutout import bundle
     from cutout.cli import main
     from cutout.segmentation import artefact
 
@@ -46,7 +46,7 @@ def test_train_first_and_second_pass(folder, tmp_path):
     assert rate == pytest.approx(1e-4), "the optimiser starts at the rate asked for"
     assert second.stage == "second" and second.dilate_fraction == 0.03 and second.fill == meta.mean
     assert second.focus == "crop" and meta.focus == "frame"
-    assert second.training["first_pass_model"] == models.stage_version(tmp_path / "first")
+    assert second.training["first_pass_model"] == bundle.stage_version(tmp_path / "first")
     assert second.training["val_ids"] == meta.training["val_ids"], "same split as the first pass"
     assert json.loads((tmp_path / "second" / "validation.json").read_text())["double"]["dice"]["n"] == 1
 

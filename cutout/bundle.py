@@ -1,0 +1,78 @@
+"""A model bundle on disk, and its one version string.
+
+A *stage* is a directory with ``model.json`` (architecture, normalisation, tuned threshold,
+training and evaluation figures) and ``model.weights.h5``. A *bundle* holds ``first/`` and
+optionally ``second/``; ``CUTOUT_MODEL`` and the model store hold bundles.
+
+A version names the weights, not the files: ``<name>-<hash of the weight arrays>`` for a
+stage, and ``+<second stage's hash>`` after it for a bundle with a second stage. That one
+string is the model's identity everywhere (trainer, model store, workers, reports, review
+page). How a worker runs it (flip TTA, second pass, precision, engine) is recorded beside
+each result as its run settings, never folded into the name. No TensorFlow and no database
+here: h5py reads the arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+META = "model.json"
+WEIGHTS = "model.weights.h5"
+
+
+def weights_digest(directory: Path) -> str:
+    """A hash of the layer weights alone: the same model hashes the same whether or not the
+    file also carries optimizer state, and whatever HDF5 put around the arrays."""
+    import h5py
+
+    h = hashlib.sha256()
+    with h5py.File(Path(directory) / WEIGHTS, "r") as f:
+        names = []
+        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        for name in sorted(n for n in names if not n.startswith("optimizer")):
+            h.update(name.encode())
+            h.update(f[name][()].tobytes())
+    return h.hexdigest()
+
+
+def stage_meta(directory: Path) -> dict:
+    path = Path(directory) / META
+    if not path.exists():
+        raise FileNotFoundError(f"no {META} in {directory}: not a cutout model directory")
+    return json.loads(path.read_text())
+
+
+def stage_version(directory: Path) -> str:
+    """Stable across machines, different for every retrain."""
+    return f"{stage_meta(directory)['name']}-{weights_digest(directory)[:10]}"
+
+
+def combine(first: str, second: str | None = None) -> str:
+    """A bundle's version from its stages' versions."""
+    return first if second is None else f"{first}+{second.rsplit('-', 1)[1]}"
+
+
+def stages(path: Path) -> tuple[Path, Path | None]:
+    """(first, second or None) stage directories of a bundle or of a lone first-pass stage."""
+    path = Path(path)
+    if (path / META).exists():
+        return path, None
+    first = path / "first"
+    if not (first / META).exists():
+        raise FileNotFoundError(f"{path} holds neither {META} nor first/{META}: set CUTOUT_MODEL to a model directory")
+    second = path / "second"
+    return first, (second if (second / META).exists() else None)
+
+
+def last_stage(path: Path) -> Path:
+    """The stage whose model.json carries the bundle's refinement, calibration and release rule."""
+    first, second = stages(path)
+    return second or first
+
+
+def version(path: Path) -> str:
+    """The bundle's version (see the module doc)."""
+    first, second = stages(path)
+    return combine(stage_version(first), stage_version(second) if second is not None else None)
