@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainer.calibration import GOOD_DICE  # noqa: E402
+from cutout.release import GOOD_DICE  # noqa: E402
 from trainer.studio import label_names  # noqa: E402
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import func, select  # noqa: E402
 from cutout import db, imageio, naming  # noqa: E402
 from cutout.config import Settings  # noqa: E402
 from cutout.db import session_scope  # noqa: E402
-from cutout.schema import Shot  # noqa: E402
+from cutout.schema import Shot, ShotStatus  # noqa: E402
 from cutout.storage import S3Storage  # noqa: E402
 from demo import synthetic  # noqa: E402
 from tests.helpers import free_port, scratch_database  # noqa: E402
@@ -96,7 +96,7 @@ def run(args, url: str, port: int) -> None:
             upload(storage, args.solo, tag)
             sweep.register(url, storage)
             with session_scope(url) as s:
-                ids = s.execute(select(Shot.id).where(Shot.status == "pending").order_by(Shot.id)).scalars().all()
+                ids = s.execute(select(Shot.id).where(Shot.status == ShotStatus.PENDING).order_by(Shot.id)).scalars().all()
             job.segment_shot(res, ids[0])  # loads the model (the first time): not part of a shot's time
             times = []
             for shot_id in ids[1:]:
@@ -127,7 +127,7 @@ def run(args, url: str, port: int) -> None:
         deadline = time.monotonic() + 60 + 10 * total * before
         while time.monotonic() < deadline:
             with session_scope(url) as s:
-                done = s.execute(select(func.count()).where(Shot.status == "done", Shot.key.like("shots/%"))
+                done = s.execute(select(func.count()).where(Shot.status == ShotStatus.DONE, Shot.key.like("shots/%"))
                                  ).scalar_one() - len(ids)
             if started is None and done >= args.workers:
                 started, base = time.perf_counter(), done

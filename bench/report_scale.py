@@ -20,6 +20,7 @@ from sqlalchemy import text  # noqa: E402
 
 from cutout import db, ranking  # noqa: E402
 from cutout.ranking import Filters  # noqa: E402
+from cutout.release import Rule  # noqa: E402
 from cutout.report import needs_cutout  # noqa: E402
 from tests.helpers import scratch_database  # noqa: E402
 
@@ -84,13 +85,13 @@ def main() -> None:
             ranking.refresh_all(session)
         print(f"every garment's standing computed (garment_states) in {time.perf_counter() - started:.1f} s")
         analyse(url)
-        first = timed(lambda: needs_cutout(url, None, 0.97, limit=50), args.repeat)
-        report = needs_cutout(url, None, 0.97, limit=50)
+        first = timed(lambda: needs_cutout(url, Rule(), limit=50), args.repeat)
+        report = needs_cutout(url, Rule(), limit=50)
         print(f"counts: {report['counts']}")
         print(f"first page (50 of {report['total']:,} that need a person): {first * 1000:.0f} ms")
-        later = timed(lambda: needs_cutout(url, None, 0.97, limit=50, offset=100_000), args.repeat)
+        later = timed(lambda: needs_cutout(url, Rule(), limit=50, offset=100_000), args.repeat)
         print(f"page at offset 100,000: {later * 1000:.0f} ms")
-        failed = timed(lambda: needs_cutout(url, None, 0.97, limit=50, filters=Filters(status="needs a person",
+        failed = timed(lambda: needs_cutout(url, Rule(), limit=50, filters=Filters(status="needs a person",
                                                                                         reason="failed")), args.repeat)
         print(f"first page filtered by reason (failed): {failed * 1000:.0f} ms")
 

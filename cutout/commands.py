@@ -47,14 +47,12 @@ def report():
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Skip this many garments first.")
 def needs_cutout(fmt, min_confidence, min_dice, max_height_spread, max_size_spread, include_all, limit, offset):
     """Which garments are released and which need a person to cut them out (worst first, with why)."""
-    from cutout.ranking import ViewLimits
+    from cutout.release import Rule
     from cutout.report import format_csv, format_table, needs_cutout as build
 
     settings = Settings.from_env().require("database_url")
-    data = build(settings.database_url,
-                 settings.min_confidence if min_confidence is None else min_confidence,
-                 settings.min_dice if min_dice is None else min_dice, include_all, limit=limit, offset=offset,
-                 limits=ViewLimits.from_settings(settings, max_height_spread, max_size_spread))
+    rule = Rule.from_settings(settings, min_confidence, min_dice, max_height_spread, max_size_spread)
+    data = build(settings.database_url, rule, include_all, limit=limit, offset=offset)
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))
     elif fmt == "csv":
@@ -72,19 +70,12 @@ def shots():
 @click.option("--reason", default="", help="Only shots whose failure reason contains this text.")
 def retry(reason):
     """Put failed shots back to pending, so the producer's next sweep enqueues them again."""
-    from sqlalchemy import update
-
-    from cutout import ranking
+    from cutout import lifecycle
     from cutout.db import session_scope
-    from cutout.schema import Shot
 
     settings = Settings.from_env().require("database_url")
     with session_scope(settings.database_url) as session:
-        garments = session.execute(update(Shot).where(Shot.status == "failed", Shot.failure_reason.contains(reason))
-                                   .values(status="pending", enqueued_at=None, failure_reason=None)
-                                   .returning(Shot.garment_id)).scalars().all()
-        ranking.refresh(session, garments)
-        n = len(garments)
+        n = len(lifecycle.retry(session, reason))
     click.echo(f"{n} failed shots back to pending")
 
 
@@ -101,21 +92,14 @@ def requeue(stuck, older_than):
     shots whose lease ran out, and for lost messages once the queue is empty.)"""
     from datetime import datetime, timedelta, timezone
 
-    from sqlalchemy import and_, or_, update
-
-    from cutout import ranking
+    from cutout import lifecycle
     from cutout.db import session_scope
-    from cutout.schema import UNCLAIMED, Shot
 
     settings = Settings.from_env().require("database_url")
     older_than = older_than or settings.lease_seconds
     cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
-    stale = or_(and_(Shot.status == "processing", Shot.started_at < cutoff),
-                and_(Shot.status == "pending", Shot.enqueued_at < cutoff))
     with session_scope(settings.database_url) as session:
-        garments = session.execute(update(Shot).where(stale).values(status="pending", enqueued_at=None, **UNCLAIMED)
-                                   .returning(Shot.garment_id)).scalars().all()
-        ranking.refresh(session, garments)
+        garments = lifecycle.requeue_stuck(session, cutoff)
     click.echo(f"{len(garments)} stuck shots (older than {older_than} s) back to pending; "
                "the producer's next sweep sends them")
 

@@ -119,8 +119,8 @@ class Settings:
     # Reports.
     min_confidence: float | None = None  # None = each model's release rule (see cutout.report)
     min_dice: float = 0.97
-    max_height_spread: float | None = None  # None = cutout.ranking.MAX_HEIGHT_SPREAD
-    max_size_spread: float | None = None  # None = cutout.ranking.MAX_SIZE_SPREAD
+    max_height_spread: float | None = None  # None = cutout.release.MAX_HEIGHT_SPREAD
+    max_size_spread: float | None = None  # None = cutout.release.MAX_SIZE_SPREAD
 
     # Review page.
     secret_key: str | None = None  # signs session cookies and CSRF tokens; the same on every web process

@@ -5,94 +5,32 @@ Every write that changes a garment's standing (a shot registered or re-uploaded,
 failed, retried or scored, a review) calls ``refresh`` for it in the same transaction: one
 row per garment in ``garment_states`` then holds, free of report settings, what the ranking
 needs (per view: the newest segmentation of the shot's current content, the newest review of
-it). ``garments`` ranks those rows with the query's thresholds. cutout.report words the
-reasons for the page's garments.
+it). ``garments`` ranks those rows by the release rule (cutout.release) and returns, per
+garment, the flags of the reasons it needs a person; cutout.report words those flags.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from sqlalchemy import Numeric, and_, case, cast, delete, func, literal, or_, select, text
 
 from cutout.db import insert
+from cutout.release import Rule
 from cutout.naming import VIEWS
-from cutout.schema import RESOLVING, Garment, GarmentState, ModelVersion, Review, Segmentation, Shot
+from cutout.schema import RESOLVING, Garment, GarmentState, ModelVersion, Review, Segmentation, Shot, ShotStatus
 
-DEFAULT_MIN_CONFIDENCE = 0.90
-# The studio's camera and turntable stay put, so a garment stands as tall in all three of its
-# views. When the masks' heights differ by more than this (as log(tallest / shortest)), the
-# views disagree on what the garment is: one takes in something else (plastic legs taken for
-# tights, a bag, the stand) or leaves part out, however sure each view is on its own. The
-# studio-style validation composites scale the person by 72-93 % of the frame, so there the
-# true heights of one garment differ by up to 0.25; at 0.35 the check held back 13 of the 100
-# validation garments with a view below Dice 0.95 and none of the 61 without (stop 19).
-MAX_HEIGHT_SPREAD = 0.35
-# The views should also agree on the garment's size for its height, area / height^2 (free of
-# the scale each view is shot at). A view whose mask takes in plastic legs as leggings, an arm
-# or the stand grows wider for its height without always growing taller. On a turntable a
-# garment's silhouette does change with the view (a body twice as wide as deep shows about
-# 1.06x its front width at 45 degrees), so the limit is loose: log 0.30 is 1.35x. On the studio-style
-# validation garments (stop 24) it holds back one of the 76 whose views all reach Dice 0.95
-# (the height check holds that one back too) and 19 of the 85 with a worse view, 4 of them
-# ones the height check lets through; among those the tenth most confident garment, whose
-# FrontRight took grey mannequin legs for leggings (0.53).
-MAX_SIZE_SPREAD = 0.30
 STATUS_ORDER = ("needs a person", "waiting", "reviewed", "released")
-REASON_KINDS = ("failed", "confidence", "dice", "manual", "height", "size")
 
 
 @dataclass(frozen=True)
 class Filters:
     status: str | None = None  # one of STATUS_ORDER; None = every status
-    reason: str | None = None  # one of REASON_KINDS
+    reason: str | None = None  # one of release.REASON_KINDS
     model: str | None = None  # a view was segmented by this model version
     since: str | None = None  # ISO date: a view was segmented on or after it
     reviewed: bool | None = None  # somebody reviewed a view (of its current content)
     garment_ids: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class ViewLimits:
-    """How far a garment's views may disagree, as log(largest / smallest), before it needs a
-    person however sure each view is: on the mask's height (share of the frame's rows) and on
-    its size (view_size). A studio whose camera never moves may tighten them."""
-
-    height: float = MAX_HEIGHT_SPREAD
-    size: float = MAX_SIZE_SPREAD
-
-    @classmethod
-    def from_settings(cls, settings, height: float | None = None, size: float | None = None) -> "ViewLimits":
-        """`height` and `size` where given (a command's options), else CUTOUT_MAX_HEIGHT_SPREAD and
-        CUTOUT_MAX_SIZE_SPREAD, else the constants."""
-        def first(*values):
-            return next(v for v in values if v is not None)
-
-        return cls(first(height, settings.max_height_spread, MAX_HEIGHT_SPREAD),
-                   first(size, settings.max_size_spread, MAX_SIZE_SPREAD))
-
-
-def view_size(parts: dict) -> float | None:
-    """A view's garment size for its height, free of the view's scale: the mask's area over its
-    height squared (garment_fraction / height_fraction^2, the frame's aspect cancels between
-    views of one frame size); None without the signals (earlier models) or for an empty mask."""
-    area, height = parts.get("garment_fraction"), parts.get("height_fraction")
-    return area / height ** 2 if area is not None and height else None
-
-
-def spread(values) -> float:
-    """log(largest / smallest) of one garment's views' values (views without the value, from
-    earlier models, are left out); inf when a view's value is 0 (an empty mask)."""
-    known = [v for v in values if v is not None]
-    if len(known) < 2:
-        return 0.0
-    return math.log(max(known) / min(known)) if min(known) > 0 else float("inf")
-
-
-def views_agree(heights, sizes=(), limits: ViewLimits = ViewLimits()) -> bool:
-    """Whether a garment's views agree on its height and its size (spreads within the limits)."""
-    return spread(heights) <= limits.height and spread(sizes) <= limits.size
 
 
 def _flag(condition):
@@ -116,10 +54,10 @@ def _views(garment_ids):
     reviewed = review.c.decision.is_not(None)
     settled = and_(reviewed, review.c.decision.in_(RESOLVING))
     open_ = ~settled
-    done = and_(Shot.status == "done", newest.c.confidence.is_not(None))
-    failed = and_(open_, Shot.status == "failed")
+    done = and_(Shot.status == ShotStatus.DONE, newest.c.confidence.is_not(None))
+    failed = and_(open_, Shot.status == ShotStatus.FAILED)
     open_done = and_(open_, done)
-    rule = func.coalesce(ModelVersion.release_threshold, DEFAULT_MIN_CONFIDENCE)
+    rule = Rule().view_threshold(ModelVersion.release_threshold)  # the model's own: the standing is override-free
     return (select(Shot.garment_id, Shot.view, newest.c.created_at,
                    _flag(reviewed).label("reviewed"), _flag(settled).label("settled"), _flag(failed).label("failed"),
                    _flag(review.c.decision == "needs_manual_cut").label("manual"),
@@ -178,27 +116,23 @@ def refresh_all(session) -> None:
     refresh(session, None)
 
 
-def _status(min_confidence: float | None, min_dice: float, limits: ViewLimits = ViewLimits()):
+def _status(rule: Rule):
     s = GarmentState
-    low_confidence = (s.min_confidence < literal(min_confidence)) if min_confidence is not None else (s.min_margin < 0)
-    conditions = {"failed": s.failed > 0, "confidence": low_confidence, "dice": s.min_dice < literal(min_dice),
-                  "manual": s.manual > 0,
-                  # the views disagree on the garment's height or size (views_agree), without logarithms
-                  "height": s.max_height > s.min_height * literal(math.exp(limits.height)),
-                  "size": s.max_size > s.min_size * literal(math.exp(limits.size))}
+    conditions = rule.garment_conditions(s)
     needs = or_(*conditions.values())
     status = case((needs, STATUS_ORDER[0]), (or_(s.waiting > 0, s.views < len(VIEWS)), STATUS_ORDER[1]),
                   (s.settled > 0, STATUS_ORDER[2]), else_=STATUS_ORDER[3])
     return status, conditions
 
 
-def garments(min_confidence: float | None, min_dice: float, filters: Filters = Filters(),
-             limits: ViewLimits = ViewLimits()):
-    """A query of (garment_id, status, score) in report order, filtered; page it with limit/offset."""
+def garments(rule: Rule, filters: Filters = Filters()):
+    """A query of (garment_id, status, score, and a flag per release.REASON_KINDS: why it needs a
+    person) in report order, filtered; page it with limit/offset."""
     s = GarmentState
-    status, conditions = _status(min_confidence, min_dice, limits)
+    status, conditions = _status(rule)
     rank = case(*((status == name, i) for i, name in enumerate(STATUS_ORDER)))
-    query = select(s.garment_id, status.label("status"), s.score)
+    flags = [func.coalesce(condition, False).label(kind) for kind, condition in conditions.items()]
+    query = select(s.garment_id, status.label("status"), s.score, *flags)
     f = filters
     if f.status:
         query = query.where(status == f.status)
@@ -218,8 +152,7 @@ def garments(min_confidence: float | None, min_dice: float, filters: Filters = F
     return query.order_by(rank, s.score.is_(None), s.score, s.garment_id)
 
 
-def counts(session, min_confidence: float | None, min_dice: float,
-           limits: ViewLimits = ViewLimits()) -> dict[str, int]:
-    status, _ = _status(min_confidence, min_dice, limits)
+def counts(session, rule: Rule) -> dict[str, int]:
+    status, _ = _status(rule)
     found = dict(session.execute(select(status, func.count()).group_by(status)).all())
     return {name: found.get(name, 0) for name in STATUS_ORDER}

@@ -1,20 +1,13 @@
-"""Which garments the fleet releases and which need a person, per garment across its views.
+"""Which garments the fleet releases and which need a person, per garment across its views,
+in words: the release rule is cutout.release's, the ranking and its decisions cutout.ranking's
+(in SQL); this module reads one page of them and says why.
 
-A garment is *released* when all three views are done, no reference cutout disagrees with
-them (Dice below min_dice), and every view's confidence (the model's estimate of its Dice)
-reaches the release rule of the model that made it: the threshold tuned on validation
-garments so that at least 98 % of released garments have every view at Dice >= 0.95
-(``model.json``'s ``release``). ``min_confidence`` overrides the models' rules; a model
-without a rule uses DEFAULT_MIN_CONFIDENCE.
-
-It *needs a person* when a view failed, a confidence is below the rule, a reference
-disagrees, or the views disagree on the garment's height or on its size for its height (the
-studio's camera and turntable stay put, so one of them took in something else or left part
-out: cutout.ranking.views_agree); it is
-*waiting* while a view is missing or still being processed. A person's
-review on the review page settles a view: approved or corrected, it needs nobody any more
-(a garment settled that way is *reviewed*); "needs manual cut" keeps it with a person.
-Reviews count for the content they were made on: a re-shoot needs a new one.
+A garment *needs a person* when a view failed, a confidence is below the rule, a reference
+disagrees, a person asked for a manual cut, or the views disagree on the garment's height or
+size; it is *waiting* while a view is missing or still being processed. A person's review on
+the review page settles a view: approved or corrected, it needs nobody any more (a garment
+settled that way is *reviewed*); "needs manual cut" keeps it with a person. Reviews count for
+the content they were made on: a re-shoot needs a new one.
 """
 
 from __future__ import annotations
@@ -24,40 +17,38 @@ from dataclasses import replace
 
 from sqlalchemy import and_, func, select
 
-from cutout import ranking
+from cutout import ranking, release
 from cutout.db import session_scope
 from cutout.naming import VIEWS
-from cutout.schema import RESOLVING, ModelVersion, Rejection, Review, Segmentation, Shot, User
+from cutout.schema import RESOLVING, ModelVersion, Rejection, Review, Segmentation, Shot, ShotStatus, User
 
 RELEASED, NEEDS_PERSON, WAITING, REVIEWED = "released", "needs a person", "waiting", "reviewed"
 STATUSES = ranking.STATUS_ORDER
 assert STATUSES == (NEEDS_PERSON, WAITING, REVIEWED, RELEASED)
 
 
-def needs_cutout(url: str, min_confidence: float | None, min_dice: float, include_all: bool = False,
-                 garment_id: str | None = None, limit: int | None = None, offset: int = 0,
-                 filters: ranking.Filters | None = None, limits: ranking.ViewLimits | None = None) -> dict:
+def needs_cutout(url: str, rule: release.Rule, include_all: bool = False, garment_id: str | None = None,
+                 limit: int | None = None, offset: int = 0, filters: ranking.Filters | None = None) -> dict:
     """{"garments": [...one page, ranked...], "total", "counts", "failed_shots", "rejected_keys"}.
 
     Garments that need a person come first, worst first (their score is their worst open
     view's: Dice where a reference exists, else confidence; a failed view scores 0); with
-    include_all, waiting, reviewed and released garments follow. The ranking and paging run
-    in SQL (cutout.ranking); only the page's garments are read to say why.
+    include_all, waiting, reviewed and released garments follow. The ranking, its reasons and
+    the paging run in SQL (cutout.ranking); only the page's garments are read to say why.
     """
     if filters is None:
         filters = ranking.Filters(status=None if include_all else NEEDS_PERSON)
-    if limits is None:  # as CUTOUT_MAX_HEIGHT_SPREAD and CUTOUT_MAX_SIZE_SPREAD unset say
-        limits = ranking.ViewLimits()
     if garment_id is not None:
         filters = replace(filters, garment_ids=(garment_id,))
-    ranked = ranking.garments(min_confidence, min_dice, filters, limits)
+    ranked = ranking.garments(rule, filters)
     with session_scope(url) as session:
         page = session.execute(ranked.limit(limit).offset(offset)).all()
         total = session.execute(select(func.count()).select_from(ranked.order_by(None).subquery())).scalar_one()
-        counts = ranking.counts(session, min_confidence, min_dice, limits)
-        details = _details(session, [row.garment_id for row in page], min_confidence, min_dice, limits)
+        counts = ranking.counts(session, rule)
+        details = _details(session, page, rule)
         failed = [{"garment_id": s.garment_id, "view": s.view, "key": s.key, "reason": s.failure_reason}
-                  for s in session.execute(select(Shot).where(Shot.status == "failed").order_by(Shot.key)).scalars()]
+                  for s in session.execute(select(Shot).where(Shot.status == ShotStatus.FAILED)
+                                           .order_by(Shot.key)).scalars()]
         rejected = [{"key": r.key, "reason": r.reason}
                     for r in session.execute(select(Rejection).order_by(Rejection.key)).scalars()]
     garments = []
@@ -65,19 +56,24 @@ def needs_cutout(url: str, min_confidence: float | None, min_dice: float, includ
         g = details[row.garment_id]
         g["rank"] = rank
         garments.append(g)
-    return {"thresholds": {"min_confidence": min_confidence, "min_dice": min_dice,
+    limits = rule.limits
+    return {"thresholds": {"min_confidence": rule.min_confidence, "min_dice": rule.min_dice,
                            "max_height_spread": limits.height, "max_size_spread": limits.size},
             "counts": counts, "total": total, "offset": offset, "limit": limit,
             "garments": garments, "failed_shots": failed, "rejected_keys": rejected}
 
 
-def _details(session, garment_ids: list[str], min_confidence: float | None, min_dice: float,
-             limits: ranking.ViewLimits) -> dict[str, dict]:
-    """Each garment's views and the reasons it needs a person, in words."""
+def _details(session, page, rule: release.Rule) -> dict[str, dict]:
+    """Each garment's views and, in words, the reasons the ranking's query found (its flags per
+    garment, and per view the threshold and the comparisons it made)."""
+    garment_ids = [row.garment_id for row in page]
     if not garment_ids:
         return {}
+    threshold = rule.view_threshold(ModelVersion.release_threshold)
     rows = session.execute(
-        select(Shot, Segmentation, ModelVersion.version, ModelVersion.release_threshold)
+        select(Shot, Segmentation, ModelVersion.version, threshold.label("threshold"),
+               (Segmentation.confidence < threshold).label("below_rule"),
+               (Segmentation.dice < rule.min_dice).label("below_dice"))
         .outerjoin(Segmentation, and_(Segmentation.shot_id == Shot.id, Segmentation.shot_etag == Shot.etag))
         .outerjoin(ModelVersion, ModelVersion.id == Segmentation.model_version_id)
         .where(Shot.garment_id.in_(garment_ids))
@@ -86,7 +82,7 @@ def _details(session, garment_ids: list[str], min_confidence: float | None, min_
     reviews = latest_reviews(session, garment_ids)
     garments: dict[str, dict] = {}
     seen = set()
-    for shot, seg, version, rule in rows:
+    for shot, seg, version, view_threshold, below_rule, below_dice in rows:
         if shot.id in seen:
             continue  # only the newest segmentation of the shot's current content
         seen.add(shot.id)
@@ -106,46 +102,43 @@ def _details(session, garment_ids: list[str], min_confidence: float | None, min_
                         overlay_key=seg.overlay_key, segmentation_id=seg.id, segmented_at=seg.created_at.isoformat())
         if settled:
             pass  # a person approved or replaced this cutout: nothing the model said matters any more
-        elif shot.status == "failed":
+        elif shot.status == ShotStatus.FAILED:
             view["failure_reason"] = shot.failure_reason
             g["reasons"].append(f"{shot.view} failed: {shot.failure_reason}")
             g["scores"].append(0.0)
-        elif shot.status != "done" or seg is None:
+        elif shot.status != ShotStatus.DONE or seg is None:
             g["waiting_for"].append(f"{shot.view} {shot.status}")
         else:
-            threshold = min_confidence if min_confidence is not None else rule
-            threshold = ranking.DEFAULT_MIN_CONFIDENCE if threshold is None else threshold
             view.update(confidence=round(seg.confidence, 4), dice=None if seg.dice is None else round(seg.dice, 4),
-                        release_threshold=round(threshold, 4))
-            if seg.confidence < threshold:  # said as the table shows it, to four places
-                g["reasons"].append(f"{shot.view} confidence {view['confidence']:.4f} < {threshold:.4f}")
-            if seg.dice is not None and seg.dice < min_dice:
-                g["reasons"].append(f"{shot.view} Dice {seg.dice:.4f} < {min_dice}")
+                        release_threshold=round(view_threshold, 4))
+            if below_rule:
+                g["reasons"].append(f"{shot.view} confidence {seg.confidence:.4f} < {view_threshold:.4f}")
+            if below_dice:
+                g["reasons"].append(f"{shot.view} Dice {seg.dice:.4f} < {rule.min_dice}")
             g["scores"].append(view["dice"] if view["dice"] is not None else view["confidence"])
             parts = seg.confidence_parts or {}
-            height, size = parts.get("height_fraction"), ranking.view_size(parts)
+            height, size = parts.get("height_fraction"), release.view_size(parts)
             if height is not None:
                 g["heights"][shot.view] = height
             if size is not None:
                 g["sizes"][shot.view] = size
         g["views"][shot.view] = view
 
-    for g in garments.values():
+    for row in page:
+        g = garments[row.garment_id]
         heights, sizes = g.pop("heights"), g.pop("sizes")
-        if ranking.spread(heights.values()) > limits.height:
+        if row.height:
             g["reasons"].append(f"the views disagree on the garment's height ({_per_view(heights, '.0%')} of the "
                                 "frame): one takes in something else or leaves part out")
-        if ranking.spread(sizes.values()) > limits.size:
+        if row.size:
             g["reasons"].append(f"the views disagree on the garment's size for its height ({_per_view(sizes, '.2f')}, "
                                 "area / height²): one takes in something else or leaves part out")
         scores = g.pop("scores")
         g["score"] = round(min(scores), 4) if scores else None
         g["missing_views"] = [v for v in VIEWS if v not in g["views"]]
         g["waiting_for"] += [f"{v} missing" for v in g["missing_views"]]
-        settled = any(v.get("review", {}).get("decision") in RESOLVING for v in g["views"].values())
-        g["status"] = (NEEDS_PERSON if g["reasons"] else WAITING if g["waiting_for"] else
-                       REVIEWED if settled else RELEASED)
-        g["needs_cutout"] = g["status"] == NEEDS_PERSON
+        g["status"] = row.status
+        g["needs_cutout"] = row.status == NEEDS_PERSON
     return garments
 
 

@@ -7,14 +7,21 @@ twice, hits a constraint and becomes a no-op (INSERT ... ON CONFLICT).
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
                         String, Text, UniqueConstraint, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SHOT_STATUSES = ("pending", "processing", "done", "failed")
-# The claim columns of a shot no task holds (leaving "processing", a shot lets go of its claim).
-UNCLAIMED = {"claimed_by": None, "lease_until": None}
+class ShotStatus(StrEnum):
+    """Where a shot is in its life; cutout.lifecycle is the one module that moves it."""
+
+    PENDING = "pending"  # registered (or re-shot, retried, requeued): to be sent and segmented
+    PROCESSING = "processing"  # a task holds its claim
+    DONE = "done"  # segmented for its current content
+    FAILED = "failed"  # given up, with the reason
+
+
 # What a person can say of one view's cutout on the review page.
 DECISIONS = ("approved", "needs_manual_cut", "corrected")
 # Decisions after which the view needs nobody any more: its cutout is good or was replaced.
@@ -62,10 +69,11 @@ class Shot(_BucketObject, Base):
     __tablename__ = "shots"
     __table_args__ = (
         UniqueConstraint("bucket", "key", name="uq_shots_bucket_key"),
-        CheckConstraint("status IN ('pending', 'processing', 'done', 'failed')", name="ck_shots_status"),
+        CheckConstraint(f"status IN ({', '.join(repr(s.value) for s in ShotStatus)})", name="ck_shots_status"),
     )
 
-    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=ShotStatus.PENDING.value,
+                                        server_default=ShotStatus.PENDING.value, index=True)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Set when the producer hands the shot to the queue; NULL = still to enqueue.
@@ -223,8 +231,8 @@ class GarmentState(Base):
     min_confidence: Mapped[float | None] = mapped_column(Float)  # of open segmented views
     min_dice: Mapped[float | None] = mapped_column(Float)  # of open views with a reference
     # tallest and shortest mask (share of the frame's rows), and largest and smallest size for
-    # the height (cutout.ranking.view_size), of open segmented views: the three views of a
-    # garment should agree on both (cutout.ranking.views_agree)
+    # the height (cutout.release.view_size), of open segmented views: the three views of a
+    # garment should agree on both (cutout.release.views_agree)
     max_height: Mapped[float | None] = mapped_column(Float)
     min_height: Mapped[float | None] = mapped_column(Float)
     max_size: Mapped[float | None] = mapped_column(Float)

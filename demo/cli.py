@@ -57,13 +57,13 @@ def _wait_for_workers(url: str, timeout: float) -> None:
     from sqlalchemy import func, select
 
     from cutout.db import session_scope
-    from cutout.schema import Shot
+    from cutout.schema import Shot, ShotStatus
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with session_scope(url) as session:
             busy = session.execute(select(func.count()).select_from(Shot)
-                                   .where(Shot.status.in_(("pending", "processing")))).scalar_one()
+                                   .where(Shot.status.in_((ShotStatus.PENDING, ShotStatus.PROCESSING)))).scalar_one()
         if not busy:
             return
         time.sleep(1)
@@ -93,7 +93,7 @@ def _review_instructions(settings: Settings) -> str:
 @click.option("--timeout", default=600.0, show_default=True, help="With real workers: how long to wait for them.")
 def demo(out, timeout):
     """Run the whole path on the shipped sample garments and print the report."""
-    from cutout.ranking import ViewLimits
+    from cutout.release import Rule
     from cutout.report import format_table, needs_cutout
     from cutout.storage import storage_from_settings
 
@@ -131,8 +131,7 @@ def demo(out, timeout):
         _wait_for_workers(settings.database_url, timeout)
         sweep.enqueue_scoring(settings.database_url, lambda i: app.send_task(SCORE_SEGMENTATION, args=[i]))
 
-    report = needs_cutout(settings.database_url, settings.min_confidence, settings.min_dice, include_all=True,
-                          limits=ViewLimits.from_settings(settings))
+    report = needs_cutout(settings.database_url, Rule.from_settings(settings), include_all=True)
     report["garments"] = [g for g in report["garments"] if g["garment_id"] in garments]
     click.echo(format_table(report).replace("Worst first:", "The sample garments, worst first:", 1))
     if settings.bucket.startswith("file://"):

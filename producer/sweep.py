@@ -15,12 +15,12 @@ from datetime import datetime, timedelta, timezone
 from itertools import islice
 from typing import Callable
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, select, update
 
-from cutout import ranking
+from cutout import lifecycle
 from cutout.db import insert, session_scope
 from cutout.naming import CUTOUTS_PREFIX, SHOTS_PREFIX, BadKey, parse_key
-from cutout.schema import UNCLAIMED, Garment, Reference, Rejection, Segmentation, Shot
+from cutout.schema import Garment, Reference, Rejection, Segmentation, Shot
 from cutout.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -91,10 +91,9 @@ def _register_page(session, bucket, page, result: SweepResult) -> None:
                         .on_conflict_do_nothing(index_elements=["id"]))
     if shots:
         # Same key, new content (a re-shoot): back to pending so it is segmented again.
-        changed = set(_upsert_changed(session, Shot, shots, ("etag", "size_bytes"), {
-            "status": "pending", "enqueued_at": None, "failure_reason": None, "attempts": 0, "updated_at": func.now()}))
+        changed = set(_upsert_changed(session, Shot, shots, ("etag", "size_bytes"), lifecycle.RESHOT))
         result.shots += len(changed)
-        ranking.refresh(session, {row["garment_id"] for row in shots if row["key"] in changed})
+        lifecycle.registered(session, {row["garment_id"] for row in shots if row["key"] in changed})
     if references:
         result.references += len(_upsert_changed(session, Reference, references, ("etag", "size_bytes"),
                                                  {"updated_at": func.now()}))
@@ -136,32 +135,19 @@ def enqueue_shots(url: str, send: Callable[[int], None], requeue_after: float, *
     """
     now = datetime.now(timezone.utc)
     cutoff = now - timedelta(seconds=requeue_after)
-    lapsed = and_(Shot.status == "processing", or_(
-        Shot.lease_until < now,
-        and_(Shot.lease_until.is_(None), Shot.started_at < cutoff)))  # claimed before leases existed
     if max_attempts:
-        _fail_exhausted(url, and_(lapsed, Shot.attempts >= max_attempts), max_attempts)
-    unsent = or_(Shot.enqueued_at.is_(None), Shot.enqueued_at < cutoff) if queue_empty else Shot.enqueued_at.is_(None)
-    due = or_(and_(Shot.status == "pending", unsent), lapsed)
+        _fail_exhausted(url, and_(lifecycle.lapsed(now, cutoff), Shot.attempts >= max_attempts), max_attempts)
+    due = lifecycle.due(now, cutoff, queue_empty)
     with session_scope(url) as session:
         ids = session.execute(select(Shot.id).where(due).order_by(Shot.id)).scalars().all()
-    resend = {"status": "pending", "enqueued_at": func.now(), **UNCLAIMED}
-    return sum(
-        _claim_and_send(url, shot_id, send,
-                        claim=update(Shot).where(Shot.id == shot_id, due).values(**resend),
-                        release=update(Shot).where(Shot.id == shot_id).values(enqueued_at=None))
-        for shot_id in ids
-    )
+    return sum(_claim_and_send(url, shot_id, send, claim=lifecycle.sent(shot_id, due), release=lifecycle.unsent(shot_id))
+               for shot_id in ids)
 
 
 def _fail_exhausted(url: str, which, max_attempts: int) -> None:
     with session_scope(url) as session:
-        rows = session.execute(update(Shot).where(which).values(
-            status="failed", finished_at=func.now(), **UNCLAIMED,
-            failure_reason=f"its worker died or passed the time limit on each of {max_attempts} attempts "
-                           "(a photo too large for the worker's memory?)")
-            .returning(Shot.key, Shot.garment_id)).all()
-        ranking.refresh(session, {row.garment_id for row in rows})
+        rows = lifecycle.fail(session, which, f"its worker died or passed the time limit on each of {max_attempts} "
+                                              "attempts (a photo too large for the worker's memory?)")
     for row in rows:
         log.warning("gave up on %s after %d attempts", row.key, max_attempts)
 

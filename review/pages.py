@@ -9,7 +9,8 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 
 from review import actions, charts
 from review.app import context
-from cutout.ranking import REASON_KINDS, Filters, ViewLimits
+from cutout.ranking import Filters
+from cutout.release import REASON_KINDS, Rule
 from cutout.report import NEEDS_PERSON, STATUSES, needs_cutout
 
 bp = Blueprint("pages", __name__)
@@ -43,8 +44,8 @@ def queue():
     s = context().settings
     filters = _filters(request.args)
     page = max(request.args.get("page", 1, type=int), 1)
-    report = needs_cutout(s.database_url, s.min_confidence, s.min_dice, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
-                          filters=filters, limits=ViewLimits.from_settings(s))
+    report = needs_cutout(s.database_url, Rule.from_settings(s), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+                          filters=filters)
     pages = max(1, math.ceil(report["total"] / PAGE_SIZE))
     query = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("queue.html", garments=report["garments"], total=report["total"], page=page, pages=pages,
@@ -55,8 +56,7 @@ def queue():
 @bp.get("/garments/<garment_id>")
 def garment(garment_id: str):
     s = context().settings
-    report = needs_cutout(s.database_url, s.min_confidence, s.min_dice, garment_id=garment_id,
-                          filters=Filters(status=None), limits=ViewLimits.from_settings(s))
+    report = needs_cutout(s.database_url, Rule.from_settings(s), garment_id=garment_id, filters=Filters(status=None))
     found = [g for g in report["garments"] if g["garment_id"] == garment_id]
     if not found:
         abort(404)

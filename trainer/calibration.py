@@ -7,10 +7,8 @@ Both are fitted on validation garments, never on training ones:
   of the candidates, the one with the smallest squared error on garments held out of its
   fit wins. The result is monotone in its score (strictly, between its first and last
   points) and bounded by construction, and stored as points to interpolate between.
-- release rule: a garment is released when every one of its views is done, they agree on the
-  garment's height and size (cutout.ranking.views_agree) and the smallest predicted Dice among them
-  reaches a threshold; the threshold is the lowest at which at
-  least `precision` of the released validation garments have every view at Dice >= `good`.
+- release rule (cutout.release): the threshold is the lowest at which at least `precision` of
+  the released validation garments have every view at Dice >= `good`.
 """
 
 from __future__ import annotations
@@ -19,11 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cutout.ranking import ViewLimits, view_size, views_agree
+from cutout.release import GOOD_DICE, TARGET_PRECISION, ViewLimits, garment_table, release_score
 from cutout.segmentation.confidence import FEATURES, SCORES, score
-
-GOOD_DICE = 0.95
-TARGET_PRECISION = 0.98
 
 
 def isotonic(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -105,30 +100,6 @@ def fit_calibration(signals: list[dict], dice: list[float], groups: list[str] | 
     return calibration
 
 
-def garment_table(rows: list[dict]) -> dict[str, dict]:
-    """Per garment: the smallest predicted and measured Dice of its views, and whether its views
-    agree on its height and size, from per-view rows {"garment", "predicted", "dice", optional
-    "signals"} (the view's confidence signals; a failed view predicts 0)."""
-    garments: dict[str, dict] = {}
-    for row in rows:
-        g = garments.setdefault(row["garment"], {"predicted": 1.0, "dice": 1.0, "views": 0, "heights": [], "sizes": []})
-        g["predicted"] = min(g["predicted"], row["predicted"])
-        g["dice"] = min(g["dice"], row["dice"])
-        g["views"] += 1
-        signals = row.get("signals") or {}
-        g["heights"].append(signals.get("height_fraction"))
-        g["sizes"].append(view_size(signals))
-    for g in garments.values():
-        g["views_agree"] = views_agree(g.pop("heights"), g.pop("sizes"))
-    return garments
-
-
-def release_score(garment: dict) -> float:
-    """What the release rule compares with its threshold: the garment's smallest predicted
-    Dice, or 0 when its views disagree on its height or size (never released, however sure)."""
-    return garment["predicted"] if garment["views_agree"] else 0.0
-
-
 def automation_curve(garments: dict[str, dict], good: float = GOOD_DICE) -> list[dict]:
     """For each candidate threshold (every garment's release score, high to low): the share of
     garments released and the precision among them."""
@@ -200,25 +171,20 @@ def measure(seg, pairs, options, progress=None) -> list[list[dict]]:
     from cutout import imageio
     from cutout.metrics import boundary_f, dice
     from cutout.segmentation.edges import refine
-    from cutout.segmentation.confidence import confidence_signals
-    from cutout.segmentation.segmenter import binarise
 
     results = []
     for n, pair in enumerate(pairs, 1):
         rgb, truth = imageio.read_photo_file(pair.image), imageio.read_mask_file(pair.truth)
         first_prob, final, flip_agreement = seg.passes(rgb)
-        first_mask = seg.agreement_mask(first_prob)
         refined = {}
         per = []
         for params, threshold in options:
             key = None if params is None else (params["radius"], params["eps"])
-            if key not in refined:
+            if key not in refined:  # each refinement once, for all its thresholds
                 refined[key] = refine(rgb, final, params)
-            prob = refined[key]
-            mask = binarise(prob, threshold)
-            per.append({"id": pair.id, "garment": pair.source, "dice": dice(mask, truth),
-                        "boundary_f": boundary_f(mask, truth),
-                        "signals": confidence_signals(prob, threshold, mask, first_mask, rgb, flip_agreement)})
+            prediction = seg.finish(rgb, first_prob, refined[key], flip_agreement, refine_params=None, threshold=threshold)
+            per.append({"id": pair.id, "garment": pair.source, "dice": dice(prediction.mask, truth),
+                        "boundary_f": boundary_f(prediction.mask, truth), "signals": prediction.confidence_parts})
         results.append(per)
         if progress:
             progress(n, len(pairs))

@@ -13,7 +13,6 @@ import numpy as np
 from cutout import imageio
 from cutout.metrics import boundary_f, dice
 from cutout.segmentation.edges import refine
-from cutout.segmentation.confidence import confidence_score
 from cutout.segmentation.segmenter import Segmenter, binarise
 from trainer.data import Pair
 
@@ -71,29 +70,25 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
     for pair in pairs:
         rgb = imageio.read_photo_file(pair.image)
         truth = imageio.read_mask_file(pair.truth)
-        first_prob, final, _ = plain.passes(rgb)
-        flip_agreement = None
-        # The final probability as the worker makes it: with the bundle's edge refinement.
-        refined = refine(rgb, final, seg.final.meta.refine)
+        passes = {"plain": plain.passes(rgb)}
+        if tta:
+            passes["tta"] = mirrored.passes(rgb)
+        # The worker's variant, as the worker makes it (refinement, masks and confidence).
+        prediction = seg.finish(rgb, *passes["tta" if seg.tta else "plain"])
+        first_prob, final, _ = passes["plain"]
+        refined = prediction.prob if not seg.tta else refine(rgb, final, seg.final.meta.refine)
         probs = {"single": (refined if second is None else first_prob, seg.threshold_first)}
         if second is not None:
             probs["double"] = (refined, seg.threshold_second)
         if tta:
-            name = "double_tta" if second is not None else "single_tta"
-            averaged_first, averaged, flip_agreement = mirrored.passes(rgb)
-            probs[name] = (refine(rgb, averaged, seg.final.meta.refine), seg.threshold)
-            if seg.tta:
-                first_prob = averaged_first
+            probs["double_tta" if second is not None else "single_tta"] = (
+                prediction.prob if seg.tta else refine(rgb, passes["tta"][1], seg.final.meta.refine), seg.threshold)
         row = {"id": pair.id, "garment": pair.source}
         for name, (prob, threshold) in probs.items():
             mask = binarise(prob, threshold)
             row[f"{name}_dice"] = dice(mask, truth)
             row[f"{name}_boundary_f"] = boundary_f(mask, truth)
-        main_prob = probs[main][0]
-        confidence, signals = confidence_score(main_prob, seg.threshold, binarise(main_prob, seg.threshold),
-                                               seg.agreement_mask(first_prob), seg.final.meta.calibration, rgb,
-                                               flip_agreement if seg.tta else None)
-        row.update(confidence=confidence, **{f"signal_{k}": v for k, v in signals.items()})
+        row.update(confidence=prediction.confidence, **{f"signal_{k}": v for k, v in prediction.confidence_parts.items()})
         for name in sweep:
             prob = probs[name][0]
             for t in SWEEP:
@@ -129,7 +124,8 @@ def automation(rows: list[dict], variant: str, rule: dict | None) -> dict:
     right: what the checks cost), and the operating points measured on these garments (the
     threshold each precision would take here, and what it would release: on the studio's own
     holdout, what `--min-confidence` to choose)."""
-    from trainer.calibration import GOOD_DICE, automation_curve, garment_table, operating_points, release_score
+    from cutout.release import GOOD_DICE, garment_table, released
+    from trainer.calibration import automation_curve, operating_points
 
     garments = garment_table([{"garment": r["garment"], "predicted": r["confidence"], "dice": r[f"{variant}_dice"],
                                "signals": {k[len("signal_"):]: v for k, v in r.items() if k.startswith("signal_")}}
@@ -140,7 +136,7 @@ def automation(rows: list[dict], variant: str, rule: dict | None) -> dict:
               "views_disagree": {"garments": len(disagree), "right": sum(g["dice"] >= good for g in disagree)},
               "operating_points": operating_points(garments, good=good)}
     if rule:
-        out = [g for g in garments.values() if release_score(g) >= rule["min_predicted_dice"]]
+        out = [g for g in garments.values() if released(g, rule["min_predicted_dice"])]
         result.update(released=round(len(out) / max(1, len(garments)), 4),
                       precision=round(sum(g["dice"] >= good for g in out) / len(out), 4) if out else None)
     else:

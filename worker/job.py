@@ -20,13 +20,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import numpy as np
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 
-from cutout import imageio, naming
-from cutout import ranking
+from cutout import imageio, lifecycle, naming, ranking
 from cutout.db import insert, session_scope
 from cutout.metrics import dice
-from cutout.schema import UNCLAIMED, Reference, Segmentation, Shot
+from cutout.schema import Reference, Segmentation, Shot, ShotStatus
 from cutout.storage import NotFound
 from worker import metrics
 from worker.resources import Resources
@@ -52,10 +51,9 @@ def _reference_of(session, garment_id: str, view: str) -> tuple[str, str] | None
 
 
 def _claim(session, shot_id: int, model_version_id: int, token: str, lease_seconds: float) -> Claimed | str:
-    """Take the shot for this task (token) for lease_seconds, in one conditional UPDATE: a shot
-    another live task holds is left alone ("busy"), so no shot is ever processed twice at
-    once, whatever duplicates the queue delivers. The holder itself (a retry, or its own
-    message redelivered after its child was killed) takes it again at once."""
+    """The shot's job, claimed for this task (lifecycle.claim), or why not: "missing",
+    "already-done" (this model did it for this content) or "busy" (another live task holds it,
+    whatever duplicates the queue delivers)."""
     shot = session.get(Shot, shot_id)
     if shot is None:
         log.warning("shot %s does not exist (database reset?); nothing to do", shot_id)
@@ -64,18 +62,10 @@ def _claim(session, shot_id: int, model_version_id: int, token: str, lease_secon
         Segmentation.shot_id == shot_id, Segmentation.model_version_id == model_version_id,
         Segmentation.shot_etag == shot.etag)).first()
     if done is not None:
-        if shot.status != "done":
-            done_now = update(Shot).where(Shot.id == shot_id).values(status="done", failure_reason=None, **UNCLAIMED)
-            session.execute(done_now.execution_options(synchronize_session=False))
+        if shot.status != ShotStatus.DONE:
+            lifecycle.done(session, shot_id)
         return "already-done"
-    now = datetime.now(timezone.utc)
-    free = or_(Shot.status != "processing", Shot.claimed_by.is_(None), Shot.claimed_by == token,
-               Shot.lease_until.is_(None), Shot.lease_until < now)
-    taken = session.execute(update(Shot).where(Shot.id == shot_id, free).values(
-        status="processing", attempts=Shot.attempts + 1, started_at=now, failure_reason=None,
-        claimed_by=token, lease_until=now + timedelta(seconds=lease_seconds)
-    ).execution_options(synchronize_session=False))  # the loaded row's fields used below do not change
-    if not taken.rowcount:
+    if not lifecycle.claim(session, shot_id, token, lease_seconds):  # the loaded row's fields used below stay
         log.info("shot %s is held by another task until its lease ends; leaving it alone", shot_id)
         return "busy"
     return Claimed(shot.key, shot.etag, shot.garment_id, shot.view, _reference_of(session, shot.garment_id, shot.view))
@@ -85,14 +75,12 @@ def extend_lease(res: Resources, shot_id: int, token: str, seconds: float) -> No
     """Keep holding the shot while this task waits `seconds` for its retry (and then runs)."""
     until = datetime.now(timezone.utc) + timedelta(seconds=seconds + res.settings.lease_seconds)
     with session_scope(res.url) as session:
-        session.execute(update(Shot).where(Shot.id == shot_id, Shot.claimed_by == token).values(lease_until=until))
+        lifecycle.extend_lease(session, shot_id, token, until)
 
 
 def mark_failed(res: Resources, shot_id: int, reason: str) -> None:
     with session_scope(res.url) as session:
-        session.execute(update(Shot).where(Shot.id == shot_id).values(
-            status="failed", failure_reason=reason[:2000], finished_at=datetime.now(timezone.utc), **UNCLAIMED))
-        ranking.refresh_shots(session, [shot_id])
+        lifecycle.fail_shot(session, shot_id, reason)
     metrics.FAILURES.labels(metrics.failure_kind(reason)).inc()
     log.warning("shot %s failed: %s", shot_id, reason)
 
@@ -190,9 +178,7 @@ def segment_shot(res: Resources, shot_id: int, token: str | None = None) -> str:
             timings={k: round(v, 4) for k, v in timings.items()}, run_settings=model.segmenter.run_settings,
         ).on_conflict_do_nothing(index_elements=["shot_id", "model_version_id", "shot_etag"]))
         # Only the content we processed is done: a re-upload meanwhile has reset the row to pending.
-        session.execute(update(Shot).where(Shot.id == shot_id, Shot.etag == job.etag).values(
-            status="done", failure_reason=None, finished_at=datetime.now(timezone.utc), **UNCLAIMED))
-        ranking.refresh(session, [job.garment_id])
+        lifecycle.done(session, shot_id, job.etag)
     metrics.shot_done(timings, time.perf_counter() - started)
     log.info("shot %s %s: confidence %.3f%s", shot_id, job.key, prediction.confidence,
              f", Dice {score:.4f}" if score is not None else "")

@@ -66,7 +66,7 @@ def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, fir
         mirror image, at the network's size (with flip test-time augmentation; 1.0 without).
     height_fraction: share of the frame's rows the mask spans; not a sign of quality on its
         own, but a garment's three views should agree on it, and on garment_fraction /
-        height_fraction^2 (cutout.ranking.views_agree).
+        height_fraction^2 (cutout.release.views_agree).
     An empty mask scores 0 on all (no garment found is always a job for a person).
     """
     on = mask > 127

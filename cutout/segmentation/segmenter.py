@@ -40,6 +40,9 @@ class Prediction:
     timings: dict = field(default_factory=dict)
 
 
+BUNDLE = object()  # Segmenter.finish: the bundle's own refinement
+
+
 def aspect(size: tuple[int, int]) -> float:
     """height / width of a model input (height, width)."""
     return size[0] / size[1]
@@ -175,15 +178,27 @@ class Segmenter:
     def segment(self, rgb: np.ndarray) -> Prediction:
         timings: dict = {}
         first_prob, prob, flip_agreement = self.passes(rgb, timings)
-        if self.final.meta.refine:
+        return self.finish(rgb, first_prob, prob, flip_agreement, timings=timings)
+
+    def finish(self, rgb: np.ndarray, first_prob: np.ndarray, prob: np.ndarray, flip_agreement: float | None,
+               refine_params: dict | None | object = BUNDLE, threshold: float | None = None,
+               timings: dict | None = None) -> Prediction:
+        """The prediction from the passes' maps (`passes`): the edge refinement, the masks and the
+        confidence. The one place a view's confidence is assembled: the worker (segment),
+        evaluation and calibration all call it. `refine_params` and `threshold` default to the
+        bundle's own; calibration passes the candidates it compares."""
+        timings = {} if timings is None else timings
+        refine_params = self.final.meta.refine if refine_params is BUNDLE else refine_params
+        threshold = self.threshold if threshold is None else threshold
+        if refine_params:
             t = time.perf_counter()
-            prob = refine(rgb, prob, self.final.meta.refine)
+            prob = refine(rgb, prob, refine_params)
             if self.second is None:
                 first_prob = prob
             timings["refine_s"] = time.perf_counter() - t
         first_mask = binarise(first_prob, self.threshold_first)
-        mask = binarise(prob, self.threshold)
-        score, parts = confidence_score(prob, self.threshold, mask, first_mask if self.second is not None else None,
+        mask = binarise(prob, threshold)
+        score, parts = confidence_score(prob, threshold, mask, first_mask if self.second is not None else None,
                                         self.final.meta.calibration, rgb, flip_agreement)
         return Prediction(first_prob, prob, first_mask, mask, self.threshold_first, self.threshold_second,
-                            score, parts, timings)
+                          score, parts, timings)

@@ -1,6 +1,6 @@
 """Each garment's tallest and shortest view, so that the report holds back a garment whose three
 views disagree on its height (the studio's camera and turntable stay put: a garment stands as
-tall in every view; see cutout.ranking.MAX_HEIGHT_SPREAD).
+tall in every view; see cutout.release.MAX_HEIGHT_SPREAD).
 
 Revision ID: 0006
 Revises: 0005

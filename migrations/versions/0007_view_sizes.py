@@ -1,6 +1,6 @@
 """Each garment's largest and smallest view size for its height (mask area / height squared), so
 that the report holds back a garment whose views disagree on it: one view took in something
-else or left part out without changing its height (see cutout.ranking.MAX_SIZE_SPREAD).
+else or left part out without changing its height (see cutout.release.MAX_SIZE_SPREAD).
 
 Revision ID: 0007
 Revises: 0006

@@ -117,9 +117,10 @@ def test_upgrading_a_database_with_history_ranks_its_garments(empty_db):
     with engine.connect() as c:
         row = c.exec_driver_sql("SELECT views, max_height, min_height, max_size, min_size FROM garment_states").one()
     assert tuple(row) == pytest.approx((3, 0.75, 0.5, 0.4, 0.2))
+    from cutout.release import Rule
     from cutout.report import needs_cutout
 
-    [garment] = needs_cutout(empty_db, None, 0.97)["garments"]
+    [garment] = needs_cutout(empty_db, Rule())["garments"]
     assert garment["garment_id"] == gid and "height" in garment["reasons"][0] and "size" in garment["reasons"][1]
 
 

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 
 from cutout.segmentation.confidence import predicted_dice
-from cutout.ranking import MAX_HEIGHT_SPREAD, MAX_SIZE_SPREAD, spread
-from trainer.calibration import (automation_curve, choose_release, fit_calibration, garment_table, isotonic,
-                                 operating_points, release_score)
+from cutout.release import MAX_HEIGHT_SPREAD, MAX_SIZE_SPREAD, garment_table, release_score, spread
+from trainer.calibration import automation_curve, choose_release, fit_calibration, isotonic, operating_points
 
 
 def test_isotonic_fit_is_monotone_bounded_and_least_squares():

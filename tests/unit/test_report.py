@@ -1,8 +1,9 @@
 import pytest
 
-from cutout import models, ranking
+from cutout import models, ranking, release
 from cutout.db import session_scope
-from cutout.ranking import Filters, ViewLimits
+from cutout.ranking import Filters
+from cutout.release import Rule, ViewLimits
 from cutout.report import format_csv, format_table, needs_cutout
 from cutout.schema import Garment, ModelVersion, Segmentation, Shot
 
@@ -50,7 +51,7 @@ def fill(url):
 
 
 def test_ranked_worst_first_with_reasons(url):
-    report = needs_cutout(url, min_confidence=0.9, min_dice=0.97)
+    report = needs_cutout(url, Rule(0.9, 0.97))
     ids = [g["garment_id"] for g in report["garments"]]
     assert ids == [WORSE, BAD]  # GOOD needs nobody
     worse, bad = report["garments"]
@@ -62,7 +63,7 @@ def test_ranked_worst_first_with_reasons(url):
 
 
 def test_all_lists_waiting_and_released_garments_too(url):
-    report = needs_cutout(url, 0.9, 0.97, include_all=True)
+    report = needs_cutout(url, Rule(0.9, 0.97), include_all=True)
     assert [(g["garment_id"], g["status"]) for g in report["garments"]] == [
         (WORSE, "needs a person"), (BAD, "needs a person"), (WAITS, "waiting"), (GOOD, "released")]
     assert report["counts"] == {"needs a person": 2, "waiting": 1, "reviewed": 0, "released": 1}
@@ -70,23 +71,23 @@ def test_all_lists_waiting_and_released_garments_too(url):
 
 
 def test_each_models_release_rule_decides_by_default(url):
-    report = needs_cutout(url, None, 0.97, include_all=True)
+    report = needs_cutout(url, Rule(), include_all=True)
     status = {g["garment_id"]: g for g in report["garments"]}
     assert status[GOOD]["status"] == "released", "0.96 and up pass the model's rule of 0.955"
     assert status[GOOD]["views"]["Back"]["release_threshold"] == 0.955
-    strict = needs_cutout(url, 0.965, 0.97, include_all=True)  # an override: the Back view (0.96) now fails it
+    strict = needs_cutout(url, Rule(0.965, 0.97), include_all=True)  # an override: the Back view (0.96) now fails it
     good = next(g for g in strict["garments"] if g["garment_id"] == GOOD)
     assert good["status"] == "needs a person" and good["reasons"] == ["Back confidence 0.9600 < 0.9650"]
 
 
 def test_one_bad_view_keeps_a_garment_from_release(url):
-    report = needs_cutout(url, None, 0.97, include_all=True)
+    report = needs_cutout(url, Rule(), include_all=True)
     bad = next(g for g in report["garments"] if g["garment_id"] == BAD)
     assert bad["status"] == "needs a person" and "FrontRight confidence 0.7000 < 0.9550" in bad["reasons"]
 
 
 def test_table_and_csv(url):
-    report = needs_cutout(url, 0.9, 0.97)
+    report = needs_cutout(url, Rule(0.9, 0.97))
     table = format_table(report)
     assert WORSE in table and "failed" in table and "not a PNG" in table
     assert table.startswith("1 garments released, 2 need a person, 1 waiting, 0 settled by a review")
@@ -110,14 +111,14 @@ def _review(url, shot_id, decision, etag="e"):
 def test_reviews_settle_views_and_a_manual_cut_keeps_the_garment_with_a_person(url):
     # BAD: shots 6 (Front, Dice 0.93), 7 (FrontRight, confidence 0.70), 8 (Back, fine).
     _review(url, 6, "approved")
-    bad = next(g for g in needs_cutout(url, None, 0.97)["garments"] if g["garment_id"] == BAD)
+    bad = next(g for g in needs_cutout(url, Rule())["garments"] if g["garment_id"] == BAD)
     assert bad["reasons"] == ["FrontRight confidence 0.7000 < 0.9550"], "the approved Front needs nobody any more"
     assert bad["reviewed"] and bad["views"]["Front"]["review"]["by"] == "ann"
     _review(url, 7, "needs_manual_cut")
-    bad = next(g for g in needs_cutout(url, None, 0.97)["garments"] if g["garment_id"] == BAD)
+    bad = next(g for g in needs_cutout(url, Rule())["garments"] if g["garment_id"] == BAD)
     assert bad["reasons"] == ["FrontRight manual cut requested by ann", "FrontRight confidence 0.7000 < 0.9550"]
     _review(url, 7, "corrected")  # the newest review counts
-    report = needs_cutout(url, None, 0.97, include_all=True)
+    report = needs_cutout(url, Rule(), include_all=True)
     assert BAD not in [g["garment_id"] for g in report["garments"] if g["status"] == "needs a person"]
     assert next(g for g in report["garments"] if g["garment_id"] == BAD)["status"] == "reviewed"
     assert report["counts"]["reviewed"] == 1
@@ -125,27 +126,27 @@ def test_reviews_settle_views_and_a_manual_cut_keeps_the_garment_with_a_person(u
 
 def test_a_review_of_older_content_does_not_count(url):
     _review(url, 7, "approved", etag="an earlier upload")
-    bad = next(g for g in needs_cutout(url, None, 0.97)["garments"] if g["garment_id"] == BAD)
+    bad = next(g for g in needs_cutout(url, Rule())["garments"] if g["garment_id"] == BAD)
     assert "FrontRight confidence 0.7000 < 0.9550" in bad["reasons"] and "review" not in bad["views"]["FrontRight"]
 
 
 def test_pages_join_up_to_the_whole_report_and_the_sql_ranking_agrees_with_the_words(url):
     _review(url, 6, "approved")  # BAD's Front settled: its score is now its other views'
-    full = needs_cutout(url, None, 0.97, include_all=True)
+    full = needs_cutout(url, Rule(), include_all=True)
     paged = []
     for offset in range(full["total"]):
-        page = needs_cutout(url, None, 0.97, include_all=True, limit=1, offset=offset)
+        page = needs_cutout(url, Rule(), include_all=True, limit=1, offset=offset)
         assert page["total"] == full["total"] == 4 and page["garments"][0]["rank"] == offset + 1
         paged += page["garments"]
     assert [g["garment_id"] for g in paged] == [g["garment_id"] for g in full["garments"]] == [WORSE, BAD, WAITS, GOOD]
     assert [g["score"] for g in full["garments"]] == [0.0, 0.7, 0.99, 0.96]
     for status in ("needs a person", "waiting", "reviewed", "released"):
-        only = needs_cutout(url, None, 0.97, filters=Filters(status=status))["garments"]
+        only = needs_cutout(url, Rule(), filters=Filters(status=status))["garments"]
         assert all(g["status"] == status for g in only), "SQL and the reasons agree on every garment's status"
         assert len(only) == full["counts"][status]
-    assert [g["garment_id"] for g in needs_cutout(url, None, 0.97, filters=Filters(reason="failed"))["garments"]] == [WORSE]
-    assert [g["garment_id"] for g in needs_cutout(url, None, 0.97, filters=Filters(reviewed=True))["garments"]] == [BAD]
-    assert not needs_cutout(url, None, 0.97, filters=Filters(model="another"))["garments"]
+    assert [g["garment_id"] for g in needs_cutout(url, Rule(), filters=Filters(reason="failed"))["garments"]] == [WORSE]
+    assert [g["garment_id"] for g in needs_cutout(url, Rule(), filters=Filters(reviewed=True))["garments"]] == [BAD]
+    assert not needs_cutout(url, Rule(), filters=Filters(model="another"))["garments"]
 
 
 def _garment_with_heights(url, gid, heights, first_id, areas=(None, None, None)):
@@ -167,20 +168,20 @@ def test_views_that_disagree_on_the_garments_height_keep_it_with_a_person(url):
     legs, steady = "eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee", "ffffffff-ffff-4fff-8fff-ffffffffffff"
     _garment_with_heights(url, legs, (0.50, 0.51, 0.75), 100)  # one view took in the plastic legs
     _garment_with_heights(url, steady, (0.60, 0.63, 0.58), 200)  # the fixed camera's small differences
-    status = {g["garment_id"]: g for g in needs_cutout(url, None, 0.97, include_all=True)["garments"]}
+    status = {g["garment_id"]: g for g in needs_cutout(url, Rule(), include_all=True)["garments"]}
     assert status[steady]["status"] == "released"
     assert status[legs]["status"] == "needs a person"
     assert status[legs]["reasons"] == ["the views disagree on the garment's height (Front 50%, FrontRight 51%, "
                                        "Back 75% of the frame): one takes in something else or leaves part out"]
-    held = needs_cutout(url, None, 0.97, filters=Filters(reason="height"))["garments"]
+    held = needs_cutout(url, Rule(), filters=Filters(reason="height"))["garments"]
     assert [g["garment_id"] for g in held] == [legs], "the SQL ranking and the words agree"
-    loose = needs_cutout(url, None, 0.97, include_all=True, limits=ViewLimits(height=0.5))  # CUTOUT_MAX_HEIGHT_SPREAD
+    loose = needs_cutout(url, Rule(limits=ViewLimits(height=0.5)), include_all=True)  # CUTOUT_MAX_HEIGHT_SPREAD
     assert {g["garment_id"]: g["status"] for g in loose["garments"]}[legs] == "released"
-    tight = needs_cutout(url, None, 0.97, filters=Filters(reason="height"), limits=ViewLimits(height=0.05))
+    tight = needs_cutout(url, Rule(limits=ViewLimits(height=0.05)), filters=Filters(reason="height"))
     assert [g["garment_id"] for g in tight["garments"]] == [legs, steady]
     assert all(g["reasons"] for g in tight["garments"]) and tight["thresholds"]["max_height_spread"] == 0.05
-    assert ranking.views_agree([0.6, None, 0.4]) is False and ranking.views_agree([0.6, None]) is True
-    assert ranking.spread([0.5, 0.0]) == float("inf"), "an empty view never agrees"
+    assert release.views_agree([0.6, None, 0.4]) is False and release.views_agree([0.6, None]) is True
+    assert release.spread([0.5, 0.0]) == float("inf"), "an empty view never agrees"
 
 
 def test_views_that_disagree_on_the_garments_size_keep_it_with_a_person(url):
@@ -190,24 +191,22 @@ def test_views_that_disagree_on_the_garments_size_keep_it_with_a_person(url):
     heights = (0.60, 0.66, 0.55)
     _garment_with_heights(url, wide, heights, 300, areas=(0.054, 0.135, 0.045))
     _garment_with_heights(url, steady, heights, 400, areas=tuple(0.15 * h * h for h in heights))
-    status = {g["garment_id"]: g for g in needs_cutout(url, None, 0.97, include_all=True)["garments"]}
+    status = {g["garment_id"]: g for g in needs_cutout(url, Rule(), include_all=True)["garments"]}
     assert status[steady]["status"] == "released"
     assert status[wide]["reasons"] == ["the views disagree on the garment's size for its height (Front 0.15, "
                                        "FrontRight 0.31, Back 0.15, area / height²): one takes in something else "
                                        "or leaves part out"]
-    held = needs_cutout(url, None, 0.97, filters=Filters(reason="size"))["garments"]
+    held = needs_cutout(url, Rule(), filters=Filters(reason="size"))["garments"]
     assert [g["garment_id"] for g in held] == [wide], "the SQL ranking and the words agree"
-    loose = needs_cutout(url, None, 0.97, include_all=True, limits=ViewLimits(size=0.8))  # CUTOUT_MAX_SIZE_SPREAD
+    loose = needs_cutout(url, Rule(limits=ViewLimits(size=0.8)), include_all=True)  # CUTOUT_MAX_SIZE_SPREAD
     assert {g["garment_id"]: g["status"] for g in loose["garments"]}[wide] == "released"
     assert loose["thresholds"]["max_size_spread"] == 0.8
 
 
-def test_view_limits_come_from_the_command_then_the_environment_then_the_constants(monkeypatch):
+def test_the_rule_comes_from_the_command_then_the_settings_then_the_constants():
     from cutout.config import Settings
 
-    monkeypatch.setenv("CUTOUT_MAX_SIZE_SPREAD", "0.4")
-    monkeypatch.delenv("CUTOUT_MAX_HEIGHT_SPREAD", raising=False)
-    settings = Settings.from_env()
-    assert ViewLimits.from_settings(settings) == ViewLimits(ranking.MAX_HEIGHT_SPREAD, 0.4)
-    assert ViewLimits.from_settings(settings, height=0.2, size=0.1) == ViewLimits(0.2, 0.1)
-    assert ViewLimits.from_settings(settings, size=0.0) == ViewLimits(ranking.MAX_HEIGHT_SPREAD, 0.0), "0 is a value"
+    settings = Settings(max_size_spread=0.4, min_confidence=0.93)
+    assert Rule.from_settings(settings) == Rule(0.93, 0.97, ViewLimits(release.MAX_HEIGHT_SPREAD, 0.4))
+    assert Rule.from_settings(settings, 0.5, 0.9, height=0.2, size=0.1) == Rule(0.5, 0.9, ViewLimits(0.2, 0.1))
+    assert Rule.from_settings(settings, size=0.0).limits == ViewLimits(release.MAX_HEIGHT_SPREAD, 0.0), "0 is a value"

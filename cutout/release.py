@@ -1,0 +1,148 @@
+"""The release rule: when a garment needs nobody. The one place it is defined.
+
+A garment is *released* when all three views are done, no reference cutout disagrees with
+them (Dice below ``min_dice``), every view's confidence (the model's estimate of its Dice)
+reaches the threshold of the model that made it (``model.json``'s ``release``, tuned by
+``cutout calibrate`` so that at least 98 % of released validation garments have every view
+at Dice >= GOOD_DICE; ``min_confidence`` overrides it; a model without one uses
+DEFAULT_MIN_CONFIDENCE), and the views agree on the garment's height and on its size for its
+height (the studio's camera and turntable stay put, so a view that disagrees took in
+something else or left part out).
+
+The rule has two forms here, side by side and built from the same constants: SQL
+expressions, with which cutout.ranking ranks and cutout.report words a database's garments
+(the report's reasons are the flags the ranking's query computed), and ``released`` for
+garments measured offline (calibration and evaluation on labelled folders).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, literal
+
+DEFAULT_MIN_CONFIDENCE = 0.90  # a model without a tuned rule
+GOOD_DICE = 0.95  # a view is right at this Dice against the hand cutout
+TARGET_PRECISION = 0.98  # calibration tunes the threshold for this share of right released garments
+# The studio's camera and turntable stay put, so a garment stands as tall in all three of its
+# views. When the masks' heights differ by more than this (as log(tallest / shortest)), the
+# views disagree on what the garment is: one takes in something else (plastic legs taken for
+# tights, a bag, the stand) or leaves part out, however sure each view is on its own. The
+# studio-style validation composites scale the person by 72-93 % of the frame, so there the
+# true heights of one garment differ by up to 0.25; at 0.35 the check held back 13 of the 100
+# validation garments with a view below Dice 0.95 and none of the 61 without.
+MAX_HEIGHT_SPREAD = 0.35
+# The views should also agree on the garment's size for its height, area / height^2 (free of
+# the scale each view is shot at): a view that takes in plastic legs, an arm or the stand grows
+# wider for its height without always growing taller. A silhouette does change on a turntable
+# (a body twice as wide as deep shows about 1.06x its front width at 45 degrees), so the limit
+# is loose: log 0.30 is 1.35x.
+MAX_SIZE_SPREAD = 0.30
+
+
+@dataclass(frozen=True)
+class ViewLimits:
+    """How far a garment's views may disagree, as log(largest / smallest), on the mask's height
+    (share of the frame's rows) and on its size (view_size). A studio whose camera never moves
+    may tighten them."""
+
+    height: float = MAX_HEIGHT_SPREAD
+    size: float = MAX_SIZE_SPREAD
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The rule as a report applies it: the models' own thresholds unless `min_confidence`
+    overrides them, the reference Dice a view must reach, and the view limits."""
+
+    min_confidence: float | None = None
+    min_dice: float = 0.97
+    limits: ViewLimits = field(default_factory=ViewLimits)
+
+    @classmethod
+    def from_settings(cls, settings, min_confidence: float | None = None, min_dice: float | None = None,
+                      height: float | None = None, size: float | None = None) -> "Rule":
+        """A command's options where given, else CUTOUT_MIN_CONFIDENCE, CUTOUT_MIN_DICE,
+        CUTOUT_MAX_HEIGHT_SPREAD and CUTOUT_MAX_SIZE_SPREAD, else the defaults."""
+        def first(*values):
+            return next((v for v in values if v is not None), None)
+
+        return cls(first(min_confidence, settings.min_confidence), first(min_dice, settings.min_dice),
+                   ViewLimits(first(height, settings.max_height_spread, MAX_HEIGHT_SPREAD),
+                              first(size, settings.max_size_spread, MAX_SIZE_SPREAD)))
+
+    # The SQL form.
+
+    def view_threshold(self, model_threshold):
+        """The confidence a view must reach, from its model's release_threshold column."""
+        if self.min_confidence is not None:
+            return literal(self.min_confidence)
+        return func.coalesce(model_threshold, DEFAULT_MIN_CONFIDENCE)
+
+    def garment_conditions(self, state) -> dict:
+        """Why a garment needs a person, as SQL conditions on its standing (GarmentState), by
+        reason kind. Its min_margin is min(confidence - the model's threshold) over open views;
+        the view limits are compared without logarithms."""
+        low_confidence = (state.min_confidence < literal(self.min_confidence) if self.min_confidence is not None
+                          else state.min_margin < 0)
+        return {"failed": state.failed > 0, "confidence": low_confidence,
+                "dice": state.min_dice < literal(self.min_dice), "manual": state.manual > 0,
+                "height": state.max_height > state.min_height * literal(math.exp(self.limits.height)),
+                "size": state.max_size > state.min_size * literal(math.exp(self.limits.size))}
+
+
+REASON_KINDS = ("failed", "confidence", "dice", "manual", "height", "size")
+
+
+def view_size(parts: dict) -> float | None:
+    """A view's garment size for its height, free of the view's scale: the mask's area over its
+    height squared (garment_fraction / height_fraction^2; the frame's aspect cancels between
+    views of one frame size); None without the signals or for an empty mask."""
+    area, height = parts.get("garment_fraction"), parts.get("height_fraction")
+    return area / height ** 2 if area is not None and height else None
+
+
+def spread(values) -> float:
+    """log(largest / smallest) of one garment's views' values (views without the value are left
+    out); inf when a view's value is 0 (an empty mask)."""
+    known = [v for v in values if v is not None]
+    if len(known) < 2:
+        return 0.0
+    return math.log(max(known) / min(known)) if min(known) > 0 else float("inf")
+
+
+def views_agree(heights, sizes=(), limits: ViewLimits = ViewLimits()) -> bool:
+    """Whether a garment's views agree on its height and its size (spreads within the limits)."""
+    return spread(heights) <= limits.height and spread(sizes) <= limits.size
+
+
+# The offline form: garments measured on a labelled folder.
+
+def garment_table(rows: list[dict], limits: ViewLimits = ViewLimits()) -> dict[str, dict]:
+    """Per garment: the smallest predicted and measured Dice of its views, and whether its views
+    agree on its height and size, from per-view rows {"garment", "predicted", "dice", optional
+    "signals"} (the view's confidence signals; a failed view predicts 0)."""
+    garments: dict[str, dict] = {}
+    for row in rows:
+        g = garments.setdefault(row["garment"], {"predicted": 1.0, "dice": 1.0, "views": 0, "heights": [], "sizes": []})
+        g["predicted"] = min(g["predicted"], row["predicted"])
+        g["dice"] = min(g["dice"], row["dice"])
+        g["views"] += 1
+        signals = row.get("signals") or {}
+        g["heights"].append(signals.get("height_fraction"))
+        g["sizes"].append(view_size(signals))
+    for g in garments.values():
+        g["views_agree"] = views_agree(g.pop("heights"), g.pop("sizes"), limits)
+    return garments
+
+
+def release_score(garment: dict) -> float:
+    """What the rule compares with a model's threshold: the garment's smallest predicted Dice,
+    or 0 when its views disagree on its height or size (never released, however sure)."""
+    return garment["predicted"] if garment["views_agree"] else 0.0
+
+
+def released(garment: dict, threshold: float) -> bool:
+    """Whether the rule releases a measured garment (garment_table's) at a model's threshold."""
+    return release_score(garment) >= threshold
