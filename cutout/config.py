@@ -7,7 +7,7 @@ left to boto3's standard chain (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
@@ -215,8 +215,3 @@ class Settings:
             env = ", ".join("CUTOUT_" + n.upper() for n in missing)
             raise ConfigError(f"not configured: set {env}")
         return self
-
-
-def settings_table() -> list[str]:
-    """Names of every field, for documentation checks."""
-    return [f.name for f in fields(Settings)]

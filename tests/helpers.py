@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 
 
-def make_tiny_bundle(folder: Path, input_size=(96, 64), depth=3, base_filters=4, seed=0, focus="crop") -> Path:
-    """A freshly initialised two-pass bundle of the study's architecture, small enough for CI;
-    the second pass focuses as `cutout train` makes it (the garment's box) unless told.
+def make_tiny_bundle(folder: Path, input_size=(96, 64), depth=3, base_filters=4, seed=0) -> Path:
+    """A freshly initialised two-pass bundle of the study's architecture, small enough for CI.
 
     Saved and loaded through the real artefact code, so tests exercise what the worker runs.
     """
@@ -27,7 +26,6 @@ def make_tiny_bundle(folder: Path, input_size=(96, 64), depth=3, base_filters=4,
             fit="squash", mean=[120.0, 120.0, 120.0], std=[60.0, 60.0, 60.0], threshold=0.5,
             dilate_fraction=0.03 if stage == "second" else None,
             fill=[120.0, 120.0, 120.0] if stage == "second" else None,
-            focus=focus if stage == "second" else "frame",
         )
         artefact.save(model, folder / stage, meta)
     return folder

@@ -52,9 +52,6 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--boundary-weight", default=0.0, show_default=True, help="Extra BCE weight near the truth's edges.")
 @click.option("--negative-weight", default=0.0, show_default=True,
               help="Extra BCE weight on DATA's negatives/ (the person's skin, shoes, bags: `cutout studio-data` writes them).")
-@click.option("--negatives-head/--no-negatives-head", default=None,
-              help="A second output that learns DATA's negatives/ themselves, beside the garment (the worker reads only the "
-              "garment). Default: as the --init-from model has it; none from scratch.")
 @click.option("--precision", type=click.Choice(["auto", "float32", "mixed_bfloat16", "mixed_float16"]), default="auto",
               show_default=True, help="auto: float32, unless this CPU has native bfloat16 (AVX-512 BF16, AMX) and a "
               "short probe measures mixed_bfloat16 faster (on AVX2-only CPUs it was 6x slower).")
@@ -67,15 +64,6 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--dilate-jitter", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Second pass: draw each training photo's dilation from --dilate +- this, so the model finds the "
               "edge in the photo rather than at a fixed distance inside the blank (validation keeps --dilate).")
-@click.option("--focus-negatives", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Second pass: add each connected part of a training photo's negatives/ (skin, hair, shoes, bags) "
-              "to the first pass's mask with this probability, so the model learns to leave out what the first "
-              "pass wrongly took in (validation is focused as the worker focuses).")
-@click.option("--focus-below", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Second pass: run the focus on below the first pass's dilated mask for this share of the "
-              "photo's height (in its columns), so legwear the first pass stopped at the hem is seen.")
-@click.option("--focus", type=click.Choice(["crop", "frame"]), default="crop", show_default=True,
-              help="Second pass: cut the photo to the garment's box (more pixels on the garment) or keep the whole blanked frame.")
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N labelled pairs (smoke runs).")
 @click.option("--init-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Warm start from this model stage (its depth, width and normalisation are kept).")
@@ -93,9 +81,6 @@ def train(data, out, input_size, second_pass_of, init_from, **options):
         from cutout.segmentation.artefact import read_meta
 
         meta = read_meta(init_from)
-        if options["negatives_head"] is False and len(meta.outputs) > 1:
-            raise click.BadParameter(f"{init_from} has outputs {', '.join(meta.outputs)}: a warm start keeps them",
-                                     param_hint="--no-negatives-head")
         options.update(depth=meta.depth, base_filters=meta.base_filters, init_from=init_from, norm=(meta.mean, meta.std))
     cfg = TrainConfig(data=data, out=out, input_size=_size(input_size), second_pass_of=second_pass_of, **options)
     path = run(cfg, device=settings.device, threads=settings.tf_threads)
@@ -199,24 +184,16 @@ def retrain(epochs, patience):
               help="Hang a bag cut from another training photo over this share of the training photos' composites "
               "(it hides the garment where it overlaps and counts as a negative). Validation photos give no bag "
               "and get none.")
-@click.option("--rare", default="", help="Comma-separated labels (as labels.txt names them, e.g. stockings,tights) "
-              "of garments too rare to learn from one composite a photo: training photos that show one get "
-              "--rare-variants more composites. Validation photos get none.")
-@click.option("--rare-variants", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option("--legwear", "legwear_share", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Draw sheer, fishnet or dotted tights over the bare legs of this share of the training photos' "
-                   "composites (the legs become garment). Validation photos get none.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N photos (smoke runs).")
-def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share, rare, rare_variants,
-                legwear_share, limit):
+def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share, limit):
     """Make studio-style shots from CCP (images/, masks/, labels/ and labels.txt): each person
     lifted onto a generated studio backdrop, often as a mannequin, the garment mask as truth."""
-    from trainer.studio import bags_of, build, photo_ids, wearing
+    from trainer.studio import bags_of, build, photo_ids
 
     if not (ccp / "labels").is_dir() or not (ccp / "labels.txt").exists():
         raise click.ClickException(f"{ccp} has no labels/ and labels.txt: studio composites need CCP's full annotation")
     ids = photo_ids(ccp, which)[:limit]
-    train_ids = set(photo_ids(ccp, "train"))  # bags, rare garments and tights come from and go to these only
+    train_ids = set(photo_ids(ccp, "train"))  # bags come from and go to these only
     names = ("Front", "FrontRight", "Back") if views else None
     bags, bag_ids = [], None
     if bag_share:
@@ -224,22 +201,8 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share,
         bags = bags_of(ccp, sorted(bag_ids))
         click.echo(f"  {len(bags)} bags from {len(bag_ids)} training photos", err=True)
 
-    rare_ids = set()
-    if bool(rare) != bool(rare_variants):
-        raise click.UsageError("--rare and --rare-variants go together: which labels, and how many more composites")
-    if rare:
-        if views:
-            raise click.UsageError("--rare-variants makes numbered composites; --views makes a studio set of three")
-        try:
-            rare_ids = set(wearing(ccp, sorted(set(ids) & train_ids), tuple(rare.split(","))))
-        except ValueError as error:
-            raise click.ClickException(str(error)) from None
-        click.echo(f"  {len(rare_ids)} training photos show {rare}: {rare_variants} more composites each", err=True)
-
     n = build(ccp, out, ids, variants=variants, size=_size(size), seed=seed, street=street, views=names,
-              progress=_progress, bags=bags, bag_share=bag_share, bag_ids=bag_ids, rare_ids=rare_ids,
-              rare_variants=rare_variants, legwear_share=legwear_share,
-              legwear_ids=train_ids)
+              progress=_progress, bags=bags, bag_share=bag_share, bag_ids=bag_ids)
     click.echo(json.dumps({"out": str(out), "photos": len(ids), "images": n}))
 
 
@@ -263,22 +226,3 @@ def calibrate(data, model_dir, plots, limit, tta):
     runtime.configure(settings.device, settings.tf_threads)
 
     click.echo(json.dumps(run(model_dir, data, plots or model_dir, limit, _progress, tta=tta), indent=2))
-
-
-@click.command()
-@click.argument("stages", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Stage directory to write.")
-@click.option("--shares", help="Comma-separated weight of each stage, summing to 1 (default: equal).")
-@click.option("--weights-dtype", type=click.Choice(WEIGHTS_DTYPES), default="float32", show_default=True,
-              help="How the averaged weights are stored (float16: half the file).")
-def average(stages, out, shares, weights_dtype):
-    """Average the weights of STAGES, trained from the same start (e.g. two second stages both
-    warm-started from one first stage), into one stage; calibrate the bundle afterwards."""
-    from trainer.averaging import average as run
-
-    try:
-        parsed = [float(s) for s in shares.split(",")] if shares else None
-        version = run(list(stages), out, parsed, weights_dtype)
-    except ValueError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(json.dumps({"out": str(out), "version": version}))

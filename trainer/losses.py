@@ -3,10 +3,6 @@
 The truth is the first channel of y_true. A second channel, where present, marks negatives
 (what looks like garment but is not: the person's skin, shoes, bags); BCE weighs a mistake
 there 1 + negative_weight times (the cut's commonest mistakes are there, not on the edge).
-
-The prediction's first channel is the garment. A network with a second output channel also
-learns to find the negatives themselves (BCE, weighted negatives_head_weight): the garment head
-is then not the only thing that must tell a bag or a belt from the coat behind it.
 """
 
 from __future__ import annotations
@@ -47,18 +43,16 @@ def boundary_weights(y_true, width: int = 5, weight: float = 2.0):
 @keras.saving.register_keras_serializable(package="cutout")
 class BceDiceLoss(keras.losses.Loss):
     def __init__(self, bce_weight: float = 1.0, dice_weight: float = 2.0, boundary_weight: float = 0.0,
-                 negative_weight: float = 0.0, negatives_head_weight: float = 1.0, name="bce_dice", **kwargs):
+                 negative_weight: float = 0.0, name="bce_dice", **kwargs):
         super().__init__(name=name, **kwargs)
         self.bce_weight = bce_weight
         self.dice_weight = dice_weight
         self.boundary_weight = boundary_weight
         self.negative_weight = negative_weight
-        self.negatives_head_weight = negatives_head_weight
 
     def call(self, y_true, y_pred):
         y = truth(y_true)
-        both = ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1 - 1e-7)
-        y_pred = both[..., :1]
+        y_pred = ops.clip(garment(y_pred), 1e-7, 1 - 1e-7)
         bce = -(y * ops.log(y_pred) + (1 - y) * ops.log(1 - y_pred))
         w = ops.ones_like(y)
         if self.boundary_weight:
@@ -66,17 +60,11 @@ class BceDiceLoss(keras.losses.Loss):
         if self.negative_weight and y_true.shape[-1] > 1:
             w = w * (1.0 + self.negative_weight * ops.cast(y_true[..., 1:2], "float32"))
         bce = ops.sum(bce * w, axis=(1, 2, 3)) / ops.sum(w, axis=(1, 2, 3))
-        loss = self.bce_weight * bce + self.dice_weight * (1.0 - soft_dice(y, y_pred))
-        if both.shape[-1] > 1 and y_true.shape[-1] > 1:
-            n, p = ops.cast(y_true[..., 1:2], "float32"), both[..., 1:2]
-            aux = -(n * ops.log(p) + (1 - n) * ops.log(1 - p))
-            loss = loss + self.negatives_head_weight * ops.mean(aux, axis=(1, 2, 3))
-        return loss
+        return self.bce_weight * bce + self.dice_weight * (1.0 - soft_dice(y, y_pred))
 
     def get_config(self):
         return {**super().get_config(), "bce_weight": self.bce_weight, "dice_weight": self.dice_weight,
-                "boundary_weight": self.boundary_weight, "negative_weight": self.negative_weight,
-                "negatives_head_weight": self.negatives_head_weight}
+                "boundary_weight": self.boundary_weight, "negative_weight": self.negative_weight}
 
 
 def dice_metric(y_true, y_pred):

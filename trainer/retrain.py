@@ -122,7 +122,7 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
                 depth=meta.depth, base_filters=meta.base_filters, epochs=epochs, patience=patience,
                 init_from=init, norm=(meta.mean, meta.std), verbose=2,
                 second_pass_of=candidate / "first" if stage == "second" else None,
-                dilate_fraction=meta.dilate_fraction or 0.03, focus=meta.focus, focus_below=meta.focus_below,
+                dilate_fraction=meta.dilate_fraction or 0.03,
                 dilate_jitter=meta.training.get("dilate_jitter") or 0.0,
                 budget_minutes=settings.retrain_budget_minutes / 2 if settings.retrain_budget_minutes else None,
                 learning_rate=settings.retrain_learning_rate,

@@ -128,69 +128,6 @@ def carry(image: np.ndarray, truth: np.ndarray, negatives: np.ndarray, bag: Carr
     negatives[frame][hidden] = True
 
 
-# Tights drawn over bare legs (`legwear`): sheer tints, fishnets and dotted sheers, the kinds CCP has too few of
-# (its tights are mostly opaque and black, which the model learns; sheer skin-toned ones it leaves out).
-LEGWEAR_TINTS = ((20, 20, 22), (60, 44, 36), (196, 160, 132), (40, 40, 70), (120, 110, 105))
-LEGS_BELOW = 0.66  # share of the person's height from the top below which bare skin is legs
-LEGS_FROM = 0.4  # ... and how high a leg that reaches below it goes on (hips: hands rarely hang lower)
-MIN_LEG_PIXELS = 800
-
-
-def bare_legs(photo: Annotated) -> np.ndarray:
-    """The person's bare legs: each connected part of skin below LEGS_FROM of their height that
-    reaches below LEGS_BELOW, whole, so tights drawn on it run up to the hem (a cut at a fixed
-    height would be a seam no real tights have, and a cue the network could learn instead)."""
-    legs = np.zeros_like(photo.person)
-    box = bounds(photo.person)
-    if box is None:
-        return legs
-    top, bottom = box[0].start, box[0].stop
-    rows = np.arange(photo.person.shape[0])[:, None]
-    skin = photo.body & ~photo.garment & (rows >= top + LEGS_FROM * (bottom - top))
-    _, parts = cv2.connectedComponents(skin.astype(np.uint8), connectivity=8)
-    low = np.unique(parts[skin & (rows >= top + LEGS_BELOW * (bottom - top))])
-    return np.isin(parts, low[low > 0]) & skin
-
-
-def legwear(photo: Annotated, rng: np.random.Generator) -> Annotated | None:
-    """The photo with tights drawn over its bare legs (`bare_legs`), sheer, fishnet or dotted,
-    keeping the legs' shading; the legs become garment (CCP counts tights as garment) and stop
-    being skin, so a mannequin keeps them skin-toned as it does real tights. None when the
-    photo shows too little bare leg."""
-    legs = bare_legs(photo)
-    if legs.sum() < MIN_LEG_PIXELS:
-        return None
-    rgb = photo.rgb.astype(np.float32)
-    luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
-    shading = np.clip(luma / max(float(np.median(luma[legs])), 1.0), 0.4, 1.6)[:, :, None]
-    tint = np.asarray(LEGWEAR_TINTS[int(rng.integers(len(LEGWEAR_TINTS)))], np.float32) * rng.uniform(0.85, 1.15)
-    kind = rng.choice(["sheer", "fishnet", "dotted"], p=[0.4, 0.3, 0.3])
-    h, w = legs.shape
-    spacing = rng.uniform(5, 12) * max(h, w) / 600  # drawn for every kind, so each kind's draws stay put
-    if kind != "sheer":  # the patterns' pixel grid; a plain tint needs none
-        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    if kind == "sheer":  # the skin shows through a tint
-        alpha = np.full(legs.shape, rng.uniform(0.3, 0.75), np.float32)
-    elif kind == "dotted":
-        # A faint tint with a grid of dark dots (CCP 0062's kind: skin-toned, the dots the only
-        # sign at a glance that the legs are garment).
-        radius = rng.uniform(0.12, 0.25) * spacing
-        dy, dx = (y % spacing) - spacing / 2, ((x + (y // spacing) % 2 * spacing / 2) % spacing) - spacing / 2
-        dots = (dx * dx + dy * dy) < radius * radius
-        alpha = np.where(dots, rng.uniform(0.6, 0.9), rng.uniform(0.1, 0.35)).astype(np.float32)
-        alpha = cv2.GaussianBlur(alpha, (0, 0), 0.6)
-        tint = np.where(dots[:, :, None], np.float32(0.35) * tint, tint) if tint.mean() > 90 else tint
-    else:  # fishnet: a diamond mesh of tinted threads over bare skin
-        thread = rng.uniform(0.08, 0.2) * spacing
-        a = np.abs((x + y) % spacing - spacing / 2) < thread
-        b = np.abs((x - y) % spacing - spacing / 2) < thread
-        alpha = np.where(a | b, rng.uniform(0.75, 0.95), 0.0).astype(np.float32)
-        alpha = cv2.GaussianBlur(alpha, (0, 0), 0.6)
-    alpha = np.where(legs, alpha, 0.0)[:, :, None]
-    out = np.clip((1 - alpha) * rgb + alpha * tint * shading, 0, 255).astype(np.uint8)
-    return Annotated(photo.id, out, photo.person, photo.garment | legs, photo.body & ~legs, photo.carried)
-
-
 def plastic(rgb: np.ndarray, region: np.ndarray, tone, rng: np.random.Generator) -> np.ndarray:
     """Skin and hair as flat plastic of `tone`, keeping their shading (relative luminance)."""
     out = rgb.copy()
@@ -318,25 +255,9 @@ def bags_of(ccp: Path, ids: list[str]) -> list[Carried]:
     return [bag for photo_id in ids for bag in Carried.cut_from(read_ccp(ccp, photo_id))]
 
 
-def wearing(ccp: Path, ids: list[str], labels: tuple[str, ...], min_pixels: int = 500) -> list[str]:
-    """The photos among `ids` whose annotation shows any of `labels` (by name, as labels.txt
-    spells them) on at least `min_pixels` pixels: a garment too rare for the model to learn
-    from one composite a photo (tights and stockings show on 9 % of CCP's photos)."""
-    names = label_names(ccp)
-    unknown = sorted(set(labels) - set(names))
-    if unknown:
-        raise ValueError(f"labels.txt has no {', '.join(unknown)}")
-    wanted = [names.index(n) for n in labels]
-    return [photo_id for photo_id in ids
-            if np.isin(cv2.imread(str(Path(ccp) / "labels" / f"{photo_id}.png"), cv2.IMREAD_UNCHANGED), wanted).sum()
-            >= min_pixels]
-
-
 def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_SIZE, seed: int = 0,
           street: bool = False, views: tuple[str, ...] | None = None, progress=None,
-          bags: list[Carried] = (), bag_share: float = 0.0, bag_ids: set[str] | None = None,
-          rare_ids: set[str] = frozenset(), rare_variants: int = 0, legwear_share: float = 0.0,
-          legwear_ids: set[str] = frozenset()) -> int:
+          bags: list[Carried] = (), bag_share: float = 0.0, bag_ids: set[str] | None = None) -> int:
     """Write composites as a labelled folder (images/<id>_<variant>.jpg, masks/<id>_<variant>.png,
     and negatives/<id>_<variant>.png: the person's parts that are not garment).
 
@@ -344,35 +265,24 @@ def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_S
     numbering them, for a set that looks like the studio's garments. street: also link each
     street photo and its mask as <id>_street, mixing both domains in one folder. bags: hang
     one of these over `bag_share` of the composites of the photos in `bag_ids` (all if None).
-    rare_ids: photos that get `rare_variants` more composites than the rest (numbered on after
-    theirs, each drawn afresh), to show a rare garment more often. legwear_share: draw tights
-    over the bare legs (`legwear`) of that share of the composites of the photos in
-    `legwear_ids`. Returns the number of images written.
+    Returns the number of images written.
     """
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     (out / "negatives").mkdir(parents=True, exist_ok=True)
-    if views and rare_variants:
-        raise ValueError("rare variants are numbered composites; a set of views has none")
     names = list(views) if views else [f"s{v}" for v in range(variants)]
-    more = [f"s{v}" for v in range(len(names), len(names) + rare_variants)]
     written = 0
     for n, photo_id in enumerate(ids):
         photo = read_ccp(ccp, photo_id)
-        for v, name in enumerate(names + more if photo_id in rare_ids else names):
+        for v, name in enumerate(names):
             rng = np.random.default_rng([seed, int(photo_id), v])
             # Its own generator: a composite without a bag is the same as before bags existed.
             pick = np.random.default_rng([seed, int(photo_id), v, 1])
             bag = None
             if bags and (bag_ids is None or photo_id in bag_ids) and pick.random() < bag_share:
                 bag = bags[int(pick.integers(len(bags)))]
-            worn = None
-            if legwear_share and photo_id in legwear_ids:
-                # Its own generator too: the other composites stay as they were.
-                tights = np.random.default_rng([seed, int(photo_id), v, 2])
-                worn = legwear(photo, tights) if tights.random() < legwear_share else None
-            image, truth, negatives = compose(worn or photo, rng, size, bag=bag)
+            image, truth, negatives = compose(photo, rng, size, bag=bag)
             cv2.imwrite(str(out / "images" / f"{photo_id}_{name}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
             cv2.imwrite(str(out / "masks" / f"{photo_id}_{name}.png"), truth)

@@ -19,7 +19,7 @@ import numpy as np
 from cutout import bundle
 from cutout.imageio import read_mask_file, read_photo_file
 from cutout.segmentation import artefact
-from cutout.segmentation.preprocess import fit_image, fit_mask, focus, focus_crop
+from cutout.segmentation.preprocess import fit_image, fit_mask, focus_crop
 from trainer.data import Pair, channel_stats, find_pairs, split
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,6 @@ class TrainConfig:
     colour: bool = True
     boundary_weight: float = 0.0
     negative_weight: float = 0.0  # BCE weighs mistakes on negatives/ (skin, shoes, bags...) 1 + this
-    # A second output that learns the negatives themselves (trainer.losses); None: as the model
-    # warm-started from has it (none from scratch).
-    negatives_head: bool | None = None
     precision: str = "auto"  # float32, mixed_bfloat16, mixed_float16, or auto (see choose_compute)
     jit_compile: bool | None = None  # compile the step with XLA; None: whichever measured faster (choose_compute)
     second_pass_of: Path | None = None  # a first-pass model directory: train the focused model
@@ -57,12 +54,6 @@ class TrainConfig:
     # Second pass, training photos only: each one's focus region is dilated by a fraction drawn
     # from dilate_fraction +- this (validation keeps dilate_fraction, as the worker does).
     dilate_jitter: float = 0.0
-    # Second pass, training photos only: add each connected part of the photo's negatives (skin,
-    # hair, shoes, bags) to the first pass's mask with this probability before focusing (see
-    # widen_focus).
-    focus_negatives: float = 0.0
-    focus: str = "crop"  # second pass: "crop" to the garment's box, or the whole blanked "frame"
-    focus_below: float = 0.0  # second pass: the focus runs on this share of the height below the mask
     limit: int | None = None  # use only the first N pairs (smoke runs, tests)
     init_from: Path | None = None  # warm start: a model directory with the same architecture
     weights_dtype: str = "float32"  # how the weights file stores them: float32, or float16 (half the size)
@@ -71,34 +62,13 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
 
-def widen_focus(predicted: np.ndarray, negatives: np.ndarray, share: float, rng) -> np.ndarray:
-    """The first pass's mask (0/255) with each connected part of `negatives` added to it with
-    probability `share`: a training photo focused as if the first pass had taken those parts for
-    garment.
-
-    Why: the second model learns from the first pass's predictions on *training* photos, which
-    that pass has all but learnt by heart (its training Dice 0.957, validation 0.908), so it
-    rarely sees a bag, an arm or a leg inside its focus and learns to trust the focus. On
-    unseen photos the first pass takes such parts in, and the second keeps them: on the
-    studio-style validation views, the shipped bundle's Dice is 0.933 behind its own first
-    pass, 0.958 behind the first pass's mask with what is not garment taken out, 0.969 behind
-    the truth."""
-    import cv2
-
-    count, labels = cv2.connectedComponents((negatives > 0).view(np.uint8), connectivity=8)
-    added = rng.random(count) < share
-    added[0] = False  # label 0 is everything outside the negatives
-    return np.where(added[labels], np.uint8(255), predicted)
-
-
 def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | None, fill, threshold,
-          jitter: float = 0.0, with_negatives: bool = False, focus_negatives: float = 0.0):
+          jitter: float = 0.0, with_negatives: bool = False):
     """Fitted uint8 photos and float masks (N,H,W,1; with_negatives N,H,W,2, the second
     channel the pair's negatives, zero where it has none); for the second pass, focused on
     first-pass predictions as the worker focuses them (a photo where the first pass found nothing
     is left out: the worker never runs the second model on it), each with its focus region's
-    dilation drawn from cfg.dilate_fraction +- `jitter` and, with `focus_negatives`, parts of its
-    negatives added to the focus (widen_focus).
+    dilation drawn from cfg.dilate_fraction +- `jitter`.
 
     Why the jitter: trained behind one fixed dilation, the second model learns that the garment
     ends a fixed distance inside the blanked border, and it cannot give back what the first pass
@@ -109,7 +79,6 @@ def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | Non
 
     segmenter = Segmenter(first) if first is not None else None
     dilations = np.random.default_rng(cfg.seed).uniform(-jitter, jitter, len(pairs)) + cfg.dilate_fraction
-    widening = np.random.default_rng([cfg.seed, 1])
     xs, ys = [], []
     for pair, dilation in zip(pairs, dilations):
         rgb = read_photo_file(pair.image)
@@ -123,61 +92,18 @@ def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | Non
                 raise ValueError(f"{pair.id}: negatives {negatives.shape} and photo {rgb.shape[:2]} differ in size")
         if segmenter is not None:
             predicted = binarise(segmenter.first_pass(rgb), threshold)
-            if focus_negatives and pair.negatives:
-                parts = negatives if negatives is not None else read_mask_file(pair.negatives)
-                predicted = widen_focus(predicted, parts, focus_negatives, widening)
-            if cfg.focus == "crop":
-                cropped = focus_crop(rgb, predicted, dilation, fill, aspect(cfg.input_size), cfg.focus_below)
-                if cropped is None:
-                    log.warning("%s: the first pass found no garment; left out of the second pass", pair.id)
-                    continue
-                rgb, _, box = cropped
-                truth = truth[box.slices]
-                negatives = negatives[box.slices] if negatives is not None else None
-            else:
-                rgb, _ = focus(rgb, predicted, dilation, fill, cfg.focus_below)
+            cropped = focus_crop(rgb, predicted, dilation, fill, aspect(cfg.input_size))
+            if cropped is None:
+                log.warning("%s: the first pass found no garment; left out of the second pass", pair.id)
+                continue
+            rgb, _, box = cropped
+            truth = truth[box.slices]
+            negatives = negatives[box.slices] if negatives is not None else None
         fitted, _ = fit_image(rgb, cfg.input_size, cfg.fit, fill=fill)
         xs.append(fitted)
         channels = [truth] if negatives is None else [truth, negatives]
         ys.append(np.stack([fit_mask(c, cfg.input_size, cfg.fit) for c in channels], axis=-1))
     return np.stack(xs), np.stack(ys)
-
-
-def fit_new_head(model, x: np.ndarray, y: np.ndarray, mean, std, channel: int, seed: int = 0,
-                 images: int = 64, pixels: int = 4096, iterations: int = 25) -> float:
-    """Start a new output channel as the best linear read-out of the warm-started network's last
-    features: a logistic regression (Newton's method, a little ridge) of y's `channel` on the
-    features of a sample of pixels of `images` training photos. Returns its mean log-loss there.
-
-    Why: warm-started at a fine-tuning rate, a head starting from zero moves about 1e-4 a step
-    and was still near 0.5 everywhere after six epochs (its loss 0.45 against 0.69 at the start),
-    so it neither learnt the task nor shaped the features it shares with the garment."""
-    import keras
-
-    from cutout.segmentation.preprocess import normalise
-
-    rng = np.random.default_rng(seed)
-    chosen = rng.choice(len(x), min(images, len(x)), replace=False)
-    features = keras.Model(model.inputs, model.get_layer("head").input)
-    f = np.asarray(features.predict(normalise(x[chosen], mean, std), batch_size=8, verbose=0), np.float64)
-    t = np.asarray(y[chosen][..., channel], np.float64)
-    n, h, w, c = f.shape
-    picks = rng.integers(0, h * w, (n, pixels))
-    a = np.concatenate([f.reshape(n, h * w, c)[i, picks[i]] for i in range(n)])
-    a = np.hstack([a, np.ones((len(a), 1))])
-    target = np.concatenate([t.reshape(n, h * w)[i, picks[i]] for i in range(n)])
-    beta = np.zeros(c + 1)
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(a @ beta)))
-        gradient = a.T @ (p - target) + 1e-3 * beta
-        hessian = (a * (p * (1 - p))[:, None]).T @ a + 1e-3 * np.eye(c + 1)
-        beta -= np.linalg.solve(hessian, gradient)
-    p = np.clip(1.0 / (1.0 + np.exp(-(a @ beta))), 1e-7, 1 - 1e-7)
-    head = model.get_layer("head")
-    kernel, bias = head.get_weights()
-    kernel[0, 0, :, channel], bias[channel] = beta[:c], beta[c]
-    head.set_weights([kernel, bias])
-    return float(-(target * np.log(p) + (1 - target) * np.log(1 - p)).mean())
 
 
 def _pipeline(x, y, mean, std, cfg: TrainConfig, training: bool):
@@ -364,33 +290,25 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     if cfg.second_pass_of:
         first = artefact.load(cfg.second_pass_of)
         fill, threshold = first.meta.mean, first.meta.threshold
-        log.info("second pass: focusing on %s's predictions (threshold %.2f, dilation %.3f +- %.3f, %s)",
-                 first.version, threshold, cfg.dilate_fraction, cfg.dilate_jitter, cfg.focus)
+        log.info("second pass: focusing on %s's predictions (threshold %.2f, dilation %.3f +- %.3f)",
+                 first.version, threshold, cfg.dilate_fraction, cfg.dilate_jitter)
     else:
         # Fill for padding = the training photos' mean colour, measured on raw photos.
         fill, _ = channel_stats(read_photo_file(p.image)[::4, ::4] for p in train_pairs)
 
-    started_with = artefact.read_meta(cfg.init_from).outputs if cfg.init_from else []
-    negatives_head = cfg.negatives_head if cfg.negatives_head is not None else "negatives" in started_with
-    outputs = ["garment", "negatives"] if negatives_head else ["garment"]
-    # Photos without negatives/ (the studio's corrected cutouts) train neither the weighting nor
-    # the negatives head: a folder of them alone leaves the head as it was.
-    with_negatives = bool(cfg.negative_weight or negatives_head) and any(p.negatives for p in pairs)
+    # Photos without negatives/ (the studio's corrected cutouts) have no weighting to apply.
+    with_negatives = bool(cfg.negative_weight) and any(p.negatives for p in pairs)
 
     log.info("loading %d training and %d validation pairs at %s (%s)", len(train_pairs), len(val_pairs), cfg.input_size, cfg.fit)
-    x_train, y_train = _load(train_pairs, cfg, first, fill, threshold, cfg.dilate_jitter, with_negatives,
-                             cfg.focus_negatives)
+    x_train, y_train = _load(train_pairs, cfg, first, fill, threshold, cfg.dilate_jitter, with_negatives)
     x_val, y_val = _load(val_pairs, cfg, first, fill, threshold, with_negatives=with_negatives)
     # A warm start keeps the normalisation its weights were trained with.
     mean, std = cfg.norm if cfg.norm else channel_stats(x_train)
     load_s = time.time() - started
 
-    model = build_unet(cfg.input_size, cfg.depth, cfg.base_filters, name=cfg.name, outputs=len(outputs))
+    model = build_unet(cfg.input_size, cfg.depth, cfg.base_filters, name=cfg.name)
     if cfg.init_from:
-        artefact.warm_start(model, cfg.init_from)
-        if len(outputs) > len(started_with) and with_negatives:
-            log.info("negatives head: started as a linear read-out of %s's features (log-loss %.3f)", cfg.init_from,
-                     fit_new_head(model, x_train, y_train, mean, std, outputs.index("negatives"), cfg.seed))
+        model.load_weights(Path(cfg.init_from) / bundle.WEIGHTS)
     model.compile(
         optimizer=keras.optimizers.RMSprop(learning_rate=cfg.learning_rate),
         loss=BceDiceLoss(boundary_weight=cfg.boundary_weight, negative_weight=cfg.negative_weight),
@@ -438,9 +356,6 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
         threshold=0.5,
         dilate_fraction=cfg.dilate_fraction if stage == "second" else None,
         fill=list(fill) if stage == "second" else None,
-        focus=cfg.focus if stage == "second" else "frame",
-        focus_below=cfg.focus_below if stage == "second" else 0.0,
-        outputs=outputs,
         training={
             "data": str(cfg.data), "n_train": len(train_pairs), "n_val": len(val_pairs),
             "seed": cfg.seed, "val_fraction": cfg.val_fraction, "val_ids": [p.id for p in val_pairs],
@@ -451,7 +366,6 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
             "augmentation": {"flip": cfg.flip, "colour": cfg.colour}, "boundary_weight": cfg.boundary_weight,
             "negative_weight": cfg.negative_weight,
             "dilate_jitter": cfg.dilate_jitter if stage == "second" else None,
-            "focus_negatives": cfg.focus_negatives if stage == "second" else None,
             "n_train_with_negatives": sum(p.negatives is not None for p in train_pairs),
             "first_pass_model": first.version if first else None,
             "first_pass_model_dir": str(cfg.second_pass_of) if first else None,

@@ -20,6 +20,9 @@ from cutout.config import INFERENCE_PRECISIONS
 from cutout.bundle import META, WEIGHTS, stage_meta, stage_version, stages
 
 FORMAT = 1
+# Keys earlier stages wrote, with the values this code still runs them with: a second stage
+# always focuses on the garment's box, nothing below it; one output, the garment.
+RETIRED = {"focus": ("crop", "frame", None), "focus_below": (None, 0, 0.0), "outputs": (["garment"], None)}
 
 
 @dataclass
@@ -35,11 +38,6 @@ class ModelMeta:
     threshold: float
     dilate_fraction: float | None = None  # second pass: how the first mask was dilated in training
     fill: list[float] | None = None  # second pass: the colour the background was blanked to
-    focus: str = "frame"  # second pass: "frame" (whole photo, blanked) or "crop" (the garment's box)
-    # second pass: how far below the dilated first mask its focus runs on (a fraction of the
-    # photo's height, in the mask's columns), so a garment the first pass cut short at a hem
-    # (sheer tights) can be seen; 0: the dilated mask alone.
-    focus_below: float = 0.0
     training: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
     # Tuned on validation for the bundle whose last stage this is (cutout calibrate):
@@ -47,9 +45,6 @@ class ModelMeta:
     calibration: dict | None = None  # confidence signals -> predicted Dice {"score", "x", "y"}
     release: dict | None = None  # the release rule {"min_predicted_dice", ...}
     tta: bool = False  # run with flip test-time augmentation (as calibrated) unless CUTOUT_TTA says otherwise
-    # The network's output channels, the garment's first; the others are auxiliary tasks that
-    # training supervises ("negatives": the person's skin, hair, shoes, bags) and the worker ignores.
-    outputs: list[str] = field(default_factory=lambda: ["garment"])
 
     def to_json(self) -> dict:
         d = dict(self.__dict__)
@@ -60,12 +55,14 @@ class ModelMeta:
     def from_json(cls, d: dict) -> "ModelMeta":
         if d.get("format") != FORMAT:
             raise ValueError(f"unknown model format {d.get('format')!r}")
-        d = {k: v for k, v in d.items() if k != "format"}
+        if d.get("stage") == "second" and d.get("focus", "crop") != "crop":
+            raise ValueError(f"a second stage that focuses on the whole frame ({d['focus']!r}) is no longer run: retrain it")
+        for key, supported in RETIRED.items():
+            if key in d and d[key] not in supported:
+                raise ValueError(f"model.json says {key}={d[key]!r}, which this cutout no longer runs: retrain the stage")
+        d = {k: v for k, v in d.items() if k != "format" and k not in RETIRED}
         d["input_size"] = tuple(d["input_size"])
-        meta = cls(**d)
-        if not meta.outputs or meta.outputs[0] != "garment":
-            raise ValueError(f"a model's first output must be the garment, not {meta.outputs!r}")
-        return meta
+        return cls(**d)
 
 
 def read_meta(directory: Path) -> ModelMeta:
@@ -93,7 +90,7 @@ def save(model, directory: Path, meta: ModelMeta, weights_dtype: str = "float32"
         # clone_model keeps the compile state: rebuild the bare architecture instead.
         from cutout.segmentation.unet import build_unet
 
-        bare = build_unet(meta.input_size, meta.depth, meta.base_filters, name=meta.name, outputs=len(meta.outputs))
+        bare = build_unet(meta.input_size, meta.depth, meta.base_filters, name=meta.name)
         bare.set_weights(model.get_weights())
         model = bare
     model.save_weights(directory / WEIGHTS)
@@ -158,41 +155,11 @@ def _build(meta: ModelMeta, size: tuple[int, int], weights: Path, bfloat16: bool
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if bfloat16 else "float32")
     try:
-        model = build_unet(size, depth=meta.depth, base_filters=meta.base_filters, name=meta.name,
-                           outputs=len(meta.outputs))
+        model = build_unet(size, depth=meta.depth, base_filters=meta.base_filters, name=meta.name)
     finally:
         keras.mixed_precision.set_global_policy(previous)
     model.load_weights(weights)
     return model
-
-
-def warm_start(model, directory: Path) -> None:
-    """Load a stage's weights into `model`, a network of the same architecture that may have more
-    output channels (a new auxiliary output): every layer is copied by name, and the head's
-    channels the stage has. The new channels start at zero weight (probability 0.5 everywhere):
-    no gradient reaches the shared layers through them until they have learnt a read-out of
-    them, so the new task does not first undo the converged garment."""
-    import numpy as np
-
-    directory = Path(directory)
-    meta = read_meta(directory)
-    have, want = len(meta.outputs), model.output_shape[-1]
-    if have == want:
-        model.load_weights(directory / WEIGHTS)
-        return
-    if want < have:
-        raise ValueError(f"{directory} has {have} outputs ({', '.join(meta.outputs)}): cannot start a {want}-output network from it")
-    source = _build(meta, meta.input_size, directory / WEIGHTS, False)
-    for layer in source.layers:
-        weights = layer.get_weights()
-        if not weights:
-            continue
-        target = model.get_layer(layer.name)
-        if layer.name == "head":
-            kernel, bias = (np.zeros_like(w) for w in target.get_weights())
-            kernel[..., :have], bias[:have] = weights
-            weights = [kernel, bias]
-        target.set_weights(weights)
 
 
 def _predict_seconds(predict, size: tuple[int, int], repeat: int = 3) -> float:

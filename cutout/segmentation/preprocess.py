@@ -91,26 +91,11 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-def focus_region(mask: np.ndarray, dilate_fraction: float, below: float = 0.0) -> np.ndarray:
+def focus_region(mask: np.ndarray, dilate_fraction: float) -> np.ndarray:
     """The first mask (0/255) dilated by a fraction of the photo's shorter side, as 0/1: the
-    radius means the same at 1152x1728 and on a 550x827 training photo. With `below`, the
-    region also runs on under its lowest row for that fraction of the photo's height, across
-    the columns it spans: what hangs below a hem the first pass stopped at."""
+    radius means the same at 1152x1728 and on a 550x827 training photo."""
     radius = max(1, round(dilate_fraction * min(mask.shape[:2])))
-    region = dilate((mask > 127).astype(np.uint8), radius)
-    box = bounds(region) if below > 0 else None
-    if box is not None:
-        rows, cols = box
-        region[rows.stop:rows.stop + round(below * mask.shape[0]), cols] = 1
-    return region
-
-
-def focus(rgb: np.ndarray, mask: np.ndarray, dilate_fraction: float, fill,
-          below: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """The whole-frame second pass's input (earlier bundles): the photo blanked outside the
-    dilated first mask. Returns (focused photo, dilated mask)."""
-    region = focus_region(mask, dilate_fraction, below)
-    return blank(rgb, region, fill), region
+    return dilate((mask > 127).astype(np.uint8), radius)
 
 
 def blank(rgb: np.ndarray, region: np.ndarray, fill) -> np.ndarray:
@@ -158,12 +143,12 @@ def garment_box(region: np.ndarray, aspect: float) -> Box | None:
 
 
 def focus_crop(rgb: np.ndarray, mask: np.ndarray, dilate_fraction: float, fill,
-               aspect: float, below: float = 0.0) -> tuple[np.ndarray, np.ndarray, Box] | None:
+               aspect: float) -> tuple[np.ndarray, np.ndarray, Box] | None:
     """The cropped second pass's input: the photo blanked outside the dilated first mask, cut
     to the garment's box (height/width = `aspect`), so the second model spends all of its
     input on the garment: at 1152x1728 the garment gets 2-3x the first pass's pixels.
     Returns (focused crop, dilated mask in the crop, the box), or None for an empty mask."""
-    region = focus_region(mask, dilate_fraction, below)
+    region = focus_region(mask, dilate_fraction)
     box = garment_box(region, aspect)
     if box is None:
         return None

@@ -1,8 +1,8 @@
 """The two-pass segmentation of one photo, and its confidence score.
 
 First pass: the whole photo, fitted to the first model's input.
-Second pass: the photo blanked outside the dilated first mask and cut to the garment's box
-(or, for earlier bundles, the whole blanked frame), fitted to the second model's input;
+Second pass: the photo blanked outside the dilated first mask and cut to the garment's box,
+fitted to the second model's input;
 the second model was trained on exactly such images made from the first model's
 *predictions* (see trainer/), so it sees at inference what it saw in training.
 Flip test-time augmentation runs each network on its input and that input's mirror image in
@@ -22,7 +22,7 @@ from cutout.bundle import combine
 from cutout.segmentation import artefact
 from cutout.segmentation.confidence import confidence_score
 from cutout.segmentation.edges import refine
-from cutout.segmentation.preprocess import fit_image, focus, focus_crop, normalise, unfit_probability
+from cutout.segmentation.preprocess import fit_image, focus_crop, normalise, unfit_probability
 
 
 @dataclass
@@ -121,13 +121,8 @@ class Segmenter:
         meta = self.second.meta
         fill = meta.fill or meta.mean
         # Outside the focus the second model saw only blank fill: nothing there can be garment.
-        if meta.focus != "crop":
-            focused, region = focus(rgb, first_mask, meta.dilate_fraction, fill, meta.focus_below)
-            prob, agreement = self._probability(self.second, focused, self.threshold_second)
-            return prob * region, agreement
         prob = np.zeros(rgb.shape[:2], np.float32)
-        cropped = focus_crop(rgb, first_mask, meta.dilate_fraction, fill, aspect(self.second.input_size),
-                             meta.focus_below)
+        cropped = focus_crop(rgb, first_mask, meta.dilate_fraction, fill, aspect(self.second.input_size))
         if cropped is None:  # an empty first mask: no garment to look at closer
             return prob, (1.0 if self.tta else None)
         crop, region, box = cropped

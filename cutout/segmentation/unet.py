@@ -22,9 +22,8 @@ def _conv_bn_relu(x, filters, name):
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
-def build_unet(input_size=(256, 256), depth: int = 5, base_filters: int = 32, name: str = "unet", outputs: int = 1):
-    """A Keras model mapping (H, W, 3) normalised RGB to (H, W, outputs) probabilities, the
-    garment's first.
+def build_unet(input_size=(256, 256), depth: int = 5, base_filters: int = 32, name: str = "unet"):
+    """A Keras model mapping (H, W, 3) normalised RGB to (H, W, 1) garment probabilities.
 
     input_size may be (None, None) for a model that takes any size divisible by 2**depth.
     """
@@ -53,7 +52,7 @@ def build_unet(input_size=(256, 256), depth: int = 5, base_filters: int = 32, na
         x = layers.Concatenate(name=f"concat{level}")([skips[level], x])
         for k in "abc":
             x = _conv_bn_relu(x, filters, f"up{level}{k}")
-    logits = layers.Conv2D(outputs, 1, name="head")(x)
+    logits = layers.Conv2D(1, 1, name="head")(x)
     # float32 output keeps the loss stable under the mixed_bfloat16 policy.
     outputs = layers.Activation("sigmoid", dtype="float32", name="probability")(logits)
     return keras.Model(inputs, outputs, name=name)

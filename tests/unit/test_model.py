@@ -156,97 +156,20 @@ def test_weights_stored_in_float16_take_half_the_file_and_predict_as_before(tmp_
         artefact.save(model, tmp_path / "bad", meta, weights_dtype="int8")
 
 
-def test_the_negatives_head_learns_the_negatives_and_leaves_the_garments_loss_alone():
-    from keras import ops
-
-    from trainer.losses import BceDiceLoss, accuracy_metric, dice_metric
-
-    truth = np.zeros((1, 32, 32, 1), np.float32)
-    truth[:, 8:24, 8:24] = 1
-    negatives = np.zeros_like(truth)
-    negatives[:, 2:6, 8:24] = 1
-    y = np.concatenate([truth, negatives], axis=-1)
-    garment = np.where(truth > 0, 0.95, 0.05).astype(np.float32)
-    right = np.concatenate([garment, np.where(negatives > 0, 0.95, 0.05)], axis=-1).astype(np.float32)
-    wrong = np.concatenate([garment, np.where(negatives > 0, 0.05, 0.95)], axis=-1).astype(np.float32)
-    value = lambda loss, t, p: float(ops.convert_to_numpy(loss(t, p)))  # noqa: E731
-    loss = BceDiceLoss(negative_weight=2.0)
-    alone = value(loss, y, garment)
-    assert value(loss, y, right) > alone, "the head's own mistakes count"
-    assert value(loss, y, wrong) > value(loss, y, right) + 1.0, "and more the more it is wrong"
-    assert value(BceDiceLoss(negative_weight=2.0, negatives_head_weight=0.0), y, wrong) == pytest.approx(alone, rel=1e-6)
-    # Truth without negatives (the studio's corrected cutouts): the head is not trained.
-    assert value(loss, truth, wrong) == pytest.approx(value(loss, truth, garment), rel=1e-6)
-    # The metrics read the garment channel.
-    assert float(ops.convert_to_numpy(dice_metric(y, right))[0]) == pytest.approx(1.0)
-    assert float(ops.convert_to_numpy(accuracy_metric(y, wrong))[0]) == pytest.approx(1.0)
-
-
-def test_a_negatives_head_starts_from_a_garment_model_and_survives_save_and_load(tmp_path):
-    import keras
-
-    from cutout.segmentation import artefact
-    from cutout.segmentation.unet import build_unet
-
-    keras.utils.set_random_seed(4)
-    x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype(np.float32)
-    meta = artefact.ModelMeta(name="warm", stage="first", depth=3, base_filters=4, input_size=(64, 64),
-                              fit="squash", mean=[0.0] * 3, std=[1.0] * 3, threshold=0.5)
-    garment_only = build_unet((64, 64), depth=3, base_filters=4)
-    garment_only.compile(optimizer=keras.optimizers.RMSprop(1e-2), loss="binary_crossentropy")
-    garment_only.fit(x, (x[..., :1] > 0).astype(np.float32), epochs=2, verbose=0)
-    artefact.save(garment_only, tmp_path / "garment", meta)
-    before = artefact.load(tmp_path / "garment").predict(x)
-
-    both = build_unet((64, 64), depth=3, base_filters=4, outputs=2)
-    artefact.warm_start(both, tmp_path / "garment")
-    out = both.predict_on_batch(x)
-    assert np.allclose(out[..., 0], before, atol=1e-6), "the garment is the model it started from"
-    assert np.allclose(out[..., 1], 0.5), "the new head starts undecided, at zero weight"
-    artefact.save(both, tmp_path / "both", artefact.ModelMeta(**{**meta.__dict__, "outputs": ["garment", "negatives"]}))
-    with pytest.raises(ValueError, match="cannot start a 1-output network"):
-        artefact.warm_start(build_unet((64, 64), depth=3, base_filters=4), tmp_path / "both")
-    loaded = artefact.load(tmp_path / "both")
-    assert loaded.meta.outputs == ["garment", "negatives"]
-    assert np.allclose(loaded.predict(x), before, atol=1e-6), "the worker reads the garment channel"
-
-
-def test_a_new_head_starts_as_the_best_linear_read_out_of_the_features():
-    """A task the last features already encode (here: the garment head's own mask) is what the
-    new head can say from the start; a fresh zero head would say 0.5 everywhere."""
-    import keras
-
-    from cutout.segmentation.unet import build_unet
-    from trainer.training import fit_new_head
-
-    keras.utils.set_random_seed(5)
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (12, 64, 64, 3)).astype(np.uint8)
-    model = build_unet((64, 64), depth=3, base_filters=4, outputs=2)
-    head = model.get_layer("head")
-    kernel, bias = head.get_weights()
-    kernel[..., 1], bias[1] = 0.0, 0.0
-    head.set_weights([kernel, bias])
-    x_norm = (x.astype(np.float32) - 128.0) / 64.0
-    garment = model.predict_on_batch(x_norm)[..., 0]
-    target = (garment > np.median(garment)).astype(np.float32)  # a half the features can tell apart
-    y = np.stack([target, target], axis=-1)
-    loss = fit_new_head(model, x, y, [128.0] * 3, [64.0] * 3, channel=1)
-    assert loss < 0.5 * np.log(2), "better than the 0.69 of a head that says 0.5"
-    learnt = model.predict_on_batch(x_norm)[..., 1]
-    assert ((learnt > 0.5) == (target > 0.5)).mean() > 0.9
-    assert np.allclose(model.predict_on_batch(x_norm)[..., 0], garment), "the garment channel is left alone"
-
-
-def test_a_models_first_output_is_the_garment(tmp_path):
+def test_retired_model_json_keys_load_only_with_the_values_still_run(tmp_path):
+    """Stages written with the retired focus, focus_below and outputs keys still load when those
+    say what this code runs (the shipped bundle's do), and are refused otherwise."""
     from cutout.segmentation import artefact
 
-    meta = artefact.ModelMeta(name="m", stage="first", depth=3, base_filters=4, input_size=(64, 64), fit="squash",
-                              mean=[0.0] * 3, std=[1.0] * 3, threshold=0.5, outputs=["negatives", "garment"])
-    with pytest.raises(ValueError, match="first output must be the garment"):
-        artefact.ModelMeta.from_json(meta.to_json())
-    legacy = {k: v for k, v in meta.to_json().items() if k != "outputs"}  # a model.json from before outputs
-    assert artefact.ModelMeta.from_json(legacy).outputs == ["garment"]
+    meta = artefact.ModelMeta(name="m", stage="second", depth=3, base_filters=4, input_size=(64, 64), fit="squash",
+                              mean=[0.0] * 3, std=[1.0] * 3, threshold=0.5)
+    written = meta.to_json()
+    assert not {"focus", "focus_below", "outputs"} & set(written)
+    ok = {**written, "focus": "crop", "focus_below": None, "outputs": ["garment"]}
+    assert artefact.ModelMeta.from_json(ok) == meta
+    for retired in ({"focus": "frame"}, {"focus_below": 0.08}, {"outputs": ["garment", "negatives"]}):
+        with pytest.raises(ValueError, match="no longer"):
+            artefact.ModelMeta.from_json({**written, **retired})
 
 
 def test_model_runs_at_another_input_size(tiny_model):
@@ -290,7 +213,6 @@ def test_the_second_pass_looks_only_inside_the_garments_box(tiny_model):
     from demo.synthetic import studio_shot
 
     seg = Segmenter.from_settings(Settings(model_dir=tiny_model))
-    assert seg.second.meta.focus == "crop"
     rgb = studio_shot(0)[0][:, :, :3]
     first_mask = np.zeros(rgb.shape[:2], np.uint8)
     first_mask[600:1000, 400:700] = 255

@@ -1,7 +1,7 @@
 import numpy as np
 
-from cutout.segmentation.preprocess import (Box, fit_image, fit_mask, focus, focus_crop, focus_region, garment_box,
-                                            normalise, unfit_probability)
+from cutout.segmentation.preprocess import (Box, fit_image, fit_mask, focus_crop, focus_region, garment_box, normalise,
+                                            unfit_probability)
 from trainer.data import channel_stats
 
 
@@ -34,13 +34,10 @@ def test_mask_fits_like_its_photo():
     assert padded[:, 10:15].min() == 1.0
 
 
-def test_focus_blanks_outside_the_dilated_mask():
-    rgb = np.full((100, 100, 3), 200, np.uint8)
+def test_the_focus_region_is_the_mask_dilated_by_a_share_of_the_shorter_side():
     mask = np.zeros((100, 100), np.uint8)
     mask[40:60, 40:60] = 255
-    focused, region = focus(rgb, mask, 0.05, fill=[1, 2, 3])
-    assert tuple(focused[0, 0]) == (1, 2, 3)
-    assert tuple(focused[50, 50]) == (200, 200, 200)
+    region = focus_region(mask, 0.05)
     assert region[38, 50] == 1  # dilated by 5 px
     assert region[30, 50] == 0
 
@@ -72,21 +69,6 @@ def test_focus_crop_keeps_truth_aligned_and_blanks_the_rest():
     assert mask[box.slices].sum() == mask.sum(), "the whole first mask and its 10 px margin are in the crop"
     assert region.sum() > (mask > 0).sum(), "dilated"
     assert focus_crop(rgb, np.zeros_like(mask), 0.05, fill=[1, 2, 3], aspect=1.5) is None
-
-
-def test_focus_runs_on_below_the_hem_in_the_masks_columns_only():
-    mask = np.zeros((300, 200), np.uint8)
-    mask[100:180, 60:120] = 255  # a coat; 5 % of 200 px dilates it to rows 90..189, columns 50..129
-    plain, below = focus_region(mask, 0.05), focus_region(mask, 0.05, below=0.1)
-    assert np.array_equal(below[:190], plain[:190]), "above and beside the hem, the dilated mask as before"
-    assert below[190:220, 50:130].all() and not below[220:].any(), "then 10 % of 300 px on down"
-    assert not below[190:, :50].any() and not below[190:, 130:].any(), "within the columns the mask spans"
-    crop, region, box = focus_crop(np.zeros((300, 200, 3), np.uint8), mask, 0.05, [1, 2, 3], 1.5, below=0.1)
-    assert box.bottom >= 220 and region.sum() == below.sum(), "the crop takes the legs in"
-    assert not focus_region(np.zeros_like(mask), 0.05, below=0.1).any()
-    low = np.zeros((300, 200), np.uint8)
-    low[250:300, 60:120] = 255
-    assert focus_region(low, 0.05, below=0.1).shape == (300, 200), "a mask at the frame's foot runs off it"
 
 
 def test_normalise_and_channel_stats():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from trainer.data import Pair, find_pairs, split
-from trainer.studio import LEGS_BELOW, PLASTIC, Annotated, Carried, bare_legs, build, compose, legwear, plastic, read_ccp
+from trainer.studio import PLASTIC, Annotated, Carried, build, compose, plastic, read_ccp
 
 RED = (220, 20, 20)
 
@@ -134,35 +134,6 @@ def test_plastic_is_the_tone_with_the_shading_kept():
     assert np.abs(after[:, 0] - after[:, 2]).max() < 12, "grey plastic, not tan skin"
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_tights_drawn_over_bare_legs_become_garment_and_change_nothing_else(seed):
-    photo = person_photo()
-    worn = legwear(photo, np.random.default_rng(seed))
-    ys = np.nonzero(photo.person.any(axis=1))[0]
-    rows = np.arange(photo.person.shape[0])[:, None]
-    below = photo.body & ~photo.garment & (rows >= ys[0] + LEGS_BELOW * (ys[-1] + 1 - ys[0]))
-    legs = bare_legs(photo)
-    assert legs.sum() > 5000 and np.array_equal(legs & below, below), "all bare skin low down is legs"
-    assert (legs & ~below).any(), "a leg runs on up to the hem: no seam at a fixed height"
-    assert not legs[: ys[0] + 100].any(), "the head is no leg"
-    assert np.array_equal(worn.garment, photo.garment | legs) and not (worn.body & legs).any()
-    assert np.array_equal(worn.person, photo.person)
-    changed = (worn.rgb != photo.rgb).any(axis=2)
-    assert not (changed & ~legs).any(), "only the legs are drawn on"
-    assert changed[legs].mean() > 0.1, "a sheer or dotted tint covers all the leg, a fishnet its threads"
-    # Through the studio transform, the tights are truth wherever they land.
-    image, truth, negatives = compose(worn, np.random.default_rng(seed), size=(432, 288), mannequin=True)
-    plain, plain_truth, _ = compose(photo, np.random.default_rng(seed), size=(432, 288), mannequin=True)
-    assert (truth > 0).sum() > (plain_truth > 0).sum() and not (negatives & truth).any()
-    assert np.array_equal(truth > 0, (plain_truth > 0) | (truth > 0))
-
-
-def test_no_tights_without_bare_legs():
-    photo = person_photo()
-    covered = Annotated(photo.id, photo.rgb, photo.person, photo.person.copy(), np.zeros_like(photo.person))
-    assert legwear(covered, np.random.default_rng(0)) is None
-
-
 def test_composites_of_one_photo_fall_on_one_side_of_the_split():
     pairs = [Pair(f"{i:04d}_{v}", None, None) for i in range(50) for v in ("street", "s0", "Front")]
     train, val = split(pairs, seed=0, val_fraction=0.2)
@@ -203,65 +174,6 @@ def test_studio_data_hangs_bags_from_training_photos_over_training_photos_only(t
     for photo_id in (f"{i:04d}" for i in range(1, 11)):
         a, b = (cv2.imread(str(tmp_path / d / "images" / f"{photo_id}_s0.jpg")) for d in ("plain", "bags"))
         assert np.array_equal(a, b) == (photo_id in val), photo_id
-
-
-def test_studio_data_draws_tights_on_training_photos_only(tmp_path):
-    from click.testing import CliRunner
-
-    from cutout.cli import main
-    from trainer.studio import photo_ids
-
-    ids = [f"{i:04d}" for i in range(1, 11)]
-    ccp = write_ccp(tmp_path / "ccp", ids, bag=False)
-    runner = CliRunner()
-    common = ["--split", "all", "--size", "216x144"]
-    for name, extra in (("plain", []), ("legs", ["--legwear", "1"])):
-        result = runner.invoke(main, ["studio-data", str(ccp), "--out", str(tmp_path / name), *extra, *common])
-        assert result.exit_code == 0, result.output
-    val = set(photo_ids(ccp, "val"))
-    for photo_id in ids:
-        a, b = (cv2.imread(str(tmp_path / d / "masks" / f"{photo_id}_s0.png"), cv2.IMREAD_UNCHANGED) > 0
-                for d in ("plain", "legs"))
-        if photo_id in val:
-            assert np.array_equal(a, b), photo_id
-        else:
-            assert b.sum() > a.sum() and not (a & ~b).any(), photo_id
-
-
-def test_studio_data_gives_training_photos_with_a_rare_label_more_composites(tmp_path):
-    from click.testing import CliRunner
-
-    from cutout.cli import main
-    from trainer.studio import photo_ids
-
-    ids = [f"{i:04d}" for i in range(1, 11)]
-    ccp = write_ccp(tmp_path / "ccp", ids)
-    # Only the even photos carry a bag: the bag stands in for a rare garment's label here.
-    for photo_id in ids[1::2]:
-        labels = cv2.imread(str(ccp / "labels" / f"{photo_id}.png"), cv2.IMREAD_UNCHANGED)
-        cv2.imwrite(str(ccp / "labels" / f"{photo_id}.png"), np.where(labels == 4, 3, labels).astype(np.uint8))
-    runner = CliRunner()
-    common = ["--split", "all", "--size", "216x144"]
-    result = runner.invoke(main, ["studio-data", str(ccp), "--out", str(tmp_path / "rare"), "--rare", "bag",
-                                  "--rare-variants", "2", *common])
-    assert result.exit_code == 0, result.output
-    val = set(photo_ids(ccp, "val"))
-    rare = {i for i in ids[0::2] if i not in val}
-    assert f"{len(rare)} training photos show bag: 2 more composites each" in result.output
-    for photo_id in ids:
-        names = sorted(p.stem for p in (tmp_path / "rare" / "images").glob(f"{photo_id}_*"))
-        assert names == ([f"{photo_id}_s0", f"{photo_id}_s1", f"{photo_id}_s2"] if photo_id in rare
-                         else [f"{photo_id}_s0"]), photo_id
-        assert sorted(p.stem for p in (tmp_path / "rare" / "masks").glob(f"{photo_id}_*")) == names
-    some = sorted(rare)[0]
-    first, second = (cv2.imread(str(tmp_path / "rare" / "images" / f"{some}_s{v}.jpg")) for v in (0, 1))
-    assert not np.array_equal(first, second), "each more composite is drawn afresh"
-
-    unknown = runner.invoke(main, ["studio-data", str(ccp), "--out", str(tmp_path / "x"), "--rare", "tights",
-                                   "--rare-variants", "2", *common])
-    assert unknown.exit_code != 0 and "labels.txt has no tights" in unknown.output
-    alone = runner.invoke(main, ["studio-data", str(ccp), "--out", str(tmp_path / "y"), "--rare", "bag", *common])
-    assert alone.exit_code != 0 and "go together" in alone.output
 
 
 def test_build_writes_a_labelled_folder_from_ccp_files(tmp_path):
