@@ -31,21 +31,14 @@ test-unit: install
 test-integration: install
 	$(BIN)/python -m pytest -q tests/integration
 
-# Rebuild the shipped model from the CCP dev data, exactly as it was made (under 2 h of fitting
-# on 2 cores, issue 7's budget: the four runs' budgets add up to 98 min; see its model card,
-# cutout/segmentation/default_model/README.md): studio-style composites mixed with the street
-# photos, the first stage (base 16: twice the study's quarter width) from scratch at 192x128
-# then carried on at 288x192 (fully convolutional: the same weights at a larger size), the
-# second stage (as wide, warm-started from the first) on the garment's box
-# behind the first stage's own predictions with the focus border varied, then fine-tuned at a
-# third of the rate on composites where a bag from another photo hangs over the person;
-# each run within its time budget and kept by validation Dice, the person's other parts
-# weighed 3x (--negative-weight 2), stored as float16 (half size: 35 MB for both); then
-# calibration (with flip TTA) on studio-style validation garments, and the evaluation in
-# float32, as calibrated.
+# Rebuild the shipped bundle from the CCP dev data (../shared/data/ccp beside the checkout, or
+# DATA=...): studio-style composites, the first stage in two legs, the second stage and its
+# fine-tuning with bags, each within its time budget, then calibration and evaluation. The
+# model card (cutout/segmentation/default_model/README.md) gives each leg's time and figures.
 DATA ?= ../shared/data/ccp
 SHIPPED := cutout/segmentation/default_model
 model: install
+	@test -d $(DATA)/labels || { echo "make model needs the CCP dev data (images/, masks/, labels/, labels.txt) at $(DATA); set DATA=/path/to/ccp" >&2; exit 1; }
 	$(BIN)/cutout studio-data $(DATA) --out runs/mix-train --split all --variants 1 --street --size 864x576
 	$(BIN)/cutout studio-data $(DATA) --out runs/mix-bags --split all --variants 1 --street --size 864x576 --bags 0.6
 	$(BIN)/cutout studio-data $(DATA) --out runs/studio-val --split val --views

@@ -150,7 +150,7 @@ def run(args, url: str, port: int) -> None:
         ideal = args.workers / per_shot
         print(f"in-process again after the fleet: {after * 1000:.0f} ms per shot; mean {per_shot * 1000:.0f} ms, "
               f"{args.workers} processes could do {ideal:.2f} shots/s")
-        print(f"ratio achieved / ideal: {achieved / ideal:.2f} (issue 9 asks >= 0.85)")
+        print(f"ratio achieved / ideal: {achieved / ideal:.2f} (the fleet should keep >= 0.9 of it)")
         print_stages(url, set(ids[1:]) | set(ids_after[1:]), set(ids) | set(ids_after))
     finally:
         if worker is not None:

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from importlib.metadata import entry_points
 
 import click
+
+from cutout.config import Settings
 
 
 class _Group(click.Group):
@@ -19,10 +22,11 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
-            from cutout.errors import debugging, describe
+            from cutout.errors import describe
 
-            message = describe(exc)
-            if message is None or debugging():
+            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+            message = describe(exc, settings)
+            if message is None or (settings is not None and settings.debug):
                 raise
             click.echo(f"error: {message}\n(--debug or CUTOUT_DEBUG=1 shows the traceback)", err=True)
             ctx.exit(1)
@@ -43,18 +47,19 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 @click.option("--debug", is_flag=True, help="Show the traceback of operational errors (also CUTOUT_DEBUG=1).")
-def main(verbose, debug):
+@click.pass_context
+def main(ctx, verbose, debug):
     """cutout: cuts garments out of studio photos.
 
-    Configuration comes from CUTOUT_* environment variables (see README).
+    Configuration comes from CUTOUT_* environment variables (docs/configuration.md).
     """
-    if debug:
-        import os
-
-        os.environ["CUTOUT_DEBUG"] = "1"
     from cutout import logs
 
-    logs.configure(logging.DEBUG if verbose else logging.INFO)
+    # The process's settings, read once here and handed to every command (click's ctx.obj).
+    ctx.obj = Settings.from_env()
+    if debug:
+        ctx.obj = replace(ctx.obj, debug=True)
+    logs.configure(logging.DEBUG if verbose else logging.INFO, ctx.obj.log_format)
     # Alembic announces each of its plugins at INFO on every start: noise before every message.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.DEBUG if verbose else logging.WARNING)
 

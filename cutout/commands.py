@@ -6,7 +6,6 @@ import json
 
 import click
 
-from cutout.config import Settings
 
 
 @click.group()
@@ -16,11 +15,12 @@ def db():
 
 @db.command()
 @click.option("--revision", default="head", show_default=True)
-def upgrade(revision):
+@click.pass_obj
+def upgrade(settings, revision):
     """Migrate CUTOUT_DATABASE_URL to REVISION (under a lock: concurrent runs wait their turn)."""
     from cutout import db as database
 
-    settings = Settings.from_env().require("database_url")
+    settings.require("database_url")
     database.upgrade(settings.database_url, revision)
     click.echo(f"database at {revision}")
 
@@ -45,12 +45,13 @@ def report():
 @click.option("--all", "include_all", is_flag=True, help="List every garment: also those waiting, reviewed and released.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many garments (a page); default all.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Skip this many garments first.")
-def needs_cutout(fmt, min_confidence, min_dice, max_height_spread, max_size_spread, include_all, limit, offset):
+@click.pass_obj
+def needs_cutout(settings, fmt, min_confidence, min_dice, max_height_spread, max_size_spread, include_all, limit, offset):
     """Which garments are released and which need a person to cut them out (worst first, with why)."""
     from cutout.release import Rule
     from cutout.report import format_csv, format_table, needs_cutout as build
 
-    settings = Settings.from_env().require("database_url")
+    settings.require("database_url")
     rule = Rule.from_settings(settings, min_confidence, min_dice, max_height_spread, max_size_spread)
     data = build(settings.database_url, rule, include_all, limit=limit, offset=offset)
     if fmt == "json":
@@ -68,12 +69,13 @@ def shots():
 
 @shots.command()
 @click.option("--reason", default="", help="Only shots whose failure reason contains this text.")
-def retry(reason):
+@click.pass_obj
+def retry(settings, reason):
     """Put failed shots back to pending, so the producer's next sweep enqueues them again."""
     from cutout import lifecycle
     from cutout.db import session_scope
 
-    settings = Settings.from_env().require("database_url")
+    settings.require("database_url")
     with session_scope(settings.database_url) as session:
         n = len(lifecycle.retry(session, reason))
     click.echo(f"{n} failed shots back to pending")
@@ -86,7 +88,8 @@ def retry(reason):
               help="Seconds; default a claim's lease (CUTOUT_TASK_SOFT_TIME_LIMIT + 90: the hard time limit and a "
                    "margin), past which no worker can still be running it, so a requeued shot is never processed "
                    "twice at once.")
-def requeue(stuck, older_than):
+@click.pass_obj
+def requeue(settings, stuck, older_than):
     """Put stuck shots back to pending: their worker died (OOM, lost node) or their message was
     lost. The producer's next sweep sends them again. (The producer does this by itself for
     shots whose lease ran out, and for lost messages once the queue is empty.)"""
@@ -95,7 +98,7 @@ def requeue(stuck, older_than):
     from cutout import lifecycle
     from cutout.db import session_scope
 
-    settings = Settings.from_env().require("database_url")
+    settings.require("database_url")
     older_than = older_than or settings.lease_seconds
     cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
     with session_scope(settings.database_url) as session:
@@ -106,7 +109,8 @@ def requeue(stuck, older_than):
 
 @click.command("queue-metrics")
 @click.option("--port", type=click.IntRange(1, 65535), help="Default CUTOUT_METRICS_PORT.")
-def queue_metrics(port):
+@click.pass_obj
+def queue_metrics(settings, port):
     """Serve the segmentation queue's depth (cutout_queue_depth) to Prometheus until stopped:
     what an autoscaler or an alert watches. Measured at every scrape."""
     import signal
@@ -114,7 +118,7 @@ def queue_metrics(port):
 
     from cutout.monitoring import serve_queue_depth
 
-    settings = Settings.from_env().require("broker_url")
+    settings.require("broker_url")
     port = port or settings.metrics_port
     if not port:
         raise click.UsageError("give --port or set CUTOUT_METRICS_PORT")

@@ -67,6 +67,7 @@ class Settings:
     queue: str = "cutout"
 
     # Operations.
+    debug: bool = False  # operational errors show their traceback; TensorFlow's native start-up lines show
     log_format: str = "text"  # text | json (one object per line, with the shot id of the work)
     metrics_port: int | None = None  # serve Prometheus metrics here (worker: the main process)
 
@@ -107,10 +108,10 @@ class Settings:
     training_queue: str = "training"
     retrain_cron: str = "0 2 * * *"  # minute hour day month weekday, UTC
     retrain_budget_minutes: float | None = 120.0  # fitting time of both stages together; None = epochs decide
-    # A retrain fine-tunes the current model. Measured (stop 20: the shipped second stage
-    # warm-started on 320 studio-style/street pairs, validation Dice 0.951 at the start): at the
-    # study's 3e-4 it fell to 0.926 after one epoch and stood at 0.946 after three; at 1e-4 it
-    # stayed within 0.003 (0.950, 0.948, 0.950). The shipped chain fine-tunes at 1e-4 too.
+    # A retrain fine-tunes the current model. Warm-started at the study's 3e-4 on 320
+    # studio-style/street pairs, the then-shipped second stage fell from validation Dice 0.951
+    # to 0.926 after one epoch and stood at 0.946 after three; at 1e-4 it stayed within 0.003
+    # (2026-11-30, Intel Xeon with AVX-512 BF16). The shipped chain fine-tunes at 1e-4 too.
     retrain_learning_rate: float = 1e-4
     holdout_percent: int = 10  # garments whose UUID hashes below this are never trained on
     min_training_pairs: int = 50  # fewer corrected cutouts than this: skip the retrain
@@ -157,6 +158,7 @@ class Settings:
             s3_endpoint_url=_env("CUTOUT_S3_ENDPOINT_URL"),
             bucket=_env("CUTOUT_BUCKET"),
             queue=_env("CUTOUT_QUEUE", "cutout"),
+            debug=_bool("CUTOUT_DEBUG", False),
             log_format=log_format,
             metrics_port=_int("CUTOUT_METRICS_PORT", None),
             model_dir=Path(_env("CUTOUT_MODEL", str(DEFAULT_MODEL_DIR))),

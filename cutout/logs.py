@@ -43,12 +43,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def configure(level: int = logging.INFO, fmt: str | None = None) -> None:
-    """The root logger writes to stderr in `fmt` (default CUTOUT_LOG_FORMAT: text or json)."""
-    if fmt is None:
-        from cutout.config import Settings
-
-        fmt = Settings.from_env().log_format
+def configure(level: int = logging.INFO, fmt: str = "text") -> None:
+    """The root logger writes to stderr in `fmt` (Settings.log_format: text or json)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_ContextFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))

@@ -22,13 +22,14 @@ import tempfile
 from pathlib import Path
 
 from cutout.config import DEFAULT_MODEL_STORE, Settings
+from cutout.errors import OperationalError
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "MANIFEST.json"
 
 
-class ModelStoreError(ValueError):
+class ModelStoreError(OperationalError, ValueError):
     """A bundle in the store cannot be used (missing, incomplete or not what the database says)."""
 
 

@@ -18,18 +18,12 @@ log = logging.getLogger(__name__)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def metrics_port() -> int | None:
-    from cutout.config import Settings
-
-    return Settings.from_env().metrics_port
-
-
-def prepare_multiprocess() -> None:
+def prepare_multiprocess(metrics_port: int | None) -> None:
     """For a process that forks workers: a fresh shared directory for every process's samples
     (unless the deployment gives one), set before prometheus_client is imported, and removed
     when the process that made it exits (anything importing the worker, a `celery inspect`
     healthcheck every minute included, would otherwise leave one behind each time)."""
-    if metrics_port() and not os.environ.get(MULTIPROC_ENV):
+    if metrics_port and not os.environ.get(MULTIPROC_ENV):
         import atexit
         import shutil
 

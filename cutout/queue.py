@@ -48,7 +48,9 @@ def make_celery(settings: Settings, name: str = "cutout", *, time_limit: int | N
     }
     if key_prefix:
         transport["global_keyprefix"] = key_prefix
-    app = Celery(name, broker=settings.broker_url or "memory://")
+    # Every task of every app runs on CutoutTask, as warehouse sets its base task: retries,
+    # waiting and giving up are decided in one place.
+    app = Celery(name, broker=settings.broker_url or "memory://", task_cls=CutoutTask)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],

@@ -91,13 +91,13 @@ def _review_instructions(settings: Settings) -> str:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"), show_default=True,
               help="Folder for the embedded database and bucket (masks, cutouts, overlays under bucket/results/).")
 @click.option("--timeout", default=600.0, show_default=True, help="With real workers: how long to wait for them.")
-def demo(out, timeout):
+@click.pass_obj
+def demo(settings, out, timeout):
     """Run the whole path on the shipped sample garments and print the report."""
     from cutout.release import Rule
     from cutout.report import format_table, needs_cutout
     from cutout.storage import storage_from_settings
 
-    settings = Settings.from_env()
     out.mkdir(parents=True, exist_ok=True)
     embedded = not (settings.database_url and settings.bucket and settings.broker_url)
     if not settings.database_url:

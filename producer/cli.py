@@ -6,19 +6,18 @@ import json
 
 import click
 
-from cutout.config import Settings
 
 
 @click.command()
 @click.option("--once", is_flag=True, help="One sweep, print its summary as JSON, exit.")
 @click.option("--interval", type=float, help="Seconds between sweeps (default CUTOUT_POLL_SECONDS).")
-def produce(once, interval):
+@click.pass_obj
+def produce(settings, once, interval):
     """Watch the bucket: register new shots and cutouts, enqueue each new shot exactly once."""
     from dataclasses import replace
 
     from producer.watch import Producer
 
-    settings = Settings.from_env()
     if interval is not None:
         settings = replace(settings, poll_seconds=interval)
     producer = Producer(settings)

@@ -13,7 +13,7 @@ import time
 
 from cutout import monitoring
 from cutout.config import Settings
-from cutout.errors import debugging, describe
+from cutout.errors import describe
 from cutout.queue import SCORE_SEGMENTATION, SEGMENT_SHOT, make_celery, queue_depth
 from cutout.storage import storage_from_settings
 from producer import metrics, sweep
@@ -62,13 +62,12 @@ class Producer:
         log.info("%s: %s", what, summary)
         return summary
 
-    @staticmethod
-    def _log_failure(what: str, exc: Exception, then: str) -> None:
+    def _log_failure(self, what: str, exc: Exception, then: str) -> None:
         """One line for an operational error (S3, the database or Redis is down); a bug, or
         anything with CUTOUT_DEBUG, keeps its traceback."""
         metrics.FAILURES.labels(what).inc()
-        message = describe(exc)
-        if message is None or debugging():
+        message = describe(exc, self.settings)
+        if message is None or self.settings.debug:
             log.exception("%s failed; %s", what, then)
         else:
             log.error("%s failed: %s; %s", what, message, then)

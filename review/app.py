@@ -30,8 +30,8 @@ def context() -> Context:
     return current_app.extensions["cutout"]
 
 
-def create_app(settings: Settings | None = None, storage: Storage | None = None) -> Flask:
-    settings = (settings or Settings.from_env()).require("database_url", "bucket", "secret_key")
+def create_app(settings: Settings, storage: Storage | None = None) -> Flask:
+    settings = settings.require("database_url", "bucket", "secret_key")
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,

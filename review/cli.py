@@ -18,13 +18,14 @@ def review():
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
 @click.option("--port", default=8080, show_default=True)
 @click.option("--threads", default=8, show_default=True, help="Requests served at once.")
-def serve(host, port, threads):
+@click.pass_obj
+def serve(settings, host, port, threads):
     """Serve the review page (needs CUTOUT_DATABASE_URL, CUTOUT_BUCKET and CUTOUT_SECRET_KEY)."""
     import waitress
 
     from review.app import create_app
 
-    app = create_app()
+    app = create_app(settings)
     click.echo(f"review page on http://{host}:{port}/ (log in with a user from `cutout users add`)", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="cutout-review")
 
@@ -44,7 +45,7 @@ def users():
 def _run(action, *args):
     from review.users import UserError
 
-    settings = Settings.from_env().require("database_url")
+    settings = click.get_current_context().find_object(Settings).require("database_url")
     try:
         action(settings.database_url, *args)
     except UserError as exc:
@@ -86,6 +87,6 @@ def list_():
     """Every user, and whether they can log in."""
     from review.users import list_users
 
-    settings = Settings.from_env().require("database_url")
+    settings = click.get_current_context().find_object(Settings).require("database_url")
     for name, created, active in list_users(settings.database_url):
         click.echo(f"{name:24} {created:%Y-%m-%d} {'active' if active else 'disabled'}")

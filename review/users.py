@@ -9,12 +9,13 @@ from sqlalchemy import delete, func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from cutout.db import session_scope
+from cutout.errors import OperationalError
 from cutout.schema import LoginFailure, User
 
 MIN_PASSWORD_LENGTH = 10
 
 
-class UserError(ValueError):
+class UserError(OperationalError, ValueError):
     """A user cannot be added or changed; the message says why."""
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from cutout.config import Settings
 from cutout.segmentation.artefact import WEIGHTS_DTYPES
 
 
@@ -70,13 +69,13 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--weights-dtype", type=click.Choice(WEIGHTS_DTYPES), default="float32", show_default=True,
               help="How model.weights.h5 stores the weights: float16 ships at half the size (the network still "
               "computes in float32 or bfloat16).")
-def train(data, out, input_size, second_pass_of, init_from, **options):
+@click.pass_obj
+def train(settings, data, out, input_size, second_pass_of, init_from, **options):
     """Train a segmentation model on DATA (images/ + masks/ or cutouts/, optionally negatives/)."""
     from trainer.training import TrainConfig
     from trainer.training import train as run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    settings = Settings.from_env()
     if init_from is not None:
         from cutout.segmentation.artefact import read_meta
 
@@ -101,18 +100,18 @@ def train(data, out, input_size, second_pass_of, init_from, **options):
 @click.option("--gallery", type=click.Path(path_type=Path), help="Write overlays of the worst cases to this folder.")
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path),
               help="Write the automation curve and the reliability diagram (PNG) to this folder.")
-def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery, plots):
+@click.pass_obj
+def evaluate(settings, data, model_dir, split, tta, limit, as_json, csv_path, gallery, plots):
     """Score a model against a labelled folder DATA (images/ + masks/ or cutouts/)."""
     from cutout.segmentation import artefact, runtime
     from cutout.segmentation.segmenter import describe_precisions
     from trainer.data import find_pairs
     from trainer.evaluate import evaluate_pairs, write_csv
 
-    settings = Settings.from_env()
     pairs = find_pairs(data)  # a wrong folder is said before TensorFlow takes its seconds to start
     if not pairs:
         raise click.ClickException(f"no labelled images in {data} (images/ beside masks/ or cutouts/)")
-    runtime.configure(settings.device, settings.tf_threads)
+    runtime.configure(settings.device, settings.tf_threads, quiet=not settings.debug)
     first, second = artefact.load_bundle(model_dir or settings.model_dir, settings.input_size, settings.second_pass,
                                          settings.inference_precision, settings.inference_engine)
     if split == "val":
@@ -162,12 +161,13 @@ def evaluate(data, model_dir, split, tta, limit, as_json, csv_path, gallery, plo
 @click.command()
 @click.option("--epochs", default=30, show_default=True)
 @click.option("--patience", default=5, show_default=True)
-def retrain(epochs, patience):
+@click.pass_obj
+def retrain(settings, epochs, patience):
     """Retrain now on the corrected cutouts; promote only if better on the frozen holdout."""
     from trainer.retrain import retrain as run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    click.echo(json.dumps(run(Settings.from_env(), epochs=epochs, patience=patience), indent=2))
+    click.echo(json.dumps(run(settings, epochs=epochs, patience=patience), indent=2))
 
 
 @click.command("studio-data")
@@ -215,14 +215,14 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share,
 @click.option("--tta/--no-tta", default=True, show_default=True,
               help="Calibrate for flip test-time augmentation (2x the network time; better Dice, and the flip's "
                    "agreement is a confidence signal); the bundle then runs with it by default.")
-def calibrate(data, model_dir, plots, limit, tta):
+@click.pass_obj
+def calibrate(settings, data, model_dir, plots, limit, tta):
     """Tune a bundle's edge refinement, confidence calibration and release rule on DATA: a
     labelled studio-style VALIDATION folder (three views per garment, <photo>_<View>), never
     one the model trained on."""
     from cutout.segmentation import runtime
     from trainer.calibration import calibrate as run
 
-    settings = Settings.from_env()
-    runtime.configure(settings.device, settings.tf_threads)
+    runtime.configure(settings.device, settings.tf_threads, quiet=not settings.debug)
 
     click.echo(json.dumps(run(model_dir, data, plots or model_dir, limit, _progress, tta=tta), indent=2))

@@ -1,4 +1,5 @@
-"""The retraining task: thin; the work is in trainer.retrain."""
+"""The retraining task: thin; the work is in trainer.retrain. It runs on the app's base task
+(cutout.queue.CutoutTask): an outage of the database or the bucket is retried with backoff."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from trainer.app import app
 # and its visibility timeout twice that.
 @app.task(name=RETRAIN, soft_time_limit=None)
 def retrain() -> dict:
-    from cutout.config import Settings
+    from trainer.app import settings
     from trainer.retrain import retrain as run
 
-    return run(Settings.from_env())
+    return run(settings)

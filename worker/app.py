@@ -16,11 +16,12 @@ from celery.signals import setup_logging, worker_init, worker_process_init, work
 from cutout import db, logs, monitoring
 from cutout.config import ConfigError, Settings
 from cutout.queue import Wait, make_celery
+from worker import settings
 from worker.resources import Resources
 
 log = logging.getLogger(__name__)
 
-app = make_celery(Settings.from_env(), "cutout-worker")
+app = make_celery(settings, "cutout-worker")
 app.conf.include = ["worker.tasks"]
 
 _resources: Resources | None = None
@@ -42,7 +43,6 @@ def start_process(resources: Resources | None = None) -> Resources:
     by whoever runs the tasks in its own process (the demo, tests)."""
     global _resources
     if resources is None:
-        settings = Settings.from_env()
         threads = child_threads(settings, _pool_processes, len(os.sched_getaffinity(0)))
         resources = Resources(replace(settings, tf_threads=threads))
     _resources = resources
@@ -70,16 +70,15 @@ def _start_child(**_):
 @setup_logging.connect
 def _logging(loglevel=None, **_):
     # Our format (CUTOUT_LOG_FORMAT) for Celery's lines and ours alike, instead of Celery's own.
-    logs.configure(loglevel or logging.INFO)
+    logs.configure(loglevel or logging.INFO, settings.log_format)
 
 
 @worker_init.connect
 def _main_process(sender=None, **_):
     global _pool_processes
     _pool_processes = getattr(sender, "concurrency", None)  # the children inherit it
-    port = Settings.from_env().metrics_port
-    if port:
-        monitoring.serve(port)
+    if settings.metrics_port:
+        monitoring.serve(settings.metrics_port)
 
 
 @worker_process_shutdown.connect

@@ -92,7 +92,7 @@ class Resources:
         from cutout.segmentation.segmenter import Segmenter
 
         runtime.configure(self.settings.device, self.settings.tf_threads,
-                          onednn=runtime.onednn_pays(self.settings.tta, location))
+                          onednn=runtime.onednn_pays(self.settings.tta, location), quiet=not self.settings.debug)
         try:
             segmenter = Segmenter.from_settings(replace(self.settings, model_dir=location))
         except (OSError, ValueError, KeyError) as exc:

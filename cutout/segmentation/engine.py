@@ -2,11 +2,11 @@
 
 The networks are Keras models either way (trained, saved and loaded by Keras); OpenVINO only
 runs the same graph, converted in memory when the stage loads (about 2 s a stage). On CPUs it
-is the faster runtime for these small-channel U-Nets: on one core of a Xeon with AMX (stop
-31), the shipped stages' TTA batches took 24 + 43 ms in bfloat16 against TensorFlow's 58 +
-101 ms (23 + 39 since stop 32: for_conversion), and in float32 107 + 199 ms against 124 +
-220, with float32 probabilities equal to TensorFlow's to 1e-4 (tests/unit/test_engine.py;
-masks identical, model card). GPUs stay TensorFlow's.
+is the faster runtime for these small-channel U-Nets: on one core of a Xeon with AMX
+(2026-12-02, commit 711438f) the shipped stages' TTA batches took 23 + 39 ms in bfloat16
+against TensorFlow's 58 + 101 ms, and in float32 107 + 199 ms against 124 + 220, with float32
+probabilities equal to TensorFlow's to 1e-4 (tests/unit/test_engine.py; masks identical:
+docs/benchmarks.md). GPUs stay TensorFlow's.
 
 CUTOUT_INFERENCE_ENGINE: auto (OpenVINO where it is installed and the networks run on the
 CPU, else TensorFlow), tensorflow, or openvino.
@@ -81,8 +81,9 @@ def _nearest_resize_layer():
 
 def for_conversion(keras_model):
     """The same network (its layers and weights shared, not copied) with each nearest-neighbour
-    UpSampling2D as a NearestResize: on one core of a Xeon with AMX (stop 32) the shipped stages'
-    TTA batches took 23 + 39 ms in bfloat16 instead of 27 + 45."""
+    UpSampling2D as a NearestResize: OpenVINO's plugin ran Keras's repeat (Tile and Transpose)
+    in reference code; as one resize, on one core of a Xeon with AMX (2026-12-02, commit
+    711438f), the shipped stages' TTA batches took 23 + 39 ms in bfloat16 instead of 27 + 45."""
     import keras
 
     nearest = _nearest_resize_layer()

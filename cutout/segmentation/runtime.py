@@ -21,13 +21,11 @@ _threads = 0  # what configure set: OpenVINO's networks use as many threads (eng
 
 
 @contextmanager
-def _quiet_native_stderr():
+def _quiet_native_stderr(quiet: bool = True):
     """TensorFlow's native start-up lines (CUDA probing, absl's "before InitializeLog", cuInit
     on a machine without a GPU) go to file descriptor 2 before any log level applies: hide them
-    while TensorFlow starts, unless CUTOUT_DEBUG is set. Python exceptions are unaffected."""
-    from cutout.errors import debugging
-
-    if debugging():
+    while TensorFlow starts, unless `quiet` is off (CUTOUT_DEBUG). Python exceptions are unaffected."""
+    if not quiet:
         yield
         return
     sys.stderr.flush()
@@ -42,7 +40,7 @@ def _quiet_native_stderr():
         os.close(devnull)
 
 
-def configure(device: str = "auto", threads: int = 0, onednn: bool = True) -> str:
+def configure(device: str = "auto", threads: int = 0, onednn: bool = True, quiet: bool = True) -> str:
     """Returns the device actually used: "gpu" or "cpu".
 
     onednn: run TensorFlow's oneDNN CPU kernels even where TensorFlow would not by itself.
@@ -59,7 +57,7 @@ def configure(device: str = "auto", threads: int = 0, onednn: bool = True) -> st
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if onednn:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    with _quiet_native_stderr():
+    with _quiet_native_stderr(quiet):
         try:
             import tensorflow as tf
         except ImportError:

@@ -65,7 +65,7 @@ def test_a_dead_worker_node_s_shot_is_done_once_its_lease_ran_out(own_queue, buc
     assert attempts == 2 and len(segmentations_of(pg_url, gid)) == 1
     lease = SOFT_LIMIT + 90
     assert took >= lease - 15, "never sent again while the first claim's lease could still be running it"
-    assert took <= lease + 60, "back within the lease and one sweep, as the README documents"
+    assert took <= lease + 60, "back within the lease and one sweep, as docs/operations.md documents"
     print(f"recovered {took:.0f} s after the kill (lease {lease} s)")
 
 

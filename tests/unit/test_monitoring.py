@@ -16,11 +16,11 @@ def test_the_worker_s_metrics_folder_is_removed_when_its_process_exits(tmp_path)
     import subprocess
     import sys
 
-    code = ("import os, cutout.monitoring as m; m.prepare_multiprocess(); "
+    code = ("import os, cutout.monitoring as m; m.prepare_multiprocess(9); "
             "folder = os.environ[m.MULTIPROC_ENV]; pid = os.fork()\n"
             "if pid == 0: sys.exit(0)  # runs the hooks it inherited\n"
             "os.waitpid(pid, 0); print(folder, os.path.isdir(folder))")
-    env = {**os.environ, "CUTOUT_METRICS_PORT": "9", "TMPDIR": str(tmp_path)}
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     out = subprocess.run([sys.executable, "-c", "import sys\n" + code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()

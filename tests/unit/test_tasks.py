@@ -80,3 +80,21 @@ def test_an_outage_longer_than_any_ladder_still_ends_done(res, broken):
     _eager_sender(tasks.segment_shot)(1)
     assert status(res) == ("done", None)
     assert flaky.failures == 0
+
+
+def test_the_retraining_task_runs_on_the_base_task_with_the_trainers_settings(sqlite_url, monkeypatch):
+    """The task body itself: the trainer app's settings reach trainer.retrain, and the task is a
+    CutoutTask (so an outage is retried, not lost), like every task of every app."""
+    import importlib
+
+    from cutout.queue import CutoutTask
+    from trainer import tasks as trainer_tasks
+
+    trainer_app = importlib.import_module("trainer.app")  # the module (trainer.app the name is its Celery app)
+
+    assert isinstance(trainer_tasks.retrain, CutoutTask) and isinstance(tasks.segment_shot, CutoutTask)
+    monkeypatch.setattr(trainer_app, "settings", Settings(database_url=sqlite_url, bucket="file:///nowhere",
+                                                          min_training_pairs=1))
+    summary = trainer_tasks.retrain.apply().get()
+    assert summary == {"labelled": 0, "training": 0, "holdout": 0,
+                       "outcome": "skipped: need 1 training pairs and a non-empty holdout"}
