@@ -39,12 +39,24 @@ def engine_for(url: str):
     key = (os.getpid(), url)
     if key not in _engines:
         if url.startswith("sqlite"):
+            _require_sqlite_file(url)
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON"))
         else:
             engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
         _engines[key] = engine
     return _engines[key]
+
+
+def _require_sqlite_file(url: str) -> None:
+    """SQLite would quietly create a misspelled file, empty, and the first query would then fail
+    as if the database were not migrated. Only `cutout db upgrade` (and the demo) create one."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if database and database != ":memory:" and not Path(database).exists():
+        raise ConfigError(f"CUTOUT_DATABASE_URL names the SQLite file {database}, which does not exist: "
+                          "check the path (`cutout db upgrade` creates and migrates a new one)")
 
 
 @contextmanager

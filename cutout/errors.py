@@ -47,8 +47,9 @@ def describe(exc: BaseException, settings=None) -> str | None:
     if module.startswith("sqlalchemy"):
         db = _where(settings.database_url)
         detail = _first_line(exc)
+        server = "the SQLite file is readable" if (settings.database_url or "").startswith("sqlite") else "PostgreSQL runs"
         if name == "OperationalError":
-            return f"database unreachable or refused ({detail}) at {db}: check CUTOUT_DATABASE_URL and that PostgreSQL runs"
+            return f"database unreachable or refused ({detail}) at {db}: check CUTOUT_DATABASE_URL and that {server}"
         if name == "ProgrammingError" and "does not exist" in detail:
             return f"database {db} is not migrated ({detail}): run `cutout db upgrade`"
     if module.startswith(("kombu", "redis", "amqp")):

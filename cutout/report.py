@@ -173,7 +173,9 @@ def _cell(view: dict | None) -> str:
     return text
 
 
-def format_table(report: dict) -> str:
+def format_table(report: dict, names: dict[str, str] | None = None) -> str:
+    """The report as a table; `names` shows a garment by a name of its own instead of its UUID."""
+    names = names or {}
     rule = report["thresholds"]["min_confidence"]
     counts = report["counts"]
     lines = [f"{counts[RELEASED]} garments released, {counts[NEEDS_PERSON]} need a person, {counts[WAITING]} waiting, "
@@ -189,7 +191,7 @@ def format_table(report: dict) -> str:
         score = "-" if g["score"] is None else f"{g['score']:.4f}"
         cells = "  ".join(f"{_cell(g['views'].get(v)):18}" for v in VIEWS)
         why = "; ".join(g["reasons"] or g["waiting_for"]) or "-"
-        lines.append(f"{g['rank']:>3}  {g['garment_id']:36}  {g['status']:14}  {score:>6}  {cells}  {why}")
+        lines.append(f"{g['rank']:>3}  {names.get(g['garment_id'], g['garment_id']):36}  {g['status']:14}  {score:>6}  {cells}  {why}")
     if not report["garments"]:
         lines.append("  (none)")
     shown = report["offset"] + len(report["garments"])

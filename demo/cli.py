@@ -28,17 +28,19 @@ CCP_SAMPLES = ("0007", "0017", "0024", "0689")
 WITH_REFERENCE = ("0017",)
 
 
-def upload_samples(storage) -> list[str]:
+def upload_samples(storage) -> dict[str, str]:
     """Put the sample garments in the bucket as the studio and the cutout team would: each CCP
     sample person as a studio-style garment in its three views (trainer.studio's composites,
-    the same on every machine), the hand cutout of one view, and one drawn synthetic garment."""
-    garments = []
+    the same on every machine), the hand cutout of one view, and one drawn synthetic garment.
+    Returns each garment's UUID with the sample it was made from."""
+    garments = {}
     for sample in CCP_SAMPLES:
         photo = read_ccp(SAMPLES, sample)
         shots = {view: compose(photo, np.random.default_rng([0, int(sample), v]))[:2] for v, view in enumerate(naming.VIEWS)}
-        garments.append(synthetic.upload_views(storage, synthetic.garment_id(f"ccp-{sample}"), shots,
-                                               references=("Front",) if sample in WITH_REFERENCE else ()))
-    garments.append(synthetic.upload_garment(storage, "studio-1", seed=1))
+        gid = synthetic.upload_views(storage, synthetic.garment_id(f"ccp-{sample}"), shots,
+                                     references=("Front",) if sample in WITH_REFERENCE else ())
+        garments[gid] = f"CCP sample {sample}"
+    garments[synthetic.upload_garment(storage, "studio-1", seed=1)] = "drawn garment"
     return garments
 
 
@@ -133,7 +135,8 @@ def demo(settings, out, timeout):
 
     report = needs_cutout(settings.database_url, Rule.from_settings(settings), include_all=True)
     report["garments"] = [g for g in report["garments"] if g["garment_id"] in garments]
-    click.echo(format_table(report).replace("Worst first:", "The sample garments, worst first:", 1))
+    click.echo(format_table(report, names=garments).replace("Worst first:", "The sample garments, worst first:", 1))
+    click.echo("\nThe samples' garment ids:\n" + "\n".join(f"  {name:16} {gid}" for gid, name in garments.items()))
     if settings.bucket.startswith("file://"):
         results = Path(settings.bucket[len("file://"):]) / naming.RESULTS_PREFIX
         click.echo(f"\nmasks, cutouts and overlays: {results}/<model-version>/")

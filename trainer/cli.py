@@ -122,7 +122,7 @@ def evaluate(settings, data, model_dir, split, tta, limit, as_json, csv_path, ga
     if not pairs:
         raise click.ClickException("no labelled images to evaluate")
     report = evaluate_pairs(first, second, pairs, tta=tta, gallery=gallery,
-                            thresholds=(settings.threshold_first, settings.threshold_second))
+                            thresholds=(settings.threshold_first, settings.threshold_second), progress=_progress)
     if csv_path:
         write_csv(csv_path, report["per_image"])
     main = "double" if "double" in report else "single"

@@ -54,8 +54,10 @@ def worker_dice(settings, bundle: Path, pairs: list[Pair]) -> dict:
 
 
 def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: Path | None = None,
-                   worst: int = 8, thresholds: tuple[float | None, float | None] = (None, None)) -> dict:
-    """Evaluate loaded models (second may be None) on labelled pairs."""
+                   worst: int = 8, thresholds: tuple[float | None, float | None] = (None, None),
+                   progress=None) -> dict:
+    """Evaluate loaded models (second may be None) on labelled pairs; progress(done, total)
+    after each photo, if given."""
     seg = Segmenter(first, second, *thresholds)
     tta = tta or seg.tta  # a bundle calibrated with TTA is judged as the worker runs it
     plain = Segmenter(first, second, *thresholds, tta=False)
@@ -94,6 +96,8 @@ def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: 
             for t in SWEEP:
                 sweep[name][t].append(dice(binarise(prob, t), truth))
         rows.append(row)
+        if progress:
+            progress(len(rows), len(pairs))
         if gallery is not None:
             keep[pair.id] = (rgb, binarise(*probs[main]), truth)
     ids = [r["id"] for r in rows]

@@ -17,7 +17,58 @@ from tests.helpers import free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = os.environ.get("CUTOUT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("CUTOUT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_SERVER = os.environ.get("CUTOUT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+MARKER = "cutout-test-run"
+
+
+def _own_redis_database(url: str) -> str:
+    """The URL of a Redis database this run has to itself: the highest-numbered one that is
+    empty, claimed with a marker key, so queues, bindings and notification lists never land in
+    the database a deployment uses, and the run can empty it when it ends. The given URL
+    when none is free (or Redis is not up yet: the tests that need it then say so)."""
+    import redis
+
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    try:
+        for n in range(15, 0, -1):
+            client = redis.Redis.from_url(f"{base}/{n}")
+            holder = client.get(MARKER)
+            if holder is not None and not _alive(int(holder)):
+                client.flushdb()  # a run that died before it could empty its database
+            if client.set(MARKER, os.getpid(), nx=True):
+                if client.dbsize() == 1:
+                    return f"{base}/{n}"
+                client.delete(MARKER)  # someone else's data: not ours to empty
+    except redis.RedisError:
+        pass
+    return url
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+REDIS_URL = _own_redis_database(REDIS_SERVER)
+
+
+def pytest_sessionfinish(session):
+    """Leave nothing behind in Redis: the run's own database is emptied."""
+    import redis
+
+    if REDIS_URL == REDIS_SERVER:
+        return
+    try:
+        client = redis.Redis.from_url(REDIS_URL)
+        if client.get(MARKER) == str(os.getpid()).encode():
+            client.flushdb()
+    except redis.RedisError:
+        pass
 
 
 

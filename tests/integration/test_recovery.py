@@ -15,7 +15,7 @@ import pytest
 
 from cutout import db, imageio, naming
 from demo import synthetic
-from tests.helpers import assert_standings_current
+from tests.helpers import assert_standings_current, free_port
 from tests.integration.conftest import Worker, run_cli, wait_for
 from tests.integration.test_fleet import all_done, segmentations_of, shots_of
 
@@ -69,20 +69,66 @@ def test_a_dead_worker_node_s_shot_is_done_once_its_lease_ran_out(own_queue, buc
     print(f"recovered {took:.0f} s after the kill (lease {lease} s)")
 
 
-def _cluster():
-    if os.geteuid() != 0 or not shutil.which("pg_ctlcluster") or not os.path.isdir("/etc/postgresql"):
-        pytest.skip("needs root and the machine's PostgreSQL cluster (pg_ctlcluster) to stop and start it")
-    return os.listdir("/etc/postgresql")[0]
+class PrivatePostgres:
+    """A PostgreSQL cluster of this test's own (initdb in a temporary folder, a free port), so
+    that stopping it for the outage never touches the machine's. Run as `postgres` under root
+    (the server refuses root), as the current user otherwise."""
+
+    def __init__(self, folder):
+        bindir = _bindir()
+        self.ctl = os.path.join(bindir, "pg_ctl")
+        self.data = os.path.join(folder, "data")
+        self.port = free_port()
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        os.makedirs(folder, exist_ok=True)
+        if self.as_user:
+            shutil.chown(folder, "postgres")
+        self._run(os.path.join(bindir, "initdb"), "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync")
+        self.options = f"-p {self.port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args):
+        subprocess.run([*self.as_user, *args], check=True, timeout=120, capture_output=True)
+
+    def start(self):
+        self._run(self.ctl, "-D", self.data, "-o", self.options, "-w", "-l", self.data + ".log", "start")
+
+    def stop(self):
+        self._run(self.ctl, "-D", self.data, "-m", "fast", "-w", "stop")
 
 
-def _pg(action: str, version: str) -> None:
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action,
-                    *(["-m", "fast"] if action == "stop" else [])], check=True, timeout=120)
+def _bindir() -> str:
+    found = shutil.which("initdb") and os.path.dirname(shutil.which("initdb"))
+    if not found and os.path.isdir("/usr/lib/postgresql"):
+        versions = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: int(v) if v.isdigit() else 0)
+        found = versions and f"/usr/lib/postgresql/{versions[-1]}/bin"
+    if not found or not os.path.exists(os.path.join(found, "initdb")):
+        pytest.skip("needs PostgreSQL's initdb and pg_ctl to run a cluster of the test's own")
+    return found
 
 
-def test_a_database_outage_longer_than_any_retry_ladder_strands_nothing(own_queue, bucket, s3_proxy, pg_url,
+@pytest.fixture
+def private_pg():
+    import tempfile
+
+    # Not under pytest's temporary folder: that is the test user's alone, and the server runs as postgres.
+    folder = tempfile.mkdtemp(prefix="cutout-pg-")
+    cluster = PrivatePostgres(folder)
+    cluster.start()
+    db.upgrade(cluster.url)
+    yield cluster
+    db.dispose_all()
+    try:
+        cluster.stop()
+    except subprocess.CalledProcessError:
+        pass  # already stopped by a failed test
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_database_outage_longer_than_any_retry_ladder_strands_nothing(own_queue, bucket, s3_proxy, private_pg,
                                                                          tmp_path):
-    version = _cluster()
+    own_queue = {**own_queue, "CUTOUT_DATABASE_URL": private_pg.url}
+    pg_url = private_pg.url
     gids = [synthetic.garment_id(f"outage-{i}-{uuid.uuid4().hex[:6]}") for i in range(4)]
     for i, gid in enumerate(gids):
         bucket.put(naming.shot_key(gid, "Front"), imageio.encode_png(synthetic.studio_shot(40 + i, "Front")[0]),
@@ -92,13 +138,13 @@ def test_a_database_outage_longer_than_any_retry_ladder_strands_nothing(own_queu
     try:
         run_cli(own_queue, "produce", "--once")
         assert gate["reached"].wait(180), "the worker never started the first shot"
-        _pg("stop", version)  # the first shot is claimed and in flight; three wait in the queue
+        private_pg.stop()  # the first shot is claimed and in flight; three wait in the queue
         try:
             gate["release"].set()
             # Retries every <= 2 s here: 40 s is twenty of them, three times the old ladder of six.
             time.sleep(40)
         finally:
-            _pg("start", version)
+            private_pg.start()
         db.dispose_all()  # this process's pooled connections died with the server
         done = wait_for(lambda: all(all_done(pg_url, g, 1) for g in gids), timeout=180, interval=1,
                         what="every shot done after the outage")

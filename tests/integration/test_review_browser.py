@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,9 @@ from tests.helpers import assert_standings_current, free_port, png_bytes
 from tests.integration.conftest import ROOT, run_cli, wait_for
 
 CHROMIUM = os.environ.get("CUTOUT_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
+# Screenshots for a person to look at: where CUTOUT_TEST_ARTIFACTS says (e.g. test-artifacts/),
+# else the test's own temporary folder, so a plain run leaves nothing in the checkout.
+ARTIFACTS = os.environ.get("CUTOUT_TEST_ARTIFACTS")
 PASSWORD = "a long enough password"
 
 
@@ -81,8 +84,9 @@ def test_a_reviewer_settles_a_garment_in_the_browser(fleet_env, bucket, worker, 
     row = page.locator(f"tr[data-garment='{gid}']")
     assert row.count() == 1, "the tiny model's cutouts all need a person"
     page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "review-queue.png"), full_page=True)
+    shots = Path(ARTIFACTS) if ARTIFACTS else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "review-queue.png"), full_page=True)
 
     row.locator("a").first.click()
     page.click("button[name=approve] >> text=Approve Front")

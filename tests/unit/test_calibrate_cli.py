@@ -63,6 +63,7 @@ def test_calibrate_then_segment_and_evaluate_with_the_result(studio_folder, tiny
     assert [p["target_precision"] for p in points] == [0.99, 0.98, 0.97, 0.95, 0.90]
     result = runner.invoke(main, ["evaluate", str(studio_folder), "--model", str(bundle), "--no-tta"])
     assert result.exit_code == 0, result.output
+    assert "12/12 photos" in result.output, "a long evaluation says where it is"
     assert f"views disagree on height or size: {held['garments']} garments held back" in result.output
     assert "automation curve (released share -> precision)" in result.output
     assert "on this data, the most released at a precision of 99%: " in result.output

@@ -151,15 +151,20 @@ def test_secrets_come_from_the_environment_with_an_example_to_copy():
         uses = re.findall(r"\$\{" + name + r"(:?[-?])", text)
         assert uses and set(uses) == {":?"}, f"{name}: required (${{{name}:?…}}), never a default in the repository"
     assert "/.env" in (ROOT / ".gitignore").read_text().split(), "a filled .env is never committed"
+    example = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+                   if line and not line.startswith("#"))
+    for name in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "CUTOUT_SECRET_KEY", "REDIS_PASSWORD", "FLOWER_PASSWORD"):
+        assert example[name] == "", f"{name} is empty in .env.example, so a copied file without it is refused"
 
 
-def test_only_the_review_page_and_minio_s_console_face_the_network():
+def test_only_the_review_page_and_minio_s_api_and_console_face_the_network():
+    """The studio uploads its shots through MinIO's S3 API; the team uses the review page."""
     public = set()
     for name, service in SERVICES.items():
         for port in service.get("ports", []):
             if not str(port).startswith("127.0.0.1:"):
                 public.add((name, str(port)))
-    assert public == {("review", "8080:8080"), ("minio", "9001:9001")}
+    assert public == {("review", "8080:8080"), ("minio", "9000:9000"), ("minio", "9001:9001")}
 
 
 def test_redis_wants_the_password_every_client_is_given():

@@ -69,3 +69,9 @@ def test_a_wrong_data_folder_is_said_before_tensorflow_starts(tmp_path):
     out = run("evaluate", str(tmp_path))
     assert out.returncode == 1 and "needs images/ and masks/ or cutouts/" in out.stderr
     assert "TensorFlow" not in out.stderr, "the folder is checked first"
+
+
+def test_a_misspelled_sqlite_file_is_named_not_created(tmp_path):
+    out = run("report", "needs-cutout", CUTOUT_DATABASE_URL=f"sqlite:///{tmp_path}/typo.db")
+    assert out.returncode == 1 and "typo.db, which does not exist" in out.stderr and "PostgreSQL" not in out.stderr
+    assert not (tmp_path / "typo.db").exists(), "nothing was created"

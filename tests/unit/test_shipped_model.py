@@ -28,6 +28,8 @@ def test_demo_prints_the_report_and_writes_outputs(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "The sample garments, worst first" in out.stdout and synthetic.garment_id("studio-1") in out.stdout
+    table = out.stdout[out.stdout.index("The sample garments, worst first"):]
+    assert "CCP sample 0689" in table and "drawn garment" in table, "the report says which sample each garment is"
     results = list((tmp_path / "bucket" / naming.RESULTS_PREFIX).glob("*/*"))
     for suffix in ("_mask.png", "_cutout.png", "_overlay.jpg", "_first.png"):
         assert len([p for p in results if p.name.endswith(suffix)]) == 15, suffix
