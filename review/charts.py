@@ -67,16 +67,22 @@ def quality_png(url: str) -> bytes:
     return _png(fig)
 
 
-def histogram_png(url: str) -> bytes:
+def current_scores(url: str) -> tuple[list[float], list[float]]:
+    """The confidences of the model in service (cutout.models.in_service), and the Dice of
+    those of its results that have a reference."""
     with session_scope(url) as session:
         current = models.in_service(session)
         rows = session.execute(select(Segmentation.confidence, Segmentation.dice)
                                .where(Segmentation.model_version_id == current)).all()
+    return [r.confidence for r in rows], [r.dice for r in rows if r.dice is not None]
+
+
+def histogram_png(url: str) -> bytes:
+    confidence, dice = current_scores(url)
     fig, (left, right) = _figure(9.0, 3.2, ncols=2)
     bins = [i / 50 for i in range(51)]
-    left.hist([r.confidence for r in rows], bins=bins, color="tab:blue")
-    left.set_title(f"confidence ({len(rows)} shots)")
-    dice = [r.dice for r in rows if r.dice is not None]
+    left.hist(confidence, bins=bins, color="tab:blue")
+    left.set_title(f"confidence ({len(confidence)} shots)")
     right.hist(dice, bins=bins, color="tab:green")
     right.set_title(f"Dice against references ({len(dice)} shots)")
     for ax in (left, right):

@@ -14,7 +14,7 @@ def test_isotonic_fit_is_monotone_bounded_and_least_squares():
     y = np.clip(0.6 + 0.4 * x + rng.normal(0, 0.08, 300), 0, 1.2)
     kx, ky = isotonic(x, y)
     assert np.all(np.diff(kx) > 0) and np.all(np.diff(ky) >= 0), "monotone"
-    assert ky.min() >= 0 and ky.max() <= 1, "bounded"
+    assert (y > 1).sum() > 10 and ky.max() == 1.0, "blocks whose mean Dice passes 1 are held at 1"
     # Pool adjacent violators by hand on a tiny case: (1, 3, 2) -> (1, 2.5, 2.5).
     kx, ky = isotonic([0, 1, 2], [1, 3, 2])
     assert np.interp([0, 1, 2], kx, ky).tolist() == pytest.approx([1, 1, 1])  # clipped to 1
@@ -51,12 +51,12 @@ def test_calibration_picks_the_informative_score_and_predicts_dice():
         weights["expected_dice"] > 0.9 and abs(weights["decisiveness"]) < 0.05), calibration
     predicted = np.array([predicted_dice(s, calibration) for s in signals])
     assert np.mean(np.abs(predicted - dice)) < 0.02
-    assert predicted_dice({"decisiveness": 0, "agreement": 0, "expected_dice": 0, "garment_fraction": 0},
-                          calibration) >= 0.0
+    nothing = predicted_dice({"decisiveness": 0, "agreement": 0, "expected_dice": 0, "garment_fraction": 0}, calibration)
+    assert nothing == pytest.approx(min(predicted), abs=1e-9), "no signal at all predicts the least Dice seen"
     xs = np.linspace(0, 1, 50)
     curve = [predicted_dice({"decisiveness": 1, "agreement": 1, "expected_dice": v, "garment_fraction": 0.2},
                             calibration) for v in xs]
-    assert np.all(np.diff(curve) >= -1e-12) and min(curve) >= 0 and max(curve) <= 1
+    assert np.all(np.diff(curve) >= -1e-12) and curve[-1] - curve[0] > 0.2, "more expected Dice, more Dice"
 
 
 def rows(garment, predicted_and_truth):

@@ -54,7 +54,8 @@ def test_photos_in_every_png_mode_a_studio_exports_decode_to_the_same_rgb():
     palette = io.BytesIO()
     Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=16).save(palette, "PNG")
     decoded = imageio.decode_png(palette.getvalue(), 10_000)
-    assert decoded.shape == rgb.shape and decoded.dtype == np.uint8
+    expected = np.asarray(Image.open(io.BytesIO(palette.getvalue())).convert("RGB"))
+    assert np.array_equal(decoded, expected), "each palette index becomes its colour"
     assert np.array_equal(imageio.decode_png(png_bytes(rgb) + b"\0" * 100 + b"trailing", 10_000), as_rgb), \
         "bytes after IEND are not a truncation"
 

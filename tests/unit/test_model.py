@@ -199,8 +199,6 @@ def test_segmenter_two_passes_at_the_photos_size(tiny_model):
     result = seg.segment(rgba[:, :, :3])
     assert result.mask.shape == (1728, 1152) and result.first_mask.shape == (1728, 1152)
     assert set(np.unique(result.mask)) <= {0, 255}
-    assert np.array_equal(result.mask, np.where(result.prob > seg.threshold_second, 255, 0))
-    assert np.array_equal(result.first_mask, np.where(result.first_prob > seg.threshold_first, 255, 0))
     assert {"first_pass_s", "second_pass_s"} <= set(result.timings)
     assert "+" in seg.version
     single = Segmenter.from_settings(Settings(model_dir=tiny_model, second_pass=False))

@@ -1,5 +1,7 @@
 """Training precision and XLA are chosen at run time from this machine, never assumed."""
 
+import os
+
 import pytest
 
 from cutout.segmentation import runtime
@@ -66,15 +68,14 @@ def test_a_given_xla_setting_is_kept_while_precision_is_measured(monkeypatch):
 
 def test_this_machine_is_described():
     info = runtime.cpu_info()
-    assert info["model"] and info["cores"] >= 1 and isinstance(info["native_bf16"], bool)
+    flags = set(next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split(":")[1].split())
+    assert info["model"] and info["cores"] == os.cpu_count()
+    assert info["native_bf16"] == bool(flags & {"avx512_bf16", "amx_bf16"}), "read off the CPU's own flags"
 
 
-@pytest.mark.parametrize("given, onednn, expected", [(None, True, ("1", True)), ("0", True, ("0", False)),
-                                                     (None, False, (None, None))])
-def test_onednn_kernels_are_asked_for_unless_the_operator_or_caller_says_otherwise(given, onednn, expected):
-    """TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, when it loads: each case is a fresh process.
-    Without the caller's or operator's say, what TensorFlow does is its own choice (None)."""
-    import os
+def _onednn_in_a_fresh_process(given: str | None, onednn: bool) -> tuple[str | None, str]:
+    """(TF_ENABLE_ONEDNN_OPTS, whether oneDNN runs) in a new process: TensorFlow reads the
+    variable once, when it loads."""
     import subprocess
     import sys
 
@@ -86,9 +87,17 @@ def test_onednn_kernels_are_asked_for_unless_the_operator_or_caller_says_otherwi
             "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), runtime.onednn_enabled())")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     value, enabled = out.stdout.split()
-    assert (None if value == "None" else value) == expected[0]
-    if expected[1] is not None:
-        assert enabled == str(expected[1])
+    return (None if value == "None" else value), enabled
+
+
+@pytest.mark.parametrize("given, expected", [(None, ("1", "True")), ("0", ("0", "False"))])
+def test_onednn_kernels_are_asked_for_unless_the_operator_says_otherwise(given, expected):
+    assert _onednn_in_a_fresh_process(given, onednn=True) == expected
+
+
+def test_without_the_callers_say_onednn_is_tensorflows_own_choice():
+    value, _ = _onednn_in_a_fresh_process(None, onednn=False)
+    assert value is None, "the variable is left unset: TensorFlow decides by the CPU"
 
 
 def test_onednn_is_asked_for_only_where_the_networks_run_flip_tta(tmp_path):

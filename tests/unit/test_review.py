@@ -199,11 +199,21 @@ def test_images_come_from_the_database_keys_only(client):
     assert client.get("/shots/99/photo").status_code == 404
 
 
-def test_model_history_and_plots(client):
+def test_model_history_and_plots(client, settings):
+    import cv2
+
+    from review import charts
+
     assert "m-1" in client.get("/models").get_data(as_text=True)
     for path in ("/models/quality.png", "/models/current/histogram.png"):
         response = client.get(path)
-        assert response.status_code == 200 and response.data.startswith(b"\x89PNG")
+        image = cv2.imdecode(np.frombuffer(response.data, np.uint8), cv2.IMREAD_COLOR)
+        assert response.status_code == 200 and image is not None and image.std() > 10, path
+    # Nothing promoted: the histograms show the model the fleet runs, the newest to segment.
+    assert charts.current_scores(settings.database_url) == ([0.5, 0.5, 0.5], [])
+    with session_scope(settings.database_url) as s:
+        s.add(ModelVersion(id=2, version="m-2", location="/m2", metrics={}, params={}, is_current=True))
+    assert charts.current_scores(settings.database_url) == ([], []), "the promoted one, once there is one"
 
 
 def test_the_queue_filters_by_the_views_disagreeing_on_the_garments_size(client, settings):

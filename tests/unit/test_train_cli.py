@@ -24,7 +24,8 @@ def test_train_first_and_second_pass(folder, tmp_path):
     result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "first"), *common])
     assert result.exit_code == 0, result.output
     meta = artefact.read_meta(tmp_path / "first")
-    assert meta.stage == "first" and 0.2 <= meta.threshold <= 0.85
+    sweep = meta.evaluation["threshold_sweep_mean_dice"]
+    assert meta.stage == "first" and meta.threshold == float(max(sweep, key=sweep.get)), "the best of the sweep"
     assert meta.training["n_train"] == 5 and meta.training["n_val"] == 1 and len(meta.training["val_ids"]) == 1
     assert meta.evaluation["n"] == 1 and "threshold_sweep_mean_dice" in meta.evaluation
     header = (tmp_path / "first" / "training_log.csv").read_text().splitlines()[0]
