@@ -146,3 +146,60 @@ def release_score(garment: dict) -> float:
 def released(garment: dict, threshold: float) -> bool:
     """Whether the rule releases a measured garment (garment_table's) at a model's threshold."""
     return release_score(garment) >= threshold
+
+
+# Choosing a model's threshold from measured garments (cutout calibrate).
+
+def automation_curve(garments: dict[str, dict], good: float = GOOD_DICE) -> list[dict]:
+    """For each candidate threshold (every garment's release score, high to low): the share of
+    garments released and the precision among them."""
+    items = sorted(garments.values(), key=lambda g: -release_score(g))
+    curve, right = [], 0
+    for k, g in enumerate(items, 1):
+        right += g["dice"] >= good
+        if k == len(items) or release_score(items[k]) < release_score(g):
+            curve.append({"threshold": release_score(g), "released": k / len(items), "precision": right / k})
+    return curve
+
+
+def choose_release(garments: dict[str, dict], precision: float = TARGET_PRECISION, good: float = GOOD_DICE) -> dict:
+    """The release rule: the lowest threshold whose released garments reach `precision` (when
+    none does, a threshold above any confidence: nothing is released).
+
+    The threshold sits halfway between the last garment released and the first held back, not
+    on the last one's score: that score moves in the fifth decimal between paths that compute
+    the same thing (cutout evaluate's batching against calibrate's, bfloat16 workers), and a rule
+    on its exact value dropped the boundary garment (measured: 5 of 161 released instead of 6)."""
+    curve = automation_curve(garments, good)
+    ok = [i for i, c in enumerate(curve) if c["precision"] >= precision]
+    if not ok:
+        threshold, chosen = 1.01, None
+    else:
+        i = max(ok, key=lambda i: curve[i]["released"])
+        chosen = curve[i]
+        below = curve[i + 1]["threshold"] if i + 1 < len(curve) else chosen["threshold"]
+        threshold = (chosen["threshold"] + below) / 2
+    return {"min_predicted_dice": threshold, "good_dice": good,
+            "target_precision": precision, "max_height_spread": ViewLimits().height,
+            "max_size_spread": ViewLimits().size,
+            "validation": {"garments": len(garments), "released": round(chosen["released"], 4) if chosen else 0.0,
+                           "precision": round(chosen["precision"], 4) if chosen else None}}
+
+
+# Other precisions a studio may choose instead of the rule's, with the threshold that gives
+# each on validation (model.json's release.operating_points).
+OPERATING_PRECISIONS = (0.99, 0.98, 0.97, 0.95, 0.90)
+
+
+def operating_points(garments: dict[str, dict], precisions=OPERATING_PRECISIONS, good: float = GOOD_DICE) -> list[dict]:
+    """The release rule at each of `precisions`: its threshold and what it released on
+    validation. The default rule aims at 98 %, and one confidently wrong garment near the top of
+    the ranking holds it to a few garments; a studio that accepts 95 % passes that point's
+    threshold to `cutout report needs-cutout --min-confidence` (or CUTOUT_MIN_CONFIDENCE) and
+    knows from here what to expect."""
+    points = []
+    for precision in precisions:
+        rule = choose_release(garments, precision, good)
+        points.append({"target_precision": precision, "min_predicted_dice": round(rule["min_predicted_dice"], 6),
+                       "released": rule["validation"]["released"], "precision": rule["validation"]["precision"]})
+    return points

@@ -1,15 +1,7 @@
-"""Turning confidence signals into an estimate of Dice, and choosing the release rule.
-
-Both are fitted on validation garments, never on training ones:
-
-- calibration: centred isotonic regression (pool adjacent violators) of the measured Dice on one
-  scalar score of the signals (one of SCORES, or a least-squares weighted sum of FEATURES);
-  of the candidates, the one with the smallest squared error on garments held out of its
-  fit wins. The result is monotone in its score (strictly, between its first and last
-  points) and bounded by construction, and stored as points to interpolate between.
-- release rule (cutout.release): the threshold is the lowest at which at least `precision` of
-  the released validation garments have every view at Dice >= `good`.
-"""
+"""`cutout calibrate`: on labelled studio-style validation garments, search the edge refinement
+and threshold, fit the confidence calibration (trainer.confidence_fit) and choose the release
+rule's threshold (cutout.release.choose_release), and write them into the bundle. Fitted on
+validation garments, never on training ones."""
 
 from __future__ import annotations
 
@@ -17,142 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cutout.release import GOOD_DICE, TARGET_PRECISION, ViewLimits, garment_table, release_score
-from cutout.segmentation.confidence import FEATURES, SCORES, score
-
-
-def isotonic(x, y) -> tuple[np.ndarray, np.ndarray]:
-    """Non-decreasing least-squares fit of y on x, as (knots x, fitted y) to interpolate between:
-    one knot per pooled block, at the mean x of its members ("centred" isotonic regression).
-
-    Plain isotonic regression is a staircase: every score inside a block maps to one value, so
-    garments whose scores differ tie, and the release rule and the report's order can only
-    take or leave a whole step. Knots at the blocks' centres keep the fit's values there and
-    join them by straight lines, so the map is strictly increasing between the outer knots and
-    a higher score always predicts a higher Dice (on the shipped bundle's validation views the
-    error on held-out garments is the same, 0.00240 against 0.00241)."""
-    order = np.argsort(x, kind="stable")
-    xs, ys = np.asarray(x, float)[order], np.asarray(y, float)[order]
-    blocks = []  # [sum of y, count, sum of x]
-    for xi, yi in zip(xs, ys):
-        blocks.append([yi, 1, xi])
-        # Pool on equal means too, and on a shared x: the knots must increase strictly in both.
-        while len(blocks) > 1 and (blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]
-                                   or blocks[-2][2] / blocks[-2][1] >= blocks[-1][2] / blocks[-1][1]):
-            total, count, x_total = blocks.pop()
-            blocks[-1][0] += total
-            blocks[-1][1] += count
-            blocks[-1][2] += x_total
-    knots_x = np.array([x_total / count for _, count, x_total in blocks])
-    knots_y = np.array([total / count for total, count, _ in blocks])
-    return knots_x, np.clip(knots_y, 0.0, 1.0)
-
-
-def _fit(name: str, signals: list[dict], dice: np.ndarray) -> dict:
-    """One candidate calibration fitted on these views: a score, then isotonic to Dice."""
-    calibration = {"score": name}
-    if name == "linear":
-        x = np.array([[s.get(k, 1.0) for k in FEATURES] for s in signals] + [[0.0] * len(FEATURES)])
-        y = np.append(dice, 0.0)  # anchors an empty mask (all signals 0) at Dice 0
-        design = np.column_stack([x, np.ones(len(x))])
-        coef = np.linalg.lstsq(design, y, rcond=None)[0]
-        calibration.update(weights={k: round(float(w), 6) for k, w in zip(FEATURES, coef[:-1])},
-                           bias=round(float(coef[-1]), 6))
-    x = np.array([score(s, calibration) for s in signals])
-    kx, ky = isotonic(x, dice)
-    calibration.update(x=[round(float(v), 6) for v in kx], y=[round(float(v), 6) for v in ky])
-    return calibration
-
-
-def _cross_validated_error(name: str, signals: list[dict], dice: np.ndarray, groups: list[str], folds: int) -> float:
-    """Mean squared error of the candidate on garments it was not fitted on (k folds by garment)."""
-    from cutout.segmentation.confidence import predicted_dice
-
-    names = sorted(set(groups))
-    fold_of = {g: i % folds for i, g in enumerate(np.random.default_rng(0).permutation(names))}
-    errors = np.zeros(len(dice))
-    for k in range(folds):
-        test = np.array([fold_of[g] == k for g in groups])
-        if test.all() or not test.any():
-            return float("inf")
-        fitted = _fit(name, [s for s, t in zip(signals, test) if not t], dice[~test])
-        errors[test] = [(predicted_dice(s, fitted) - d) ** 2 for s, d, t in zip(signals, dice, test) if t]
-    return float(errors.mean())
-
-
-def fit_calibration(signals: list[dict], dice: list[float], groups: list[str] | None = None, folds: int = 5) -> dict:
-    """The calibration (see module doc) from per-view signals and their measured Dice: the
-    candidate (each of SCORES, and a weighted sum of FEATURES) with the smallest error on
-    garments held out of its fit (views of one garment in one fold), refitted on all views."""
-    dice = np.asarray(dice, float)
-    groups = groups or [str(i) for i in range(len(dice))]
-    folds = min(folds, len(set(groups)))
-    best = None
-    for name in (*SCORES, "linear"):
-        error = _cross_validated_error(name, signals, dice, groups, folds) if folds >= 2 else 0.0
-        if best is None or error < best[0]:
-            best = (error, name)
-    calibration = _fit(best[1], signals, dice)
-    from cutout.segmentation.confidence import predicted_dice
-
-    fitted = np.array([predicted_dice(s, calibration) for s in signals])
-    calibration.update(mse=round(float(np.mean((fitted - dice) ** 2)), 6), cv_mse=round(best[0], 6), n=len(dice))
-    return calibration
-
-
-def automation_curve(garments: dict[str, dict], good: float = GOOD_DICE) -> list[dict]:
-    """For each candidate threshold (every garment's release score, high to low): the share of
-    garments released and the precision among them."""
-    items = sorted(garments.values(), key=lambda g: -release_score(g))
-    curve, right = [], 0
-    for k, g in enumerate(items, 1):
-        right += g["dice"] >= good
-        if k == len(items) or release_score(items[k]) < release_score(g):
-            curve.append({"threshold": release_score(g), "released": k / len(items), "precision": right / k})
-    return curve
-
-
-def choose_release(garments: dict[str, dict], precision: float = TARGET_PRECISION, good: float = GOOD_DICE) -> dict:
-    """The release rule: the lowest threshold whose released garments reach `precision` (when
-    none does, a threshold above any confidence: nothing is released).
-
-    The threshold sits halfway between the last garment released and the first held back, not
-    on the last one's score: that score moves in the fifth decimal between paths that compute
-    the same thing (cutout evaluate's batching against calibrate's, bfloat16 workers), and a rule
-    on its exact value dropped the boundary garment (measured: 5 of 161 released instead of 6)."""
-    curve = automation_curve(garments, good)
-    ok = [i for i, c in enumerate(curve) if c["precision"] >= precision]
-    if not ok:
-        threshold, chosen = 1.01, None
-    else:
-        i = max(ok, key=lambda i: curve[i]["released"])
-        chosen = curve[i]
-        below = curve[i + 1]["threshold"] if i + 1 < len(curve) else chosen["threshold"]
-        threshold = (chosen["threshold"] + below) / 2
-    return {"min_predicted_dice": threshold, "good_dice": good,
-            "target_precision": precision, "max_height_spread": ViewLimits().height,
-            "max_size_spread": ViewLimits().size,
-            "validation": {"garments": len(garments), "released": round(chosen["released"], 4) if chosen else 0.0,
-                           "precision": round(chosen["precision"], 4) if chosen else None}}
-
-
-# Other precisions a studio may choose instead of the rule's, with the threshold that gives
-# each on validation (model.json's release.operating_points).
-OPERATING_PRECISIONS = (0.99, 0.98, 0.97, 0.95, 0.90)
-
-
-def operating_points(garments: dict[str, dict], precisions=OPERATING_PRECISIONS, good: float = GOOD_DICE) -> list[dict]:
-    """The release rule at each of `precisions`: its threshold and what it released on
-    validation. The default rule aims at 98 %, and one confidently wrong garment near the top of
-    the ranking holds it to a few garments; a studio that accepts 95 % passes that point's
-    threshold to `cutout report needs-cutout --min-confidence` (or CUTOUT_MIN_CONFIDENCE) and
-    knows from here what to expect."""
-    points = []
-    for precision in precisions:
-        rule = choose_release(garments, precision, good)
-        points.append({"target_precision": precision, "min_predicted_dice": round(rule["min_predicted_dice"], 6),
-                       "released": rule["validation"]["released"], "precision": rule["validation"]["precision"]})
-    return points
+from cutout.release import GOOD_DICE, automation_curve, choose_release, garment_table, operating_points
+from cutout.segmentation.confidence import FEATURES
+from trainer.confidence_fit import fit_calibration
 
 
 # Edge refinement candidates (full-resolution window radius, regularisation; None = off) and

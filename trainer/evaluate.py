@@ -128,8 +128,7 @@ def automation(rows: list[dict], variant: str, rule: dict | None) -> dict:
     right: what the checks cost), and the operating points measured on these garments (the
     threshold each precision would take here, and what it would release: on the studio's own
     holdout, what `--min-confidence` to choose)."""
-    from cutout.release import GOOD_DICE, garment_table, released
-    from trainer.calibration import automation_curve, operating_points
+    from cutout.release import GOOD_DICE, automation_curve, garment_table, operating_points, released
 
     garments = garment_table([{"garment": r["garment"], "predicted": r["confidence"], "dice": r[f"{variant}_dice"],
                                "signals": {k[len("signal_"):]: v for k, v in r.items() if k.startswith("signal_")}}

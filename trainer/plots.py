@@ -71,3 +71,27 @@ def write_plots(folder: Path, curve: list[dict], rule: dict | None, predicted, m
     folder.mkdir(parents=True, exist_ok=True)
     automation_plot(curve, rule, folder / "automation.png")
     reliability_plot(predicted, measured, folder / "reliability.png")
+
+
+def training_curves(csv_path: Path, png_path: Path) -> None:
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(open(csv_path)))
+    if not rows:
+        return
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, axis in (("loss", a), ("dice", b)):
+        axis.plot(epochs, [float(r[key]) for r in rows], label="train")
+        axis.plot(epochs, [float(r["val_" + key]) for r in rows], label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_title(key)
+        axis.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)

@@ -1,9 +1,7 @@
-"""Training a first- or second-pass model from a labelled folder (the study's recipe).
-
-Photos are fitted to the model's input once, up front, with the same functions the worker
-uses; a tf.data pipeline then shuffles, flips, jitters colour, normalises and batches on both
-cores while the model trains. Early stopping and the best checkpoint follow validation Dice.
-"""
+"""Training a first- or second-pass model from a labelled folder (the study's recipe): the
+run's orchestration. Its inputs are trainer.inputs', what it computes in trainer.compute's, its
+callbacks trainer.callbacks' and its curves trainer.plots'. Early stopping and the best
+checkpoint follow validation loss or Dice."""
 
 from __future__ import annotations
 
@@ -17,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from cutout import bundle
-from cutout.imageio import read_mask_file, read_photo_file
+from cutout.imageio import read_photo_file
 from cutout.segmentation import artefact
-from cutout.segmentation.preprocess import fit_image, fit_mask, focus_crop
+from trainer import callbacks as callbacks_
+from trainer import compute, inputs, plots
 from trainer.data import Pair, channel_stats, find_pairs, split
 
 log = logging.getLogger(__name__)
@@ -62,207 +61,6 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
 
-def _load(pairs: list[Pair], cfg: TrainConfig, first: artefact.LoadedModel | None, fill, threshold,
-          jitter: float = 0.0, with_negatives: bool = False):
-    """Fitted uint8 photos and float masks (N,H,W,1; with_negatives N,H,W,2, the second
-    channel the pair's negatives, zero where it has none); for the second pass, focused on
-    first-pass predictions as the worker focuses them (a photo where the first pass found nothing
-    is left out: the worker never runs the second model on it), each with its focus region's
-    dilation drawn from cfg.dilate_fraction +- `jitter`.
-
-    Why the jitter: trained behind one fixed dilation, the second model learns that the garment
-    ends a fixed distance inside the blanked border, and it cannot give back what the first pass
-    missed (the bundle shipped before the jitter, at 1152x1728: 1.4 % of the garment on average
-    lay outside the focus region; widening it to 5 % at inference cost 0.008 mean Dice, to 8 %
-    0.08). Varying the border makes the edge a property of the photo, not of the blank."""
-    from cutout.segmentation.segmenter import Segmenter, aspect, binarise
-
-    segmenter = Segmenter(first) if first is not None else None
-    dilations = np.random.default_rng(cfg.seed).uniform(-jitter, jitter, len(pairs)) + cfg.dilate_fraction
-    xs, ys = [], []
-    for pair, dilation in zip(pairs, dilations):
-        rgb = read_photo_file(pair.image)
-        truth = read_mask_file(pair.truth)
-        if truth.shape != rgb.shape[:2]:
-            raise ValueError(f"{pair.id}: mask {truth.shape} and photo {rgb.shape[:2]} differ in size")
-        negatives = None
-        if with_negatives:
-            negatives = read_mask_file(pair.negatives) if pair.negatives else np.zeros_like(truth)
-            if negatives.shape != truth.shape:
-                raise ValueError(f"{pair.id}: negatives {negatives.shape} and photo {rgb.shape[:2]} differ in size")
-        if segmenter is not None:
-            predicted = binarise(segmenter.first_pass(rgb), threshold)
-            cropped = focus_crop(rgb, predicted, dilation, fill, aspect(cfg.input_size))
-            if cropped is None:
-                log.warning("%s: the first pass found no garment; left out of the second pass", pair.id)
-                continue
-            rgb, _, box = cropped
-            truth = truth[box.slices]
-            negatives = negatives[box.slices] if negatives is not None else None
-        fitted, _ = fit_image(rgb, cfg.input_size, cfg.fit, fill=fill)
-        xs.append(fitted)
-        channels = [truth] if negatives is None else [truth, negatives]
-        ys.append(np.stack([fit_mask(c, cfg.input_size, cfg.fit) for c in channels], axis=-1))
-    return np.stack(xs), np.stack(ys)
-
-
-def _pipeline(x, y, mean, std, cfg: TrainConfig, training: bool):
-    import tensorflow as tf
-
-    mean = tf.constant(mean, tf.float32)
-    std = tf.constant(std, tf.float32)
-
-    def augment(image, mask):
-        image = tf.cast(image, tf.float32) / 255.0
-        if cfg.flip:
-            flip = tf.random.uniform(()) < 0.5
-            image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
-            mask = tf.cond(flip, lambda: tf.image.flip_left_right(mask), lambda: mask)
-        if cfg.colour:
-            # Mild only: the study found stronger augmentation hurt.
-            image = tf.image.random_brightness(image, 0.05)
-            image = tf.image.random_contrast(image, 0.9, 1.1)
-            image = tf.image.random_saturation(image, 0.9, 1.1)
-            image = tf.clip_by_value(image, 0.0, 1.0)
-        return image * 255.0, mask
-
-    def norm(image, mask):
-        return (tf.cast(image, tf.float32) - mean) / std, mask
-
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if training:
-        ds = ds.shuffle(len(x), seed=cfg.seed, reshuffle_each_iteration=True)
-        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.map(norm, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def _plot_curves(csv_path: Path, png_path: Path) -> None:
-    import csv
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = list(csv.DictReader(open(csv_path)))
-    if not rows:
-        return
-    epochs = [int(r["epoch"]) + 1 for r in rows]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, axis in (("loss", a), ("dice", b)):
-        axis.plot(epochs, [float(r[key]) for r in rows], label="train")
-        axis.plot(epochs, [float(r["val_" + key]) for r in rows], label="validation")
-        axis.set_xlabel("epoch")
-        axis.set_title(key)
-        axis.legend()
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
-
-
-def _EpochTimer():
-    import keras
-
-    class EpochTimer(keras.callbacks.Callback):
-        """Adds the epoch's wall time to the logs (and so to training_log.csv)."""
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            if logs is not None:
-                logs["seconds"] = round(time.perf_counter() - self._started, 1)
-
-    return EpochTimer()
-
-
-def _TimeBudget(minutes: float):
-    import keras
-
-    class TimeBudget(keras.callbacks.Callback):
-        """Stops before an epoch that would end past the budget (judged by the slowest epoch so
-        far but the first, which also compiles), so a scheduled or budgeted run ends on time
-        with its best checkpoint kept. Needs EpochTimer before it in the callbacks."""
-
-        def on_train_begin(self, logs=None):
-            self._started = time.perf_counter()
-            self._epochs = []
-            self.stopped_at = None
-
-        def on_epoch_end(self, epoch, logs=None):
-            now = time.perf_counter()
-            self._epochs.append(logs["seconds"])  # EpochTimer, which runs first, measured it
-            next_epoch = max(self._epochs[1:] or self._epochs)
-            if now - self._started + next_epoch > minutes * 60:
-                self.stopped_at = epoch + 1
-                self.model.stop_training = True
-                log.info("time budget: stopping after epoch %d (%.0f of %.0f min used)",
-                         epoch + 1, (now - self._started) / 60, minutes)
-
-    return TimeBudget()
-
-
-def _step_seconds(policy: str, cfg: TrainConfig, jit_compile: bool, steps: int = 4) -> float:
-    import keras
-
-    from cutout.segmentation.unet import build_unet
-    from trainer.losses import BceDiceLoss
-
-    keras.mixed_precision.set_global_policy(policy)
-    model = build_unet(cfg.input_size, cfg.depth, cfg.base_filters)
-    model.compile(optimizer=keras.optimizers.RMSprop(3e-4), loss=BceDiceLoss(), jit_compile=jit_compile)
-    x = np.random.default_rng(0).normal(size=(cfg.batch_size, *cfg.input_size, 3)).astype(np.float32)
-    y = (x[..., :1] > 0).astype(np.float32)
-    model.train_on_batch(x, y)  # compiles
-    started = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(x, y)
-    keras.mixed_precision.set_global_policy("float32")
-    return (time.perf_counter() - started) / steps
-
-
-def _compute_name(policy: str, jit_compile: bool) -> str:
-    return f"{policy}+{'xla' if jit_compile else 'eager'}"
-
-
-def choose_compute(cfg: TrainConfig, device: str) -> tuple[str, bool, dict]:
-    """(precision policy, XLA or not) for training, and what the choice was based on.
-
-    Neither is assumed: CPUs differ from one machine to the next. XLA made the step 1.5x
-    faster on the AVX-512 EPYCs, yet on a Xeon with AMX the eager step (oneDNN) was faster
-    than XLA's, and in bfloat16 faster still (0.40 s against XLA float32's 0.59 at 288x192).
-    So what is not given is measured here, now, with a few steps of the real model: "auto"
-    precision follows runtime.measured_bfloat16 (bfloat16 only where native and clearly
-    faster), each precision timed at its faster compilation; XLA or eager (None) is then
-    whichever was faster in the chosen precision."""
-    from cutout.segmentation.runtime import cpu_info, measured_bfloat16
-
-    compiles = [True, False] if cfg.jit_compile is None else [cfg.jit_compile]
-    seconds: dict[str, float] = {}
-
-    def fastest(policy: str) -> float:
-        for jit in compiles:
-            seconds[_compute_name(policy, jit)] = round(_step_seconds(policy, cfg, jit), 4)
-        return min(seconds[_compute_name(policy, jit)] for jit in compiles)
-
-    if cfg.precision != "auto":
-        precision, why = cfg.precision, {"cpu": cpu_info(), "chosen_by": "--precision"}
-    else:
-        bfloat16, why = measured_bfloat16(fastest, device)
-        precision = "mixed_bfloat16" if bfloat16 else "float32"
-    if len(compiles) > 1:
-        if _compute_name(precision, compiles[0]) not in seconds:
-            fastest(precision)  # bfloat16 was not in question, so nothing was timed yet
-        why["chosen_by"] += "; XLA or eager: measured"
-    jit_compile = min(compiles, key=lambda jit: seconds.get(_compute_name(precision, jit), 0.0))
-    if seconds:
-        why["seconds"] = seconds
-        log.info("training computes in %s (%s; seconds a step: %s)", _compute_name(precision, jit_compile),
-                 why["chosen_by"], seconds)
-    return precision, jit_compile, why
-
-
 def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     """Train, tune the threshold on validation, write the artefact; returns its directory."""
     from cutout.segmentation import runtime
@@ -274,7 +72,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     from cutout.segmentation.unet import build_unet
     from trainer.losses import BceDiceLoss, accuracy_metric, dice_metric
 
-    precision, jit_compile, precision_choice = choose_compute(cfg, used_device)
+    precision, jit_compile, precision_choice = compute.choose_compute(cfg, used_device)
     keras.utils.set_random_seed(cfg.seed)
     keras.mixed_precision.set_global_policy(precision)
     started = time.time()
@@ -300,8 +98,8 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     with_negatives = bool(cfg.negative_weight) and any(p.negatives for p in pairs)
 
     log.info("loading %d training and %d validation pairs at %s (%s)", len(train_pairs), len(val_pairs), cfg.input_size, cfg.fit)
-    x_train, y_train = _load(train_pairs, cfg, first, fill, threshold, cfg.dilate_jitter, with_negatives)
-    x_val, y_val = _load(val_pairs, cfg, first, fill, threshold, with_negatives=with_negatives)
+    x_train, y_train = inputs.load(train_pairs, cfg, first, fill, threshold, cfg.dilate_jitter, with_negatives)
+    x_val, y_val = inputs.load(val_pairs, cfg, first, fill, threshold, with_negatives=with_negatives)
     # A warm start keeps the normalisation its weights were trained with.
     mean, std = cfg.norm if cfg.norm else channel_stats(x_train)
     load_s = time.time() - started
@@ -322,7 +120,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     # jumped by +-0.03 from epoch to epoch and stopped training while the loss still fell.
     monitor, mode = ("val_loss", "min") if cfg.stop_on == "loss" else ("val_dice", "max")
     callbacks = [
-        _EpochTimer(),  # first, so CSVLogger sees its "seconds"
+        callbacks_.epoch_timer(),  # first, so CSVLogger sees its "seconds"
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience, restore_best_weights=True),
         # The Carvana U-Net's own recipe: when validation stalls, a smaller step usually finds
         # more before early stopping gives up (a fixed 3e-4 made the fine-tuning runs restart).
@@ -331,13 +129,13 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
         keras.callbacks.ModelCheckpoint(best, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True),
         keras.callbacks.CSVLogger(out / "training_log.csv"),
     ]
-    budget = _TimeBudget(cfg.budget_minutes) if cfg.budget_minutes else None
+    budget = callbacks_.time_budget(cfg.budget_minutes) if cfg.budget_minutes else None
     if budget is not None:
         callbacks.append(budget)
     fit_started = time.time()
     history = model.fit(
-        _pipeline(x_train, y_train, mean, std, cfg, training=True),
-        validation_data=_pipeline(x_val, y_val, mean, std, cfg, training=False),
+        inputs.pipeline(x_train, y_train, mean, std, cfg, training=True),
+        validation_data=inputs.pipeline(x_val, y_val, mean, std, cfg, training=False),
         # A progress bar on a terminal; one line per epoch in a log file (no bar redrawn 161 times).
         epochs=cfg.epochs, callbacks=callbacks, verbose=cfg.verbose if cfg.verbose != "auto" or sys.stdout.isatty() else 2,
     )
@@ -376,7 +174,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     )
     # Saved before the threshold is tuned, so its figures are those of the weights as stored.
     artefact.save(model, out, meta, weights_dtype=cfg.weights_dtype)
-    _plot_curves(out / "training_log.csv", out / "curves.png")
+    plots.training_curves(out / "training_log.csv", out / "curves.png")
     tune_threshold(out, val_pairs, cfg.second_pass_of)
     log.info("wrote %s (%s) in %.0f s", out, bundle.stage_version(out), time.time() - started)
     return out

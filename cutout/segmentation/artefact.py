@@ -1,5 +1,6 @@
-"""Saving and loading one stage as Keras weights plus its ``model.json`` (see cutout.bundle
-for what a stage and a bundle are, and what their versions are called).
+"""One stage's file format (Keras weights plus its ``model.json``), saving it and loading it
+(cutout.bundle says what a stage and a bundle are and what their versions are called; how
+fast a precision runs here is cutout.segmentation.runtime's to measure).
 
     <dir>/model.json          architecture, input size, fit, mean/std, tuned threshold,
                               training data summary and evaluation figures
@@ -162,19 +163,6 @@ def _build(meta: ModelMeta, size: tuple[int, int], weights: Path, bfloat16: bool
     return model
 
 
-def _predict_seconds(predict, size: tuple[int, int], repeat: int = 3) -> float:
-    import time
-
-    import numpy as np
-
-    x = np.zeros((1, *size, 3), np.float32)
-    predict(x)  # traces, or compiles
-    started = time.perf_counter()
-    for _ in range(repeat):
-        predict(x)
-    return (time.perf_counter() - started) / repeat
-
-
 def load(directory: Path, input_size: tuple[int, int] | None = None, precision: str = "float32",
          engine: str = "auto") -> LoadedModel:
     """One stage, computing in float32, in bfloat16, or ("auto") in bfloat16 only where this
@@ -184,7 +172,7 @@ def load(directory: Path, input_size: tuple[int, int] | None = None, precision: 
     import tensorflow as tf
 
     from cutout.segmentation import engine as engines
-    from cutout.segmentation.runtime import configured_threads, measured_bfloat16
+    from cutout.segmentation.runtime import configured_threads, measured_bfloat16, predict_seconds
 
     if precision not in INFERENCE_PRECISIONS:
         raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, not {precision!r}")
@@ -211,7 +199,7 @@ def load(directory: Path, input_size: tuple[int, int] | None = None, precision: 
 
     def seconds_of(policy):
         network = candidate(policy)
-        return _predict_seconds(network if on_openvino else network.predict_on_batch, size)
+        return predict_seconds(network if on_openvino else network.predict_on_batch, size)
 
     if precision == "auto":
         faster, _ = measured_bfloat16(seconds_of, "cpu" if on_openvino else device)

@@ -158,3 +158,18 @@ def measured_bfloat16(seconds_of, device: str = "cpu") -> tuple[bool, dict]:
     seconds = {policy: round(seconds_of(policy), 4) for policy in ("float32", "mixed_bfloat16")}
     faster = seconds["mixed_bfloat16"] < BF16_MARGIN * seconds["float32"]
     return faster, {"cpu": cpu, "chosen_by": "auto: measured", "seconds": seconds}
+
+
+def predict_seconds(predict, size: tuple[int, int], repeat: int = 3) -> float:
+    """Seconds one prediction of a batch of one takes here, after a first call that traces or
+    compiles: what `measured_bfloat16` compares."""
+    import time
+
+    import numpy as np
+
+    x = np.zeros((1, *size, 3), np.float32)
+    predict(x)  # traces, or compiles
+    started = time.perf_counter()
+    for _ in range(repeat):
+        predict(x)
+    return (time.perf_counter() - started) / repeat

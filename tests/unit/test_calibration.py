@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from cutout.segmentation.confidence import predicted_dice
-from cutout.release import MAX_HEIGHT_SPREAD, MAX_SIZE_SPREAD, garment_table, release_score, spread
-from trainer.calibration import automation_curve, choose_release, fit_calibration, isotonic, operating_points
+from cutout.release import (MAX_HEIGHT_SPREAD, MAX_SIZE_SPREAD, automation_curve, choose_release, garment_table,
+                            operating_points, release_score, spread)
+from trainer.confidence_fit import fit_calibration, isotonic
 
 
 def test_isotonic_fit_is_monotone_bounded_and_least_squares():

@@ -85,7 +85,7 @@ def test_auto_precision_on_openvino_is_measured_like_tensorflows(tiny_model, mon
         asked.append(hint)
         return bf16_seconds if hint == "bf16" else 1.0
 
-    monkeypatch.setattr(artefact, "_predict_seconds", seconds)
+    monkeypatch.setattr(runtime, "predict_seconds", seconds)
     loaded = artefact.load(tiny_model / "first", input_size=(96, 64), precision="auto", engine="openvino")
     assert asked == (["f32", "bf16"] if native else []), "no probe without native bfloat16"
     assert loaded.network._config["INFERENCE_PRECISION_HINT"] == ("bf16" if expected == "bfloat16" else "f32")

@@ -350,7 +350,7 @@ def test_auto_precision_is_bfloat16_only_where_native_and_measured_faster(tiny_m
         timed.append(policy)
         return bf16_seconds if policy == "mixed_bfloat16" else 1.0
 
-    monkeypatch.setattr(artefact, "_predict_seconds", seconds)
+    monkeypatch.setattr(runtime, "predict_seconds", seconds)
     loaded = artefact.load(tiny_model / "first", input_size=(96, 64), precision="auto", engine="tensorflow")
     assert loaded.precision == expected
     assert timed == (["float32", "mixed_bfloat16"] if native else []), "no probe without native bfloat16"

@@ -5,8 +5,9 @@ import os
 import pytest
 
 from cutout.segmentation import runtime
-from trainer import training
-from trainer.training import TrainConfig, choose_compute
+from trainer import compute
+from trainer.compute import choose_compute
+from trainer.training import TrainConfig
 
 
 def fake_cpu(native):
@@ -18,17 +19,17 @@ def fake_steps(monkeypatch, seconds: dict):
     probed = []
 
     def step(policy, cfg, jit_compile):
-        name = training._compute_name(policy, jit_compile)
+        name = compute._compute_name(policy, jit_compile)
         probed.append(name)
         return seconds[name]
 
-    monkeypatch.setattr(training, "_step_seconds", step)
+    monkeypatch.setattr(compute, "_step_seconds", step)
     return probed
 
 
 def test_given_precision_and_xla_measure_nothing(monkeypatch):
     monkeypatch.setattr(runtime, "cpu_info", fake_cpu(False))
-    monkeypatch.setattr(training, "_step_seconds", lambda *a: pytest.fail("nothing to choose"))
+    monkeypatch.setattr(compute, "_step_seconds", lambda *a: pytest.fail("nothing to choose"))
     precision, xla, why = choose_compute(TrainConfig(data=None, out=None, precision="mixed_bfloat16", jit_compile=False), "cpu")
     assert (precision, xla) == ("mixed_bfloat16", False) and why["cpu"]["model"] == "Test CPU"
 

@@ -96,10 +96,10 @@ def test_dilate_jitter_varies_the_training_photos_focus_and_keeps_validation_at_
                                                                                               monkeypatch):
     from cutout.cli import main
     from cutout.segmentation import artefact
-    from trainer import training
+    from trainer import inputs
 
     seen = []
-    real = training.focus_crop
+    real = inputs.focus_crop
 
     def recording(rgb, mask, dilate_fraction, fill, aspect):
         seen.append(float(dilate_fraction))
@@ -108,7 +108,7 @@ def test_dilate_jitter_varies_the_training_photos_focus_and_keeps_validation_at_
     runner = CliRunner()
     common = ["--size", "64x64", "--depth", "3", "--base-filters", "2", "--epochs", "1", "--batch-size", "2", "--no-xla"]
     assert runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "first"), *common]).exit_code == 0
-    monkeypatch.setattr(training, "focus_crop", recording)
+    monkeypatch.setattr(inputs, "focus_crop", recording)
     result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "second"), "--second-pass",
                                   str(tmp_path / "first"), "--dilate", "0.04", "--dilate-jitter", "0.02", *common])
     assert result.exit_code == 0, result.output
