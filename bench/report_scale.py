@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import text  # noqa: E402
 
 from cutout import db, ranking  # noqa: E402
-from cutout.ranking import Filters  # noqa: E402
+from cutout.ranking import Filters, GarmentStatus  # noqa: E402
 from cutout.release import Rule  # noqa: E402
 from cutout.report import needs_cutout  # noqa: E402
 from tests.helpers import scratch_database  # noqa: E402
@@ -91,7 +91,7 @@ def main() -> None:
         print(f"first page (50 of {report['total']:,} that need a person): {first * 1000:.0f} ms")
         later = timed(lambda: needs_cutout(url, Rule(), limit=50, offset=100_000), args.repeat)
         print(f"page at offset 100,000: {later * 1000:.0f} ms")
-        failed = timed(lambda: needs_cutout(url, Rule(), limit=50, filters=Filters(status="needs a person",
+        failed = timed(lambda: needs_cutout(url, Rule(), limit=50, filters=Filters(status=GarmentStatus.NEEDS_PERSON,
                                                                                         reason="failed")), args.repeat)
         print(f"first page filtered by reason (failed): {failed * 1000:.0f} ms")
 

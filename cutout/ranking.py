@@ -12,6 +12,7 @@ garment, the flags of the reasons it needs a person; cutout.report words those f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import Numeric, and_, case, cast, delete, func, literal, or_, select, text
 
@@ -20,7 +21,16 @@ from cutout.release import Rule
 from cutout.naming import VIEWS
 from cutout.schema import RESOLVING, Garment, GarmentState, ModelVersion, Review, Segmentation, Shot, ShotStatus
 
-STATUS_ORDER = ("needs a person", "waiting", "reviewed", "released")
+class GarmentStatus(StrEnum):
+    """A garment's standing in the report, in report order."""
+
+    NEEDS_PERSON = "needs a person"  # a view failed, doubts, disagrees, or a person asked for a manual cut
+    WAITING = "waiting"  # a view is missing or still being processed
+    REVIEWED = "reviewed"  # settled by the team's approvals or corrections
+    RELEASED = "released"  # every view passes the release rule: needs nobody
+
+
+STATUS_ORDER = tuple(GarmentStatus)
 
 
 @dataclass(frozen=True)
@@ -120,8 +130,9 @@ def _status(rule: Rule):
     s = GarmentState
     conditions = rule.garment_conditions(s)
     needs = or_(*conditions.values())
-    status = case((needs, STATUS_ORDER[0]), (or_(s.waiting > 0, s.views < len(VIEWS)), STATUS_ORDER[1]),
-                  (s.settled > 0, STATUS_ORDER[2]), else_=STATUS_ORDER[3])
+    status = case((needs, GarmentStatus.NEEDS_PERSON.value),
+                  (or_(s.waiting > 0, s.views < len(VIEWS)), GarmentStatus.WAITING.value),
+                  (s.settled > 0, GarmentStatus.REVIEWED.value), else_=GarmentStatus.RELEASED.value)
     return status, conditions
 
 
@@ -130,7 +141,7 @@ def garments(rule: Rule, filters: Filters = Filters()):
     person) in report order, filtered; page it with limit/offset."""
     s = GarmentState
     status, conditions = _status(rule)
-    rank = case(*((status == name, i) for i, name in enumerate(STATUS_ORDER)))
+    rank = case(*((status == name.value, i) for i, name in enumerate(STATUS_ORDER)))
     flags = [func.coalesce(condition, False).label(kind) for kind, condition in conditions.items()]
     query = select(s.garment_id, status.label("status"), s.score, *flags)
     f = filters
@@ -155,4 +166,4 @@ def garments(rule: Rule, filters: Filters = Filters()):
 def counts(session, rule: Rule) -> dict[str, int]:
     status, _ = _status(rule)
     found = dict(session.execute(select(status, func.count()).group_by(status)).all())
-    return {name: found.get(name, 0) for name in STATUS_ORDER}
+    return {name.value: found.get(name.value, 0) for name in STATUS_ORDER}

@@ -18,13 +18,11 @@ from dataclasses import replace
 from sqlalchemy import and_, func, select
 
 from cutout import ranking, release
+from cutout.ranking import GarmentStatus
 from cutout.db import session_scope
 from cutout.naming import VIEWS
 from cutout.schema import RESOLVING, ModelVersion, Rejection, Review, Segmentation, Shot, ShotStatus, User
 
-RELEASED, NEEDS_PERSON, WAITING, REVIEWED = "released", "needs a person", "waiting", "reviewed"
-STATUSES = ranking.STATUS_ORDER
-assert STATUSES == (NEEDS_PERSON, WAITING, REVIEWED, RELEASED)
 
 
 def needs_cutout(url: str, rule: release.Rule, include_all: bool = False, garment_id: str | None = None,
@@ -37,7 +35,7 @@ def needs_cutout(url: str, rule: release.Rule, include_all: bool = False, garmen
     the paging run in SQL (cutout.ranking); only the page's garments are read to say why.
     """
     if filters is None:
-        filters = ranking.Filters(status=None if include_all else NEEDS_PERSON)
+        filters = ranking.Filters(status=None if include_all else GarmentStatus.NEEDS_PERSON)
     if garment_id is not None:
         filters = replace(filters, garment_ids=(garment_id,))
     ranked = ranking.garments(rule, filters)
@@ -138,7 +136,7 @@ def _details(session, page, rule: release.Rule) -> dict[str, dict]:
         g["missing_views"] = [v for v in VIEWS if v not in g["views"]]
         g["waiting_for"] += [f"{v} missing" for v in g["missing_views"]]
         g["status"] = row.status
-        g["needs_cutout"] = row.status == NEEDS_PERSON
+        g["needs_cutout"] = row.status == GarmentStatus.NEEDS_PERSON
     return garments
 
 
@@ -178,8 +176,8 @@ def format_table(report: dict, names: dict[str, str] | None = None) -> str:
     names = names or {}
     rule = report["thresholds"]["min_confidence"]
     counts = report["counts"]
-    lines = [f"{counts[RELEASED]} garments released, {counts[NEEDS_PERSON]} need a person, {counts[WAITING]} waiting, "
-             f"{counts[REVIEWED]} settled by a review "
+    lines = [f"{counts[GarmentStatus.RELEASED]} garments released, {counts[GarmentStatus.NEEDS_PERSON]} need a person, "
+             f"{counts[GarmentStatus.WAITING]} waiting, {counts[GarmentStatus.REVIEWED]} settled by a review "
              f"(release rule: {'confidence >= ' + str(rule) if rule is not None else 'each model’s own'}; "
              f"reference Dice >= {report['thresholds']['min_dice']}; "
              f"the tallest view at most {math.exp(report['thresholds']['max_height_spread']):.2f}x the shortest, "

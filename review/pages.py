@@ -11,7 +11,8 @@ from review import actions, charts
 from review.app import context
 from cutout.ranking import Filters
 from cutout.release import REASON_KINDS, Rule
-from cutout.report import NEEDS_PERSON, STATUSES, needs_cutout
+from cutout.ranking import STATUS_ORDER, GarmentStatus
+from cutout.report import needs_cutout
 
 bp = Blueprint("pages", __name__)
 PAGE_SIZE = 20
@@ -28,14 +29,14 @@ def healthz():
 
 def _filters(args) -> Filters:
     """The queue's filters from the query string; anything unknown is ignored, not an error."""
-    status = args.get("status", NEEDS_PERSON)
+    status = args.get("status", GarmentStatus.NEEDS_PERSON)
     since = args.get("since", "")
     try:
         since = date.fromisoformat(since).isoformat() if since else None
     except ValueError:
         since = None
     reviewed = {"yes": True, "no": False}.get(args.get("reviewed", ""))
-    return Filters(status=status if status in STATUSES else None, reason=args.get("reason") if args.get("reason") in REASONS else None,
+    return Filters(status=status if status in STATUS_ORDER else None, reason=args.get("reason") if args.get("reason") in REASONS else None,
                    model=args.get("model") or None, since=since, reviewed=reviewed)
 
 
@@ -49,7 +50,7 @@ def queue():
     pages = max(1, math.ceil(report["total"] / PAGE_SIZE))
     query = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("queue.html", garments=report["garments"], total=report["total"], page=page, pages=pages,
-                           query=query, counts=report["counts"], statuses=STATUSES, reasons=REASONS,
+                           query=query, counts=report["counts"], statuses=[s.value for s in STATUS_ORDER], reasons=REASONS,
                            models=charts.version_names(s.database_url), args=request.args)
 
 
