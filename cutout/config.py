@@ -140,16 +140,17 @@ class Settings:
             except ValueError:
                 raise ConfigError(f"CUTOUT_INPUT_SIZE={size!r} must look like 384x256 (height x width)") from None
             input_size = (h, w)
-        log_format = _env("CUTOUT_LOG_FORMAT", "text").lower()
+        d = cls()  # the defaults, as the fields above declare them (written once)
+        log_format = _env("CUTOUT_LOG_FORMAT", d.log_format).lower()
         if log_format not in ("text", "json"):
             raise ConfigError(f"CUTOUT_LOG_FORMAT={log_format!r} must be text or json")
-        device = _env("CUTOUT_DEVICE", "auto").lower()
+        device = _env("CUTOUT_DEVICE", d.device).lower()
         if device not in ("auto", "cpu", "gpu"):
             raise ConfigError(f"CUTOUT_DEVICE={device!r} must be auto, cpu or gpu")
-        precision = _env("CUTOUT_INFERENCE_PRECISION", "auto").lower()
+        precision = _env("CUTOUT_INFERENCE_PRECISION", d.inference_precision).lower()
         if precision not in INFERENCE_PRECISIONS:
             raise ConfigError(f"CUTOUT_INFERENCE_PRECISION={precision!r} must be one of {', '.join(INFERENCE_PRECISIONS)}")
-        engine = _env("CUTOUT_INFERENCE_ENGINE", "auto").lower()
+        engine = _env("CUTOUT_INFERENCE_ENGINE", d.inference_engine).lower()
         if engine not in INFERENCE_ENGINES:
             raise ConfigError(f"CUTOUT_INFERENCE_ENGINE={engine!r} must be one of {', '.join(INFERENCE_ENGINES)}")
         return cls(
@@ -157,47 +158,47 @@ class Settings:
             broker_url=_env("CUTOUT_BROKER_URL"),
             s3_endpoint_url=_env("CUTOUT_S3_ENDPOINT_URL"),
             bucket=_env("CUTOUT_BUCKET"),
-            queue=_env("CUTOUT_QUEUE", "cutout"),
-            debug=_bool("CUTOUT_DEBUG", False),
+            queue=_env("CUTOUT_QUEUE", d.queue),
+            debug=_bool("CUTOUT_DEBUG", d.debug),
             log_format=log_format,
-            metrics_port=_int("CUTOUT_METRICS_PORT", None),
-            model_dir=Path(_env("CUTOUT_MODEL", str(DEFAULT_MODEL_DIR))),
-            threshold_first=_float("CUTOUT_THRESHOLD_FIRST", None),
-            threshold_second=_float("CUTOUT_THRESHOLD_SECOND", None),
-            second_pass=_bool("CUTOUT_SECOND_PASS", None),
-            tta=_bool("CUTOUT_TTA", None),
+            metrics_port=_int("CUTOUT_METRICS_PORT", d.metrics_port),
+            model_dir=Path(_env("CUTOUT_MODEL", str(d.model_dir))),
+            threshold_first=_float("CUTOUT_THRESHOLD_FIRST", d.threshold_first),
+            threshold_second=_float("CUTOUT_THRESHOLD_SECOND", d.threshold_second),
+            second_pass=_bool("CUTOUT_SECOND_PASS", d.second_pass),
+            tta=_bool("CUTOUT_TTA", d.tta),
             input_size=input_size,
-            max_pixels=_int("CUTOUT_MAX_PIXELS", 40_000_000),
+            max_pixels=_int("CUTOUT_MAX_PIXELS", d.max_pixels),
             device=device,
             inference_precision=precision,
             inference_engine=engine,
-            tf_threads=_int("CUTOUT_TF_THREADS", 0),
-            model_check_seconds=_float("CUTOUT_MODEL_CHECK_SECONDS", 30.0),
-            poll_seconds=_float("CUTOUT_POLL_SECONDS", 30.0),
+            tf_threads=_int("CUTOUT_TF_THREADS", d.tf_threads),
+            model_check_seconds=_float("CUTOUT_MODEL_CHECK_SECONDS", d.model_check_seconds),
+            poll_seconds=_float("CUTOUT_POLL_SECONDS", d.poll_seconds),
             events_queue_url=_env("CUTOUT_EVENTS_QUEUE_URL"),
-            requeue_after_seconds=_float("CUTOUT_REQUEUE_AFTER_SECONDS", 300.0),
-            task_soft_time_limit=_int("CUTOUT_TASK_SOFT_TIME_LIMIT", 120),
-            visibility_timeout=_int("CUTOUT_VISIBILITY_TIMEOUT", 1800),
-            max_attempts=_int("CUTOUT_MAX_ATTEMPTS", 3),
-            retry_cap_seconds=_int("CUTOUT_RETRY_CAP_SECONDS", 300),
+            requeue_after_seconds=_float("CUTOUT_REQUEUE_AFTER_SECONDS", d.requeue_after_seconds),
+            task_soft_time_limit=_int("CUTOUT_TASK_SOFT_TIME_LIMIT", d.task_soft_time_limit),
+            visibility_timeout=_int("CUTOUT_VISIBILITY_TIMEOUT", d.visibility_timeout),
+            max_attempts=_int("CUTOUT_MAX_ATTEMPTS", d.max_attempts),
+            retry_cap_seconds=_int("CUTOUT_RETRY_CAP_SECONDS", d.retry_cap_seconds),
             model_store=_env("CUTOUT_MODEL_STORE"),
-            model_cache=Path(_env("CUTOUT_MODEL_CACHE", str(DEFAULT_MODEL_CACHE))).expanduser(),
-            training_queue=_env("CUTOUT_TRAINING_QUEUE", "training"),
-            retrain_cron=_env("CUTOUT_RETRAIN_CRON", "0 2 * * *"),
-            retrain_budget_minutes=_float("CUTOUT_RETRAIN_BUDGET_MINUTES", 120.0),
-            retrain_learning_rate=_float("CUTOUT_RETRAIN_LEARNING_RATE", 1e-4),
-            holdout_percent=_int("CUTOUT_HOLDOUT_PERCENT", 10),
-            min_training_pairs=_int("CUTOUT_MIN_TRAINING_PAIRS", 50),
-            promote_margin=_float("CUTOUT_PROMOTE_MARGIN", 0.001),
-            min_confidence=_float("CUTOUT_MIN_CONFIDENCE", None),
-            min_dice=_float("CUTOUT_MIN_DICE", 0.97),
-            max_height_spread=_float("CUTOUT_MAX_HEIGHT_SPREAD", None),
-            max_size_spread=_float("CUTOUT_MAX_SIZE_SPREAD", None),
+            model_cache=Path(_env("CUTOUT_MODEL_CACHE", str(d.model_cache))).expanduser(),
+            training_queue=_env("CUTOUT_TRAINING_QUEUE", d.training_queue),
+            retrain_cron=_env("CUTOUT_RETRAIN_CRON", d.retrain_cron),
+            retrain_budget_minutes=_float("CUTOUT_RETRAIN_BUDGET_MINUTES", d.retrain_budget_minutes),
+            retrain_learning_rate=_float("CUTOUT_RETRAIN_LEARNING_RATE", d.retrain_learning_rate),
+            holdout_percent=_int("CUTOUT_HOLDOUT_PERCENT", d.holdout_percent),
+            min_training_pairs=_int("CUTOUT_MIN_TRAINING_PAIRS", d.min_training_pairs),
+            promote_margin=_float("CUTOUT_PROMOTE_MARGIN", d.promote_margin),
+            min_confidence=_float("CUTOUT_MIN_CONFIDENCE", d.min_confidence),
+            min_dice=_float("CUTOUT_MIN_DICE", d.min_dice),
+            max_height_spread=_float("CUTOUT_MAX_HEIGHT_SPREAD", d.max_height_spread),
+            max_size_spread=_float("CUTOUT_MAX_SIZE_SPREAD", d.max_size_spread),
             secret_key=_env("CUTOUT_SECRET_KEY"),
-            upload_max_bytes=_int("CUTOUT_UPLOAD_MAX_BYTES", 32 * 1024 * 1024),
-            login_attempts=_int("CUTOUT_LOGIN_ATTEMPTS", 5),
-            login_window_seconds=_int("CUTOUT_LOGIN_WINDOW_SECONDS", 900),
-            secure_cookies=_bool("CUTOUT_SECURE_COOKIES", False),
+            upload_max_bytes=_int("CUTOUT_UPLOAD_MAX_BYTES", d.upload_max_bytes),
+            login_attempts=_int("CUTOUT_LOGIN_ATTEMPTS", d.login_attempts),
+            login_window_seconds=_int("CUTOUT_LOGIN_WINDOW_SECONDS", d.login_window_seconds),
+            secure_cookies=_bool("CUTOUT_SECURE_COOKIES", d.secure_cookies),
         )
 
     @property

@@ -63,3 +63,16 @@ def test_trainer_has_its_own_key_space_and_a_long_timeout():
     options = trainer.app.conf.broker_transport_options
     assert options["global_keyprefix"] == "cutout-training:"
     assert options["visibility_timeout"] > trainer.app.conf.task_time_limit
+
+
+def test_an_empty_environment_gives_the_declared_defaults(monkeypatch):
+    """The defaults are written once, on the fields: from_env falls back to them."""
+    import os
+
+    from cutout.config import Settings
+
+    for name in [n for n in os.environ if n.startswith("CUTOUT_")]:
+        monkeypatch.delenv(name)
+    assert Settings.from_env() == Settings()
+    monkeypatch.setenv("CUTOUT_MODEL_CHECK_SECONDS", "5")
+    assert Settings.from_env().model_check_seconds == 5.0 != Settings().model_check_seconds
