@@ -1,6 +1,6 @@
-"""A shot's life: every change of a shot's status happens here, and each one that can change
-its garment's standing refreshes it (cutout.ranking.refresh) in the same transaction, so no
-writer has to remember to.
+"""A shot's life: every change of a shot's status happens here, and so does every other write
+that changes its garment's standing (a review, a late score), each refreshing the standing
+(cutout.ranking.refresh) in the same transaction, so no writer has to remember to.
 
     pending --send--> pending (sent) --claim--> processing --done--> done
        ^                                            |  \\--fail--> failed
@@ -36,6 +36,18 @@ def _move(session, where, **values) -> list:
 def registered(session, garment_ids) -> None:
     """Shots of these garments were registered or re-shot (producer.sweep upserts them with RESHOT)."""
     ranking.refresh(session, garment_ids)
+
+
+def reviewed(session, review, garment_id: str) -> None:
+    """A person's decision on a view (a schema.Review): recorded, and the garment's standing with it."""
+    session.add(review)
+    session.flush()
+    ranking.refresh(session, [garment_id])
+
+
+def scored(session, garment_id: str) -> None:
+    """A view's result was scored against a (new) reference cutout: its garment's standing follows."""
+    ranking.refresh(session, [garment_id])
 
 
 def done(session, shot_id: int, etag: str | None = None) -> bool:

@@ -114,11 +114,6 @@ def refresh(session, garment_ids) -> None:
         session.execute(insert(session, GarmentState).values(states[start:start + 5000]))
 
 
-def refresh_shots(session, shot_ids) -> None:
-    """refresh() for the garments of these shots."""
-    refresh(session, session.execute(select(Shot.garment_id).where(Shot.id.in_(list(shot_ids)))).scalars().all())
-
-
 def refresh_all(session) -> None:
     """Rebuild every garment's standing in one pass (after a migration, or to repair)."""
     if session.bind.dialect.name == "postgresql":

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, select
 
-from cutout import imageio
-from cutout import ranking
+from cutout import imageio, lifecycle
 from cutout.db import session_scope
 from cutout.naming import VIEWS, cutout_key
 from cutout.schema import Review, Segmentation, Shot
@@ -95,11 +94,10 @@ def decide(settings, storage, garment_id: str, view: str, action: str, user_id: 
         written = cutout_key(garment_id, view)
         storage.put(written, data, "image/png")
     with session_scope(settings.database_url) as session:
-        session.add(Review(shot_id=state.shot_id, shot_etag=state.shot_etag, segmentation_id=state.segmentation_id,
-                           model_version_id=state.model_version_id, user_id=user_id, decision=DECISIONS[action],
-                           cutout_key=written))
-        session.flush()
-        ranking.refresh(session, [garment_id])
+        lifecycle.reviewed(session, Review(shot_id=state.shot_id, shot_etag=state.shot_etag,
+                                           segmentation_id=state.segmentation_id,
+                                           model_version_id=state.model_version_id, user_id=user_id,
+                                           decision=DECISIONS[action], cutout_key=written), garment_id)
     return {"approve": f"{view} approved; its cutout is now the reference",
             "manual": f"{view} marked for a manual cut",
             "correct": f"{view}: corrected cutout stored as {written}; the view is scored against it shortly"}[action]

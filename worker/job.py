@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 from sqlalchemy import select
 
-from cutout import imageio, lifecycle, naming, ranking
+from cutout import imageio, lifecycle, naming
 from cutout.db import insert, session_scope
 from cutout.metrics import dice
 from cutout.schema import Reference, Segmentation, Shot, ShotStatus
@@ -203,5 +203,5 @@ def score_segmentation(res: Resources, segmentation_id: int) -> float | None:
         if problem:
             parts["reference_problem"] = problem
         seg.confidence_parts = parts
-        ranking.refresh(session, [row.garment_id])
+        lifecycle.scored(session, row.garment_id)
     return score

@@ -1,6 +1,6 @@
 import pytest
 
-from cutout import models, ranking, release
+from cutout import lifecycle, models, ranking, release
 from cutout.db import session_scope
 from cutout.ranking import Filters
 from cutout.release import Rule, ViewLimits
@@ -103,9 +103,8 @@ def _review(url, shot_id, decision, etag="e"):
         user = s.query(User).filter_by(name="ann").one_or_none() or User(name="ann", password_hash="x")
         s.add(user)
         s.flush()
-        s.add(Review(shot_id=shot_id, shot_etag=etag, user_id=user.id, decision=decision))
-        s.flush()
-        ranking.refresh_shots(s, [shot_id])
+        lifecycle.reviewed(s, Review(shot_id=shot_id, shot_etag=etag, user_id=user.id, decision=decision),
+                           s.get(Shot, shot_id).garment_id)
 
 
 def test_reviews_settle_views_and_a_manual_cut_keeps_the_garment_with_a_person(url):
