@@ -105,7 +105,7 @@ def test_a_tampered_or_unrecorded_bundle_is_refused(bucket, s3_endpoint, tmp_pat
                                       "second/model.weights.h5"}
 
 
-def test_a_promoted_calibrated_bundle_and_the_workers_results_share_one_version(empty_db, bucket, s3_endpoint,
+def test_a_promoted_calibrated_bundle_and_the_workers_results_share_one_version(empty_db, own_bucket, s3_endpoint,
                                                                                   tmp_path):
     """Promotion and the worker name a bundle alike, whether it runs with flip TTA or not: its
     holdout figures, is_current and every segmentation sit on one model_versions row, and how
@@ -124,7 +124,7 @@ def test_a_promoted_calibrated_bundle_and_the_workers_results_share_one_version(
     meta = artefact.read_meta(candidate / "second")
     meta.tta = True  # as `cutout calibrate` leaves a bundle
     artefact.write_meta(candidate / "second", meta)
-    store = f"s3://{bucket.bucket}/models-{uuid.uuid4().hex[:6]}/"
+    store = f"s3://{own_bucket.bucket}/models-{uuid.uuid4().hex[:6]}/"
     with session_scope(empty_db) as s:
         version, _ = models.promote(s, candidate, store, {"mean_dice": 0.5}, s3_endpoint)
 
@@ -132,9 +132,9 @@ def test_a_promoted_calibrated_bundle_and_the_workers_results_share_one_version(
     rgba, _ = synthetic.studio_shot(5, "Front", size=(144, 96))
     from cutout import imageio
 
-    bucket.put(naming.shot_key(gid, "Front"), imageio.encode_png(rgba), "image/png")
-    sweep.register(empty_db, bucket)
-    settings = Settings(database_url=empty_db, bucket=bucket.bucket, s3_endpoint_url=s3_endpoint,
+    own_bucket.put(naming.shot_key(gid, "Front"), imageio.encode_png(rgba), "image/png")
+    sweep.register(empty_db, own_bucket)
+    settings = Settings(database_url=empty_db, bucket=own_bucket.bucket, s3_endpoint_url=s3_endpoint,
                         model_cache=tmp_path / "cache", inference_precision="float32", tf_threads=1)
     worker = Resources(settings)
     with session_scope(empty_db) as s:
