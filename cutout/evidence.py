@@ -1,0 +1,104 @@
+"""What the cutout team's reviews say about a model on this studio: per model version, every
+reviewed view of its output with its confidence signals and measured Dice, and each reviewed
+garment's verdict. This is the evidence automation has to earn its trust from.
+
+A view's verdict, from the newest review of the shot's current content, of that version's result:
+
+- approved: right (the model's cutout became the reference; its Dice against it is 1);
+- corrected: the Dice of the model's mask against the correction, once the worker has scored
+  it (right at Dice >= release.GOOD_DICE), pending until then;
+- needs manual cut: wrong, until the hand cutout arrives and the mask is scored against it.
+
+A garment's verdict: right when all three views are right, wrong as soon as one is wrong,
+pending otherwise (a view not reviewed yet, or a correction not scored yet). Whether the
+model's rule would have released the garment is decided by cutout.release from the same
+segmentations the report ranked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, func, select
+
+from cutout import release
+from cutout.naming import VIEWS
+from cutout.schema import ModelVersion, Reference, Review, Segmentation, Shot
+
+RIGHT, WRONG, PENDING = "right", "wrong", "pending"
+
+
+@dataclass(frozen=True)
+class ViewEvidence:
+    garment_id: str
+    view: str
+    decision: str  # the review's: approved, corrected, needs_manual_cut
+    confidence: float
+    signals: dict  # the segmentation's confidence_parts
+    dice: float | None  # measured against the view's current reference, once scored
+    verdict: str  # right, wrong or pending
+
+
+@dataclass
+class GarmentEvidence:
+    garment_id: str
+    views: dict[str, ViewEvidence] = field(default_factory=dict)
+    would_release: bool = False  # the version's own release rule let it out (confidence and view checks)
+
+    @property
+    def verdict(self) -> str:
+        verdicts = [v.verdict for v in self.views.values()]
+        if WRONG in verdicts:
+            return WRONG
+        return RIGHT if len(self.views) == len(VIEWS) and all(v == RIGHT for v in verdicts) else PENDING
+
+
+def _verdict(decision: str, dice: float | None, good: float) -> str:
+    if decision == "approved":
+        return RIGHT
+    if dice is not None:
+        return RIGHT if dice >= good else WRONG
+    return PENDING if decision == "corrected" else WRONG
+
+
+def view_evidence(session, model_version_id: int, good: float = release.GOOD_DICE) -> list[ViewEvidence]:
+    """Every view whose newest review (of the shot's current content) judged this version's result."""
+    newest = (select(Review.shot_id, Review.decision, Review.segmentation_id,
+                     func.row_number().over(partition_by=Review.shot_id,
+                                            order_by=(Review.created_at.desc(), Review.id.desc())).label("n"))
+              .join(Shot, and_(Shot.id == Review.shot_id, Shot.etag == Review.shot_etag))).subquery()
+    rows = session.execute(
+        select(Shot.garment_id, Shot.view, newest.c.decision, Segmentation.confidence, Segmentation.confidence_parts,
+               Segmentation.dice, Segmentation.dice_reference_etag, Reference.etag)
+        .select_from(newest)
+        .join(Shot, Shot.id == newest.c.shot_id)
+        .join(Segmentation, Segmentation.id == newest.c.segmentation_id)
+        .outerjoin(Reference, and_(Reference.garment_id == Shot.garment_id, Reference.view == Shot.view))
+        .where(newest.c.n == 1, Segmentation.model_version_id == model_version_id)
+        .order_by(Shot.garment_id, Shot.view)).all()
+    evidence = []
+    for garment_id, view, decision, confidence, parts, dice, scored_against, reference in rows:
+        # Only a Dice against the view's current reference (the correction, or the hand cutout) counts.
+        measured = dice if dice is not None and reference is not None and scored_against == reference else None
+        evidence.append(ViewEvidence(garment_id, view, decision, confidence, dict(parts or {}), measured,
+                                     _verdict(decision, measured, good)))
+    return evidence
+
+
+def garment_evidence(session, model_version_id: int, limits: release.ViewLimits = release.ViewLimits(),
+                     good: float = release.GOOD_DICE) -> dict[str, GarmentEvidence]:
+    """The reviewed garments of this version, each with its verdict and whether the version's own
+    release rule (its threshold, DEFAULT_MIN_CONFIDENCE without one, and the view limits) would
+    have released it."""
+    threshold = session.execute(select(ModelVersion.release_threshold)
+                                .where(ModelVersion.id == model_version_id)).scalar_one_or_none()
+    threshold = release.DEFAULT_MIN_CONFIDENCE if threshold is None else threshold
+    garments: dict[str, GarmentEvidence] = {}
+    for view in view_evidence(session, model_version_id, good):
+        garments.setdefault(view.garment_id, GarmentEvidence(view.garment_id)).views[view.view] = view
+    for g in garments.values():
+        rows = [{"garment": g.garment_id, "predicted": v.confidence, "dice": v.dice or 0.0, "signals": v.signals}
+                for v in g.views.values()]
+        table = release.garment_table(rows, limits)[g.garment_id]
+        g.would_release = len(g.views) == len(VIEWS) and release.released(table, threshold)
+    return garments
