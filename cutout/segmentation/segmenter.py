@@ -166,10 +166,6 @@ class Segmenter:
         """The threshold of the final probability (the last stage's)."""
         return self.threshold_first if self.second is None else self.threshold_second
 
-    def agreement_mask(self, first_prob: np.ndarray) -> np.ndarray | None:
-        """The first-pass mask the final one is compared with for the confidence; None with one pass."""
-        return binarise(first_prob, self.threshold_first) if self.second is not None else None
-
     def segment(self, rgb: np.ndarray) -> Prediction:
         timings: dict = {}
         first_prob, prob, flip_agreement = self.passes(rgb, timings)
