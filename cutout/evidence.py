@@ -85,6 +85,19 @@ def view_evidence(session, model_version_id: int, good: float = release.GOOD_DIC
     return evidence
 
 
+def release_precision(session, model_version_id: int | None, limits: release.ViewLimits = release.ViewLimits()):
+    """How often the garments this version's rule would release were right, by the team's
+    reviews: a trust.Precision over the reviewed would-be releases with a verdict (None for
+    no version)."""
+    from cutout import trust
+
+    if model_version_id is None:
+        return None
+    decided = [g for g in garment_evidence(session, model_version_id, limits).values()
+               if g.would_release and g.verdict != PENDING]
+    return trust.wilson(sum(g.verdict == RIGHT for g in decided), len(decided))
+
+
 def garment_evidence(session, model_version_id: int, limits: release.ViewLimits = release.ViewLimits(),
                      good: float = release.GOOD_DICE) -> dict[str, GarmentEvidence]:
     """The reviewed garments of this version, each with its verdict and whether the version's own

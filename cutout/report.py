@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from sqlalchemy import and_, func, select
 
-from cutout import ranking, release
+from cutout import evidence, models, ranking, release
 from cutout.ranking import GarmentStatus
 from cutout.db import session_scope
 from cutout.naming import VIEWS
@@ -43,6 +43,9 @@ def needs_cutout(url: str, rule: release.Rule, include_all: bool = False, garmen
         page = session.execute(ranked.limit(limit).offset(offset)).all()
         total = session.execute(select(func.count()).select_from(ranked.order_by(None).subquery())).scalar_one()
         counts = ranking.counts(session, rule)
+        version_id = models.in_service(session)
+        version = session.get(ModelVersion, version_id).version if version_id is not None else None
+        precision = evidence.release_precision(session, version_id, rule.limits)
         details = _details(session, page, rule)
         failed = [{"garment_id": s.garment_id, "view": s.view, "key": s.key, "reason": s.failure_reason}
                   for s in session.execute(select(Shot).where(Shot.status == ShotStatus.FAILED)
@@ -57,6 +60,9 @@ def needs_cutout(url: str, rule: release.Rule, include_all: bool = False, garmen
     limits = rule.limits
     return {"thresholds": {"min_confidence": rule.min_confidence, "min_dice": rule.min_dice,
                            "max_height_spread": limits.height, "max_size_spread": limits.size},
+            "evidence": None if precision is None else {
+                "model_version": version, "reviewed": precision.n, "right": precision.right,
+                "precision": precision.estimate, "interval": [round(precision.low, 4), round(precision.high, 4)]},
             "counts": counts, "total": total, "offset": offset, "limit": limit,
             "garments": garments, "failed_shots": failed, "rejected_keys": rejected}
 
@@ -158,6 +164,19 @@ def latest_reviews(session, garment_ids: list[str]) -> dict[int, dict]:
     return latest
 
 
+def _evidence_line(report: dict) -> list[str]:
+    """What the team's reviews say of the model in service: of the reviewed garments its rule
+    would release, how many were right (95 % Wilson interval)."""
+    e = report.get("evidence")
+    if not e:
+        return []
+    if not e["reviewed"]:
+        return [f"Model {e['model_version']}: no reviewed garment its rule would release yet."]
+    low, high = e["interval"]
+    return [f"Model {e['model_version']}: of {e['reviewed']} reviewed garments its rule would release, {e['right']} "
+            f"were right: precision {e['precision']:.3f} [{low:.3f}, {high:.3f}] (95 % Wilson interval)."]
+
+
 def _cell(view: dict | None) -> str:
     if view is None:
         return "-"
@@ -182,7 +201,7 @@ def format_table(report: dict, names: dict[str, str] | None = None) -> str:
              f"reference Dice >= {report['thresholds']['min_dice']}; "
              f"the tallest view at most {math.exp(report['thresholds']['max_height_spread']):.2f}x the shortest, "
              f"the largest for its height {math.exp(report['thresholds']['max_size_spread']):.2f}x the smallest).",
-             "", "Worst first:"]
+             *_evidence_line(report), "", "Worst first:"]
     header = f"{'#':>3}  {'garment':36}  {'status':14}  {'score':>6}  " + "  ".join(f"{v:18}" for v in VIEWS) + "  why"
     lines += [header, "-" * len(header)]
     for g in report["garments"]:

@@ -128,3 +128,24 @@ def test_audits_are_drawn_per_garment_and_version_the_same_everywhere():
     assert 0.08 < sum(first) / len(ids) < 0.12, "about the share asked for"
     assert first != [trust.is_audit(g, "m-2", 0.1) for g in ids], "a new version draws afresh"
     assert not any(trust.is_audit(g, "m-1", 0.0) for g in ids) and all(trust.is_audit(g, "m-1", 1.0) for g in ids)
+
+
+def test_the_report_heads_with_what_the_reviews_say_of_the_model_in_service(url):
+    from cutout.release import Rule
+    from cutout.report import format_table, needs_cutout
+
+    with session_scope(url) as s:
+        for k in range(3):  # three garments the rule would release, all approved
+            segs = garment(s, f"g{k}", 10 * k + 1, (0.99, 0.98, 0.97))
+            for i, seg in enumerate(segs):
+                review(s, 10 * k + 1 + i, seg, "approved")
+        segs = garment(s, "g-wrong", 100, (0.99, 0.99, 0.99))  # sure of itself, and wrong on its Back
+        review(s, 100, segs[0], "approved")
+        review(s, 101, segs[1], "approved")
+        review(s, 102, segs[2], "needs_manual_cut")
+        garment(s, "g-doubtful", 200, (0.99, 0.90, 0.99))  # below the rule: no evidence about releases
+    report = needs_cutout(url, Rule(), include_all=True)
+    assert report["evidence"]["model_version"] == "m-1"
+    assert (report["evidence"]["reviewed"], report["evidence"]["right"]) == (4, 3)
+    assert report["evidence"]["interval"] == [round(trust.wilson(3, 4).low, 4), round(trust.wilson(3, 4).high, 4)]
+    assert "of 4 reviewed garments its rule would release, 3 were right: precision 0.750" in format_table(report)
