@@ -116,6 +116,8 @@ class Settings:
     holdout_percent: int = 10  # garments whose UUID hashes below this are never trained on
     min_training_pairs: int = 50  # fewer corrected cutouts than this: skip the retrain
     promote_margin: float = 0.001  # the candidate must beat the current mean Dice by this much
+    promote_max_worse_share: float = 0.05  # ... and lose more than 0.02 Dice on at most this share of garments
+    release_precision: float = 0.98  # the share of released garments that must be right on every view
 
     # Reports.
     min_confidence: float | None = None  # None = each model's release rule (see cutout.report)
@@ -190,6 +192,8 @@ class Settings:
             holdout_percent=_int("CUTOUT_HOLDOUT_PERCENT", d.holdout_percent),
             min_training_pairs=_int("CUTOUT_MIN_TRAINING_PAIRS", d.min_training_pairs),
             promote_margin=_float("CUTOUT_PROMOTE_MARGIN", d.promote_margin),
+            promote_max_worse_share=_float("CUTOUT_PROMOTE_MAX_WORSE_SHARE", d.promote_max_worse_share),
+            release_precision=_float("CUTOUT_RELEASE_PRECISION", d.release_precision),
             min_confidence=_float("CUTOUT_MIN_CONFIDENCE", d.min_confidence),
             min_dice=_float("CUTOUT_MIN_DICE", d.min_dice),
             max_height_spread=_float("CUTOUT_MAX_HEIGHT_SPREAD", d.max_height_spread),

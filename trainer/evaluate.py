@@ -45,12 +45,19 @@ def worker_dice(settings, bundle: Path, pairs: list[Pair]) -> dict:
     """Dice of a bundle on labelled pairs, each photo segmented by the worker's own path
     (Segmenter.from_settings, then segment: the passes, refinement and threshold a worker
     uses, with the same run settings): how retraining scores champion and challenger alike.
-    {"mean_dice", "dice" (per pair), "run_settings"}."""
+    {"mean_dice", "dice" (per pair), "views" (per pair: garment, predicted, dice, signals: what
+    cutout.release.garment_table takes), "run_settings"}."""
     from dataclasses import replace
 
     seg = Segmenter.from_settings(replace(settings, model_dir=Path(bundle)))
-    scores = [dice(seg.segment(imageio.read_photo_file(p.image)).mask, imageio.read_mask_file(p.truth)) for p in pairs]
-    return {"mean_dice": float(np.mean(scores)) if scores else None, "dice": scores, "run_settings": seg.run_settings}
+    scores, views = [], []
+    for pair in pairs:
+        prediction = seg.segment(imageio.read_photo_file(pair.image))
+        scores.append(dice(prediction.mask, imageio.read_mask_file(pair.truth)))
+        views.append({"garment": pair.source, "predicted": prediction.confidence, "dice": scores[-1],
+                      "signals": prediction.confidence_parts})
+    return {"mean_dice": float(np.mean(scores)) if scores else None, "dice": scores, "views": views,
+            "run_settings": seg.run_settings}
 
 
 def evaluate_pairs(first, second, pairs: list[Pair], tta: bool = True, gallery: Path | None = None,

@@ -7,10 +7,12 @@
 3. Fine-tune the current bundle (first pass, then the second pass on the new first pass's
    predictions) on the rest.
 4. Score the candidate and the current bundle on the holdout, each run exactly as a worker
-   runs it (trainer.evaluate.worker_dice, the same settings for both); promote the candidate only if
-   its mean Dice beats the current one's by CUTOUT_PROMOTE_MARGIN. Promotion (cutout.models)
-   copies the bundle into CUTOUT_MODEL_STORE and marks it current in model_versions; workers look for a
-   new current model every CUTOUT_MODEL_CHECK_SECONDS and load it without a restart.
+   runs it (trainer.evaluate.worker_dice, the same settings for both); promote the candidate
+   (`promotion`) only when its mean Dice beats the current one's by CUTOUT_PROMOTE_MARGIN, it
+   loses more than 0.02 Dice on at most CUTOUT_PROMOTE_MAX_WORSE_SHARE of the holdout garments,
+   and it releases no less at CUTOUT_RELEASE_PRECISION. Promotion (cutout.models) copies the
+   bundle into CUTOUT_MODEL_STORE and marks it current in model_versions; workers look for a new
+   current model every CUTOUT_MODEL_CHECK_SECONDS and load it without a restart.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import and_, select
 
 from cutout import bundle, models
@@ -88,6 +91,38 @@ def should_promote(candidate: float, current: float, margin: float) -> bool:
     return candidate > current + margin
 
 
+WORSE_BY = 0.02  # a holdout garment is worse when its worst view lost more than this much Dice
+
+
+def promotion(candidate: list[dict], current: list[dict], margin: float, max_worse_share: float,
+              precision: float) -> tuple[bool, dict]:
+    """Whether the candidate may replace the current model, from both models' holdout views
+    (trainer.evaluate.worker_dice's "views"), and the figures it decided on. All three must hold:
+    mean Dice better by `margin`; at most `max_worse_share` of the holdout garments worse by
+    more than WORSE_BY on their worst view (a better mean must not hide garments it now gets
+    wrong); and no lower share released at `precision` by the rule each would get there."""
+    from cutout.release import choose_release, garment_table
+
+    mean = {name: float(np.mean([v["dice"] for v in views])) for name, views in
+            (("candidate", candidate), ("current", current))}
+    new, old = garment_table(candidate), garment_table(current)
+    worse = sorted(g for g in old if g in new and new[g]["dice"] < old[g]["dice"] - WORSE_BY)
+    released = {name: choose_release(table, precision)["validation"]["released"]
+                for name, table in (("candidate", new), ("current", old))}
+    figures = {"mean_dice": mean, "garments": len(old), "worse": worse,
+               "worse_share": round(len(worse) / max(1, len(old)), 4), "released_at_target": released}
+    reasons = []
+    if not should_promote(mean["candidate"], mean["current"], margin):
+        reasons.append(f"mean Dice {mean['candidate']:.4f} is not above {mean['current']:.4f} + {margin}")
+    if figures["worse_share"] > max_worse_share:
+        reasons.append(f"{len(worse)} of {len(old)} holdout garments lost more than {WORSE_BY} Dice")
+    if released["candidate"] < released["current"]:
+        reasons.append(f"it would release {released['candidate']:.1%} at {precision:.0%} precision, "
+                       f"the current model {released['current']:.1%}")
+    figures["refused"] = reasons
+    return not reasons, figures
+
+
 def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
     from cutout.segmentation.artefact import read_meta
     from trainer.evaluate import worker_dice
@@ -131,12 +166,14 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
             ), device=settings.device, threads=settings.tf_threads)
         carry_tuning(current, candidate)
         pairs = find_pairs(tmp / "holdout")
+        views = {}
         for name, path in (("current", current), ("candidate", candidate)):
             scored = worker_dice(settings, path, pairs)
+            views[name] = scored["views"]
             summary[name] = {"version": bundle.version(path), "holdout_mean_dice": scored["mean_dice"],
                              "run_settings": scored["run_settings"]}
-        better = should_promote(summary["candidate"]["holdout_mean_dice"], summary["current"]["holdout_mean_dice"],
-                                settings.promote_margin)
+        better, summary["promotion"] = promotion(views["candidate"], views["current"], settings.promote_margin,
+                                                 settings.promote_max_worse_share, settings.release_precision)
         if better:
             with session_scope(url) as session:
                 models.promote(session, candidate, store_of(settings), {

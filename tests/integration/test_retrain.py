@@ -60,6 +60,9 @@ def test_retrain_promotes_and_workers_pick_it_up(pg_url, bucket, s3_endpoint, ca
     assert summary["candidate"]["holdout_mean_dice"] > summary["current"]["holdout_mean_dice"] + settings.promote_margin
     assert summary["candidate"]["run_settings"] == summary["current"]["run_settings"], "scored alike"
     assert summary["current"]["run_settings"]["tta"] is True, "as the worker runs the calibrated bundle"
+    gate = summary["promotion"]
+    assert gate["refused"] == [] and gate["garments"] == summary["holdout"], "one Front view per garment here"
+    assert gate["worse_share"] <= settings.promote_max_worse_share
     assert summary["holdout"] >= 1 and summary["training"] >= 4
     assert summary["current"]["version"] == before
 

@@ -26,3 +26,38 @@ def test_promotion_needs_a_strict_win():
     assert should_promote(0.95, 0.94, 0.001)
     assert not should_promote(0.9405, 0.94, 0.001)
     assert not should_promote(0.94, 0.94, 0.0)
+
+
+def views(dice_by_garment: dict, confidence=0.5):
+    """Holdout views as worker_dice reports them: three per garment at the garment's Dice, each
+    garment's confidence `confidence` (or its Dice, when "dice")."""
+    signals = {"height_fraction": 0.8, "garment_fraction": 0.3}
+    return [{"garment": g, "predicted": d if confidence == "dice" else confidence, "dice": d, "signals": signals}
+            for g, d in dice_by_garment.items() for _ in range(3)]
+
+
+def test_promotion_refuses_a_better_mean_that_loses_garments():
+    from trainer.retrain import promotion
+
+    current = views({f"g{i}": 0.95 for i in range(20)})
+    candidate = {**{f"g{i}": 0.99 for i in range(17)}, "g17": 0.90, "g18": 0.90, "g19": 0.90}  # mean up, 3 lost
+    ok, figures = promotion(views(candidate, "dice"), current, 0.001, 0.05, 0.98)
+    assert figures["mean_dice"]["candidate"] > figures["mean_dice"]["current"] + 0.001
+    assert not ok and figures["worse"] == ["g17", "g18", "g19"] and figures["worse_share"] == 0.15
+    assert figures["refused"][0] == "3 of 20 holdout garments lost more than 0.02 Dice"
+    # One garment lost (5 %: within the share allowed), one the current model got wrong too.
+    current = views({**{f"g{i}": 0.95 for i in range(19)}, "g19": 0.94}, "dice")
+    one_lost = {**{f"g{i}": 0.99 for i in range(19)}, "g19": 0.90}
+    ok, figures = promotion(views(one_lost, "dice"), current, 0.001, 0.05, 0.98)
+    assert ok and figures["worse"] == ["g19"] and figures["refused"] == []
+
+
+def test_promotion_refuses_a_candidate_that_would_release_less():
+    from trainer.retrain import promotion
+
+    current = views({f"g{i}": 0.97 for i in range(10)}, confidence=0.99)  # sure and right: all released
+    candidate = views({f"g{i}": 0.98 for i in range(1, 10)}, confidence=0.9) + views({"g0": 0.94}, confidence=0.99)
+    ok, figures = promotion(candidate, current, 0.001, 0.2, 0.98)  # its one lost garment is allowed here
+    assert figures["mean_dice"]["candidate"] > figures["mean_dice"]["current"] + 0.001
+    assert figures["released_at_target"] == {"candidate": 0.0, "current": 1.0}, "its surest garment is wrong"
+    assert not ok and figures["refused"] == ["it would release 0.0% at 98% precision, the current model 100.0%"]
