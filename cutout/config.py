@@ -118,6 +118,8 @@ class Settings:
     promote_margin: float = 0.001  # the candidate must beat the current mean Dice by this much
     promote_max_worse_share: float = 0.05  # ... and lose more than 0.02 Dice on at most this share of garments
     release_precision: float = 0.98  # the share of released garments that must be right on every view
+    release_floor: float = 0.90  # ... and the lowest the 95 % interval of that share may reach (cutout.trust)
+    audit_share: float = 0.10  # of the garments a releasing model would release, the share the team still checks
 
     # Reports.
     min_confidence: float | None = None  # None = each model's release rule (see cutout.report)
@@ -194,6 +196,8 @@ class Settings:
             promote_margin=_float("CUTOUT_PROMOTE_MARGIN", d.promote_margin),
             promote_max_worse_share=_float("CUTOUT_PROMOTE_MAX_WORSE_SHARE", d.promote_max_worse_share),
             release_precision=_float("CUTOUT_RELEASE_PRECISION", d.release_precision),
+            release_floor=_float("CUTOUT_RELEASE_FLOOR", d.release_floor),
+            audit_share=_float("CUTOUT_AUDIT_SHARE", d.audit_share),
             min_confidence=_float("CUTOUT_MIN_CONFIDENCE", d.min_confidence),
             min_dice=_float("CUTOUT_MIN_DICE", d.min_dice),
             max_height_spread=_float("CUTOUT_MAX_HEIGHT_SPREAD", d.max_height_spread),

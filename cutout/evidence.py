@@ -85,6 +85,27 @@ def view_evidence(session, model_version_id: int, good: float = release.GOOD_DIC
     return evidence
 
 
+def update_mode(session, model_version_id: int | None, policy=None,
+                limits: release.ViewLimits = release.ViewLimits()) -> bool:
+    """Decide again whether this version releases on this studio (cutout.trust.Policy) from its
+    evidence now, and record the figures on its row. Whether its mode changed (the caller then
+    refreshes the standing of its garments)."""
+    from cutout import trust
+
+    if model_version_id is None:
+        return False
+    policy = policy or trust.Policy()
+    precision = release_precision(session, model_version_id, limits)
+    releasing, reason = policy.decide(precision)
+    row = session.get(ModelVersion, model_version_id)
+    changed = bool(row.releasing) != releasing
+    row.releasing = releasing
+    row.evidence = {"reviewed": precision.n, "right": precision.right, "precision": precision.estimate,
+                    "low": round(precision.low, 4), "high": round(precision.high, 4), "reason": reason,
+                    "target": policy.precision, "floor": policy.floor}
+    return changed
+
+
 def release_precision(session, model_version_id: int | None, limits: release.ViewLimits = release.ViewLimits()):
     """How often the garments this version's rule would release were right, by the team's
     reviews: a trust.Precision over the reviewed would-be releases with a verdict (None for

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, func, or_, select, update
 
 from cutout import ranking
-from cutout.schema import Shot, ShotStatus
+from cutout.schema import Segmentation, Shot, ShotStatus
 
 # The claim columns of a shot no task holds (leaving processing, a shot lets go of its claim).
 UNCLAIMED = {"claimed_by": None, "lease_until": None}
@@ -38,16 +38,33 @@ def registered(session, garment_ids) -> None:
     ranking.refresh(session, garment_ids)
 
 
-def reviewed(session, review, garment_id: str) -> None:
-    """A person's decision on a view (a schema.Review): recorded, and the garment's standing with it."""
+def reviewed(session, review, garment_id: str, settings=None) -> None:
+    """A person's decision on a view (a schema.Review): recorded, the garment's standing with it,
+    and the reviewed model's evidence on this studio (it may start or stop releasing)."""
     session.add(review)
     session.flush()
-    ranking.refresh(session, [garment_id])
+    _evidence_changed(session, review.model_version_id, [garment_id], settings)
 
 
-def scored(session, garment_id: str) -> None:
-    """A view's result was scored against a (new) reference cutout: its garment's standing follows."""
-    ranking.refresh(session, [garment_id])
+def scored(session, garment_id: str, model_version_id: int | None = None, settings=None) -> None:
+    """A view's result was scored against a (new) reference cutout: its garment's standing
+    follows, and so does its model's evidence (a correction's Dice decides its verdict)."""
+    _evidence_changed(session, model_version_id, [garment_id], settings)
+
+
+def _evidence_changed(session, model_version_id: int | None, garment_ids, settings) -> None:
+    """The standing of these garments, and the model's evidence and mode under the settings'
+    policy (cutout.trust.Policy; its defaults without settings)."""
+    from cutout import evidence, release, trust
+
+    policy = trust.Policy.from_settings(settings) if settings is not None else trust.Policy()
+    limits = release.Rule.from_settings(settings).limits if settings is not None else release.ViewLimits()
+    if evidence.update_mode(session, model_version_id, policy, limits):
+        # The version started or stopped releasing: every garment it segmented stands anew.
+        garment_ids = set(garment_ids) | set(session.execute(
+            select(Shot.garment_id).join(Segmentation, Segmentation.shot_id == Shot.id)
+            .where(Segmentation.model_version_id == model_version_id)).scalars())
+    ranking.refresh(session, garment_ids)
 
 
 def done(session, shot_id: int, etag: str | None = None) -> bool:

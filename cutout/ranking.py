@@ -18,6 +18,7 @@ from sqlalchemy import Numeric, and_, case, cast, delete, func, literal, or_, se
 
 from cutout.db import insert
 from cutout.release import Rule
+from cutout.trust import audit_draw
 from cutout.naming import VIEWS
 from cutout.schema import RESOLVING, Garment, GarmentState, ModelVersion, Review, Segmentation, Shot, ShotStatus
 
@@ -79,7 +80,10 @@ def _views(garment_ids):
                    # view_size; an empty mask (height 0) has none, as there
                    case((and_(open_done, newest.c.height > 0),
                          newest.c.area / (newest.c.height * newest.c.height))).label("size"),
-                   case((failed, 0.0), (open_done, func.coalesce(newest.c.dice, newest.c.confidence))).label("score"))
+                   case((failed, 0.0), (open_done, func.coalesce(newest.c.dice, newest.c.confidence))).label("score"),
+                   # a result of a model that has not earned releasing on this studio yet (cutout.trust)
+                   _flag(and_(open_done, ModelVersion.releasing.is_not(True))).label("shadow"),
+                   case((open_done, ModelVersion.version)).label("version"))
             .select_from(Shot)
             .outerjoin(newest, and_(newest.c.shot_id == Shot.id, newest.c.n == 1))
             .outerjoin(ModelVersion, ModelVersion.id == newest.c.model_version_id)
@@ -106,9 +110,13 @@ def refresh(session, garment_ids) -> None:
         func.min(v.c.dice).label("min_dice"), func.max(v.c.height).label("max_height"),
         func.min(v.c.height).label("min_height"), func.max(v.c.size).label("max_size"),
         func.min(v.c.size).label("min_size"), func.round(cast(func.min(v.c.score), Numeric), 4).label("score"),
-        func.max(v.c.created_at).label("segmented_at"),
+        func.max(v.c.created_at).label("segmented_at"), func.sum(v.c.shadow).label("shadow"),
+        func.max(v.c.version).label("version"),
     ).group_by(v.c.garment_id)).mappings().all()
-    states = [{**row, "score": None if row["score"] is None else float(row["score"])} for row in rows]
+    states = [{**{k: value for k, value in row.items() if k != "version"},
+               "score": None if row["score"] is None else float(row["score"]),
+               "audit_draw": None if row["version"] is None else audit_draw(row["garment_id"], row["version"])}
+              for row in rows]
     session.execute(delete(GarmentState).where(GarmentState.garment_id.in_(ids) if ids is not None else literal(True)))
     for start in range(0, len(states), 5000):
         session.execute(insert(session, GarmentState).values(states[start:start + 5000]))

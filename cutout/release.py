@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, literal
+from sqlalchemy import func, literal, or_
 
 DEFAULT_MIN_CONFIDENCE = 0.90  # a model without a tuned rule
 GOOD_DICE = 0.95  # a view is right at this Dice against the hand cutout
@@ -59,6 +59,9 @@ class Rule:
     min_confidence: float | None = None
     min_dice: float = 0.97
     limits: ViewLimits = field(default_factory=ViewLimits)
+    # Of the garments a releasing model would release, the share that goes to the team anyway:
+    # audits, drawn per garment and version (cutout.trust), so released precision stays measured.
+    audit_share: float = 0.0
 
     @classmethod
     def from_settings(cls, settings, min_confidence: float | None = None, min_dice: float | None = None,
@@ -70,7 +73,7 @@ class Rule:
 
         return cls(first(min_confidence, settings.min_confidence), first(min_dice, settings.min_dice),
                    ViewLimits(first(height, settings.max_height_spread, MAX_HEIGHT_SPREAD),
-                              first(size, settings.max_size_spread, MAX_SIZE_SPREAD)))
+                              first(size, settings.max_size_spread, MAX_SIZE_SPREAD)), settings.audit_share)
 
     # The SQL form.
 
@@ -89,10 +92,12 @@ class Rule:
         return {"failed": state.failed > 0, "confidence": low_confidence,
                 "dice": state.min_dice < literal(self.min_dice), "manual": state.manual > 0,
                 "height": state.max_height > state.min_height * literal(math.exp(self.limits.height)),
-                "size": state.max_size > state.min_size * literal(math.exp(self.limits.size))}
+                "size": state.max_size > state.min_size * literal(math.exp(self.limits.size)),
+                # a model in shadow mode releases nothing; a releasing one leaves its audits to the team
+                "check": or_(state.shadow > 0, state.audit_draw < literal(self.audit_share))}
 
 
-REASON_KINDS = ("failed", "confidence", "dice", "manual", "height", "size")
+REASON_KINDS = ("failed", "confidence", "dice", "manual", "height", "size", "check")
 
 
 def view_size(parts: dict) -> float | None:

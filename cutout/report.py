@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from sqlalchemy import and_, func, select
 
-from cutout import evidence, models, ranking, release
+from cutout import models, ranking, release
 from cutout.ranking import GarmentStatus
 from cutout.db import session_scope
 from cutout.naming import VIEWS
@@ -44,8 +44,7 @@ def needs_cutout(url: str, rule: release.Rule, include_all: bool = False, garmen
         total = session.execute(select(func.count()).select_from(ranked.order_by(None).subquery())).scalar_one()
         counts = ranking.counts(session, rule)
         version_id = models.in_service(session)
-        version = session.get(ModelVersion, version_id).version if version_id is not None else None
-        precision = evidence.release_precision(session, version_id, rule.limits)
+        in_service = session.get(ModelVersion, version_id) if version_id is not None else None
         details = _details(session, page, rule)
         failed = [{"garment_id": s.garment_id, "view": s.view, "key": s.key, "reason": s.failure_reason}
                   for s in session.execute(select(Shot).where(Shot.status == ShotStatus.FAILED)
@@ -60,9 +59,9 @@ def needs_cutout(url: str, rule: release.Rule, include_all: bool = False, garmen
     limits = rule.limits
     return {"thresholds": {"min_confidence": rule.min_confidence, "min_dice": rule.min_dice,
                            "max_height_spread": limits.height, "max_size_spread": limits.size},
-            "evidence": None if precision is None else {
-                "model_version": version, "reviewed": precision.n, "right": precision.right,
-                "precision": precision.estimate, "interval": [round(precision.low, 4), round(precision.high, 4)]},
+            "trust": None if in_service is None else {
+                "model_version": in_service.version, "mode": "releasing" if in_service.releasing else "shadow",
+                **(in_service.evidence or {"reason": "shadow mode: no review of its results yet"})},
             "counts": counts, "total": total, "offset": offset, "limit": limit,
             "garments": garments, "failed_shots": failed, "rejected_keys": rejected}
 
@@ -137,6 +136,11 @@ def _details(session, page, rule: release.Rule) -> dict[str, dict]:
         if row.size:
             g["reasons"].append(f"the views disagree on the garment's size for its height ({_per_view(sizes, '.2f')}, "
                                 "area / height²): one takes in something else or leaves part out")
+        if row.check and not g["reasons"]:
+            # The model's rule would release it, and the team checks it: the model is earning
+            # its trust on this studio (shadow mode), or this is an audit. Which one is not said
+            # where the team works, so that neither changes how closely they look.
+            g["reasons"].append("to be checked by the team")
         scores = g.pop("scores")
         g["score"] = round(min(scores), 4) if scores else None
         g["missing_views"] = [v for v in VIEWS if v not in g["views"]]
@@ -164,17 +168,14 @@ def latest_reviews(session, garment_ids: list[str]) -> dict[int, dict]:
     return latest
 
 
-def _evidence_line(report: dict) -> list[str]:
-    """What the team's reviews say of the model in service: of the reviewed garments its rule
-    would release, how many were right (95 % Wilson interval)."""
-    e = report.get("evidence")
-    if not e:
+def _trust_line(report: dict) -> list[str]:
+    """The model in service on this studio: releasing or in shadow mode, and the team's reviews
+    it was decided on (of the reviewed garments its rule would release, how many were right,
+    with the 95 % Wilson interval)."""
+    t = report.get("trust")
+    if not t:
         return []
-    if not e["reviewed"]:
-        return [f"Model {e['model_version']}: no reviewed garment its rule would release yet."]
-    low, high = e["interval"]
-    return [f"Model {e['model_version']}: of {e['reviewed']} reviewed garments its rule would release, {e['right']} "
-            f"were right: precision {e['precision']:.3f} [{low:.3f}, {high:.3f}] (95 % Wilson interval)."]
+    return [f"Model {t['model_version']}, {t['reason']}."]
 
 
 def _cell(view: dict | None) -> str:
@@ -201,7 +202,7 @@ def format_table(report: dict, names: dict[str, str] | None = None) -> str:
              f"reference Dice >= {report['thresholds']['min_dice']}; "
              f"the tallest view at most {math.exp(report['thresholds']['max_height_spread']):.2f}x the shortest, "
              f"the largest for its height {math.exp(report['thresholds']['max_size_spread']):.2f}x the smallest).",
-             *_evidence_line(report), "", "Worst first:"]
+             *_trust_line(report), "", "Worst first:"]
     header = f"{'#':>3}  {'garment':36}  {'status':14}  {'score':>6}  " + "  ".join(f"{v:18}" for v in VIEWS) + "  why"
     lines += [header, "-" * len(header)]
     for g in report["garments"]:

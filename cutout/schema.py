@@ -131,6 +131,11 @@ class ModelVersion(Base):
     release_threshold: Mapped[float | None] = mapped_column(Float)
     # The one workers should use; the trainer moves it only to a model that beat this one.
     is_current: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    # Whether its rule releases garments on this studio, or only says what it would release
+    # (shadow mode) until the team's reviews support the target precision (cutout.trust), and
+    # the evidence that decided it: {"reviewed", "right", "precision", "low", "high", "reason"}.
+    releasing: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    evidence: Mapped[dict | None] = mapped_column(JSON)
     promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
 
@@ -238,5 +243,9 @@ class GarmentState(Base):
     max_size: Mapped[float | None] = mapped_column(Float)
     min_size: Mapped[float | None] = mapped_column(Float)
     score: Mapped[float | None] = mapped_column(Float)  # worst open view: 0 failed, else Dice or confidence (4 places)
+    shadow: Mapped[int | None] = mapped_column(Integer)  # open segmented views whose model is not releasing yet
+    # The garment's draw for an audit (cutout.trust.audit_draw, by garment and the model of its
+    # open views): audited, for the team, when below CUTOUT_AUDIT_SHARE.
+    audit_draw: Mapped[float | None] = mapped_column(Float)
     segmented_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # newest segmentation
     __table_args__ = (Index("ix_garment_states_score", "score", "garment_id"),)

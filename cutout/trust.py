@@ -46,6 +46,43 @@ def wilson(right: int, n: int, z: float = Z_95) -> Precision:
     return Precision(right, n, max(0.0, centre - half), min(1.0, centre + half))
 
 
+MIN_GARMENTS = 30  # never release on less evidence than this many reviewed would-be releases
+
+
+@dataclass(frozen=True)
+class Policy:
+    """When a model version may release on this studio. It must have earned it on the studio's
+    own garments: at least MIN_GARMENTS reviewed garments its rule would release, the share of
+    them right at least `precision` (the target), and the lower end of the 95 % Wilson interval
+    at least `floor`, so that a short lucky run cannot switch it on (30 right of 30 has a lower
+    bound of 0.887; 35 of 35 reach 0.90). Checked on every review and audit: a wrong audit
+    that takes either figure under its mark switches releasing off again."""
+
+    precision: float = 0.98  # CUTOUT_RELEASE_PRECISION
+    floor: float = 0.90  # CUTOUT_RELEASE_FLOOR
+    min_garments: int = MIN_GARMENTS
+    audit_share: float = 0.10  # CUTOUT_AUDIT_SHARE
+
+    def __post_init__(self):
+        if self.min_garments < MIN_GARMENTS:
+            raise ValueError(f"a release rule needs at least {MIN_GARMENTS} reviewed garments, not {self.min_garments}")
+
+    @classmethod
+    def from_settings(cls, settings) -> "Policy":
+        return cls(settings.release_precision, settings.release_floor, MIN_GARMENTS, settings.audit_share)
+
+    def decide(self, evidence: Precision) -> tuple[bool, str]:
+        """(releasing, why), in words for the report."""
+        if evidence.n < self.min_garments:
+            return False, (f"shadow mode: {evidence.n} reviewed garments the rule would release, "
+                           f"{self.min_garments} needed")
+        if evidence.estimate < self.precision:
+            return False, f"shadow mode: {evidence}, under the target {self.precision:.0%}"
+        if evidence.low < self.floor:
+            return False, f"shadow mode: {evidence}, its lower bound under {self.floor:.0%}"
+        return True, f"releasing: {evidence} (target {self.precision:.0%}, lower bound at least {self.floor:.0%})"
+
+
 def audit_draw(garment_id: str, version: str) -> float:
     """A number in [0, 1) fixed by the garment and the model version: the same garment is
     audited or not on every machine and every refresh, and a new version draws afresh."""

@@ -97,7 +97,7 @@ def decide(settings, storage, garment_id: str, view: str, action: str, user_id: 
         lifecycle.reviewed(session, Review(shot_id=state.shot_id, shot_etag=state.shot_etag,
                                            segmentation_id=state.segmentation_id,
                                            model_version_id=state.model_version_id, user_id=user_id,
-                                           decision=DECISIONS[action], cutout_key=written), garment_id)
+                                           decision=DECISIONS[action], cutout_key=written), garment_id, settings)
     return {"approve": f"{view} approved; its cutout is now the reference",
             "manual": f"{view} marked for a manual cut",
             "correct": f"{view}: corrected cutout stored as {written}; the view is scored against it shortly"}[action]

@@ -19,7 +19,7 @@ PAGE_SIZE = 20
 # The queue's reason filter: ranking's kinds, in words.
 REASONS = dict(zip(REASON_KINDS, ("failed", "confidence below the rule", "Dice below the reference rule",
                                   "manual cut requested", "views disagree on the height",
-                                  "views disagree on the size")))
+                                  "views disagree on the size", "to be checked")))
 
 
 @bp.get("/healthz")

@@ -203,5 +203,5 @@ def score_segmentation(res: Resources, segmentation_id: int) -> float | None:
         if problem:
             parts["reference_problem"] = problem
         seg.confidence_parts = parts
-        lifecycle.scored(session, row.garment_id)
+        lifecycle.scored(session, row.garment_id, seg.model_version_id, res.settings)
     return score

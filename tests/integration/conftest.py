@@ -200,6 +200,16 @@ def bucket(s3_endpoint):
     return storage
 
 
+@pytest.fixture
+def own_bucket(s3_endpoint):
+    """A bucket of the test's own: nothing it puts there reaches another test's sweep."""
+    from cutout.storage import S3Storage
+
+    storage = S3Storage(f"own-{uuid.uuid4().hex[:8]}", s3_endpoint)
+    storage.client.create_bucket(Bucket=storage.bucket)
+    return storage
+
+
 @pytest.fixture(scope="session")
 def fleet_env(pg_url, bucket, s3_proxy, tiny_model):
     """The environment every process of the fleet under test gets; S3 through the gated proxy."""

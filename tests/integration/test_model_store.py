@@ -19,15 +19,6 @@ from tests.integration.conftest import REDIS_URL, Worker, run_cli, wait_for
 
 
 @pytest.fixture
-def own_bucket(s3_endpoint):
-    from cutout.storage import S3Storage
-
-    storage = S3Storage(f"store-{uuid.uuid4().hex[:8]}", s3_endpoint)
-    storage.client.create_bucket(Bucket=storage.bucket)
-    return storage
-
-
-@pytest.fixture
 def own_fleet(fleet_env, empty_db, own_bucket, s3_endpoint, tmp_path):
     """A database, bucket and queue of their own, so promoting here changes no other test's model
     and no other test's shots are swept in."""

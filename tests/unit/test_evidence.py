@@ -1,6 +1,7 @@
 """The team's reviews as evidence about a model on this studio, and the statistics over it."""
 
 import pytest
+from sqlalchemy import select
 
 from cutout import evidence, lifecycle, trust
 from cutout.db import session_scope
@@ -130,7 +131,7 @@ def test_audits_are_drawn_per_garment_and_version_the_same_everywhere():
     assert not any(trust.is_audit(g, "m-1", 0.0) for g in ids) and all(trust.is_audit(g, "m-1", 1.0) for g in ids)
 
 
-def test_the_report_heads_with_what_the_reviews_say_of_the_model_in_service(url):
+def test_the_report_heads_with_the_mode_and_the_evidence_it_rests_on(url):
     from cutout.release import Rule
     from cutout.report import format_table, needs_cutout
 
@@ -144,8 +145,58 @@ def test_the_report_heads_with_what_the_reviews_say_of_the_model_in_service(url)
         review(s, 101, segs[1], "approved")
         review(s, 102, segs[2], "needs_manual_cut")
         garment(s, "g-doubtful", 200, (0.99, 0.90, 0.99))  # below the rule: no evidence about releases
+        garment(s, "g-sure", 300, (0.99, 0.99, 0.99))  # would be released, but the model has not earned it
+    lifecycle_refresh(url)
     report = needs_cutout(url, Rule(), include_all=True)
-    assert report["evidence"]["model_version"] == "m-1"
-    assert (report["evidence"]["reviewed"], report["evidence"]["right"]) == (4, 3)
-    assert report["evidence"]["interval"] == [round(trust.wilson(3, 4).low, 4), round(trust.wilson(3, 4).high, 4)]
-    assert "of 4 reviewed garments its rule would release, 3 were right: precision 0.750" in format_table(report)
+    t = report["trust"]
+    assert (t["model_version"], t["mode"], t["reviewed"], t["right"]) == ("m-1", "shadow", 4, 3)
+    assert (t["low"], t["high"]) == (round(trust.wilson(3, 4).low, 4), round(trust.wilson(3, 4).high, 4))
+    assert "shadow mode: 4 reviewed garments the rule would release, 30 needed" in format_table(report)
+    sure = next(g for g in report["garments"] if g["garment_id"] == "g-sure")
+    assert sure["status"] == "needs a person" and sure["reasons"] == ["to be checked by the team"]
+    assert report["counts"]["released"] == 0, "nothing is released in shadow mode"
+
+
+def lifecycle_refresh(url):
+    from cutout import ranking
+
+    with session_scope(url) as s:
+        ranking.refresh_all(s)
+
+
+def test_the_switching_rule_is_conservative():
+    policy = trust.Policy()
+    assert not policy.decide(trust.wilson(29, 29))[0], "never on fewer than 30"
+    assert not policy.decide(trust.wilson(30, 30))[0], "30 of 30: the lower bound is 0.887"
+    assert policy.decide(trust.wilson(35, 35)) == (True, "releasing: 35/35 right, 1.000 [0.901, 1.000] "
+                                                         "(target 98%, lower bound at least 90%)")
+    assert not policy.decide(trust.wilson(35, 36))[0], "one wrong in 36 is 97 %, under the target"
+    assert policy.decide(trust.wilson(55, 56))[0]
+    with pytest.raises(ValueError):
+        trust.Policy(min_garments=29)
+
+
+def test_a_model_earns_releasing_on_the_studios_reviews_and_a_wrong_audit_takes_it_back(url):
+    from cutout.release import Rule
+    from cutout.report import needs_cutout
+
+    with session_scope(url) as s:
+        for k in range(35):
+            segs = garment(s, f"g{k:02d}", 10 * k + 1, (0.99, 0.98, 0.97))
+            for i, seg in enumerate(segs):
+                review(s, 10 * k + 1 + i, seg, "approved")
+            assert s.get(ModelVersion, 1).releasing == (k == 34), k
+        garment(s, "new", 1000, (0.99, 0.99, 0.99))
+    lifecycle_refresh(url)
+    status = {g["garment_id"]: g["status"] for g in needs_cutout(url, Rule(), include_all=True)["garments"]}
+    assert status["new"] == "released", "earned: a garment the rule lets out needs nobody"
+    audited = needs_cutout(url, Rule(audit_share=1.0), include_all=True)["garments"]
+    assert {g["garment_id"]: g["reasons"] for g in audited}["new"] == ["to be checked by the team"]
+
+    with session_scope(url) as s:  # the audit finds the model wrong on its Back view
+        segs = s.execute(select(Segmentation.id).join(Shot).where(Shot.garment_id == "new")
+                         .order_by(Shot.id)).scalars().all()
+        for shot_id, seg, decision in zip((1000, 1001, 1002), segs, ("approved", "approved", "needs_manual_cut")):
+            review(s, shot_id, seg, decision)
+        evidence_now = s.get(ModelVersion, 1).evidence
+        assert not s.get(ModelVersion, 1).releasing and (evidence_now["reviewed"], evidence_now["right"]) == (36, 35)

@@ -22,8 +22,9 @@ def fill(url):
     """Four garments: one released, one waiting, two that need a person (also used on PostgreSQL)."""
     with session_scope(url) as s:
         params = {"first": {"threshold": 0.5}, "second": {"release": {"min_predicted_dice": 0.955}}}
+        # A model that has earned releasing on this studio (cutout.trust): its rule decides here.
         s.add(ModelVersion(id=1, version="m-1", location="/m", metrics={}, params=params,
-                           release_threshold=models.release_threshold(params)))
+                           release_threshold=models.release_threshold(params), releasing=True))
         n = 0
         for gid, views in {
             GOOD: {"Front": (0.98, 0.99), "FrontRight": (0.97, None), "Back": (0.96, None)},
@@ -206,6 +207,6 @@ def test_the_rule_comes_from_the_command_then_the_settings_then_the_constants():
     from cutout.config import Settings
 
     settings = Settings(max_size_spread=0.4, min_confidence=0.93)
-    assert Rule.from_settings(settings) == Rule(0.93, 0.97, ViewLimits(release.MAX_HEIGHT_SPREAD, 0.4))
-    assert Rule.from_settings(settings, 0.5, 0.9, height=0.2, size=0.1) == Rule(0.5, 0.9, ViewLimits(0.2, 0.1))
+    assert Rule.from_settings(settings) == Rule(0.93, 0.97, ViewLimits(release.MAX_HEIGHT_SPREAD, 0.4), 0.1)
+    assert Rule.from_settings(settings, 0.5, 0.9, height=0.2, size=0.1) == Rule(0.5, 0.9, ViewLimits(0.2, 0.1), 0.1)
     assert Rule.from_settings(settings, size=0.0).limits == ViewLimits(release.MAX_HEIGHT_SPREAD, 0.0), "0 is a value"

@@ -61,3 +61,21 @@ def test_promotion_refuses_a_candidate_that_would_release_less():
     assert figures["mean_dice"]["candidate"] > figures["mean_dice"]["current"] + 0.001
     assert figures["released_at_target"] == {"candidate": 0.0, "current": 1.0}, "its surest garment is wrong"
     assert not ok and figures["refused"] == ["it would release 0.0% at 98% precision, the current model 100.0%"]
+
+
+def test_a_candidate_carries_how_the_current_model_runs_and_is_judged(tiny_model, tmp_path):
+    import shutil
+
+    from cutout.segmentation import artefact
+    from trainer.retrain import CARRIED, carry_tuning
+
+    current, candidate = shutil.copytree(tiny_model, tmp_path / "current"), shutil.copytree(tiny_model, tmp_path / "new")
+    meta = artefact.read_meta(current / "second")
+    meta.tta, meta.threshold, meta.refine = True, 0.45, {"radius": 16, "eps": 1e-3}
+    meta.calibration, meta.release = {"score": "expected_dice", "x": [0, 1], "y": [0, 1]}, {"min_predicted_dice": 0.97}
+    artefact.write_meta(current / "second", meta)
+    carry_tuning(current, candidate)
+    carried = artefact.read_meta(candidate / "second")
+    assert {name: getattr(carried, name) for name in CARRIED} == {name: getattr(meta, name) for name in CARRIED}
+    assert set(CARRIED) == {"refine", "calibration", "release", "threshold", "tta"}
+    assert carried.name == meta.name and artefact.read_meta(candidate / "first").tta is False, "only the last stage's"
