@@ -59,6 +59,7 @@ class Producer:
         summary = {"listed": found.seen, "new_shots": found.shots, "new_references": found.references,
                    "rejected": found.rejected, "enqueued": shots, "scoring_enqueued": scores, "queue_depth": depth}
         metrics.count(summary, what)
+        metrics.trust(url)
         log.info("%s: %s", what, summary)
         return summary
 

@@ -200,3 +200,20 @@ def test_a_model_earns_releasing_on_the_studios_reviews_and_a_wrong_audit_takes_
             review(s, shot_id, seg, decision)
         evidence_now = s.get(ModelVersion, 1).evidence
         assert not s.get(ModelVersion, 1).releasing and (evidence_now["reviewed"], evidence_now["right"]) == (36, 35)
+
+
+def test_the_producer_serves_the_release_gauges(url):
+    import math
+
+    from producer import metrics
+
+    metrics.trust(url)  # nothing segmented yet: nothing known
+    assert math.isnan(metrics.RELEASE_PRECISION._value.get()) and metrics.RELEASE_MODE._value.get() == 0
+    with session_scope(url) as s:
+        for k in range(35):
+            segs = garment(s, f"g{k:02d}", 10 * k + 1, (0.99, 0.98, 0.97))
+            for i, seg in enumerate(segs):
+                review(s, 10 * k + 1 + i, seg, "approved")
+    metrics.trust(url)
+    assert metrics.RELEASE_PRECISION._value.get() == 1.0 and metrics.RELEASE_MODE._value.get() == 1
+    assert metrics.RELEASE_PRECISION_LOW._value.get() == pytest.approx(trust.wilson(35, 35).low, abs=1e-4)
