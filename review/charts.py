@@ -26,7 +26,9 @@ def versions(url: str) -> list[dict]:
     with session_scope(url) as session:
         rows = session.execute(select(ModelVersion).order_by(ModelVersion.created_at, ModelVersion.id)).scalars().all()
         return [{"version": r.version, "current": r.is_current, "created_at": r.created_at,
-                 "promoted_at": r.promoted_at, "holdout_dice": _holdout_dice(r.metrics), "location": r.location}
+                 "promoted_at": r.promoted_at, "holdout_dice": _holdout_dice(r.metrics), "location": r.location,
+                 # on this studio: releasing or shadow mode, and the reviews it rests on (cutout.trust)
+                 "trust": (r.evidence or {}).get("reason", "shadow mode: no review of its results yet")}
                 for r in rows]
 
 

@@ -204,7 +204,8 @@ def test_model_history_and_plots(client, settings):
 
     from review import charts
 
-    assert "m-1" in client.get("/models").get_data(as_text=True)
+    models_page = client.get("/models").get_data(as_text=True)
+    assert "m-1" in models_page and "shadow mode: no review of its results yet" in models_page
     for path in ("/models/quality.png", "/models/current/histogram.png"):
         response = client.get(path)
         image = cv2.imdecode(np.frombuffer(response.data, np.uint8), cv2.IMREAD_COLOR)
