@@ -136,3 +136,49 @@ def garment_evidence(session, model_version_id: int, limits: release.ViewLimits 
         table = release.garment_table(rows, limits)[g.garment_id]
         g.would_release = len(g.views) == len(VIEWS) and release.released(table, threshold)
     return garments
+
+
+def fit_release_rule(session, model_version_id: int, policy=None,
+                     limits: release.ViewLimits = release.ViewLimits()) -> dict:
+    """Choose this version's release threshold on the studio's own reviewed garments: the lowest
+    at which the garments it would release meet the policy (cutout.trust.Policy: enough of them,
+    their share right at the target, the interval's lower end at the floor). A small sample's
+    uncertainty is thus part of the choice, not a bare point estimate. The threshold sits
+    halfway between the last garment released and the first held back. Records the rule and the
+    evidence it rests on with the version, then decides its mode again. Without a threshold
+    that meets the policy the version keeps its rule and stays in shadow mode."""
+    from datetime import datetime, timezone
+
+    from cutout import trust
+
+    policy = policy or trust.Policy()
+    scored = []
+    for g in garment_evidence(session, model_version_id, limits).values():
+        if len(g.views) == len(VIEWS) and g.verdict != PENDING:
+            rows = [{"garment": g.garment_id, "predicted": v.confidence, "dice": 0.0, "signals": v.signals}
+                    for v in g.views.values()]
+            scored.append((release.release_score(release.garment_table(rows, limits)[g.garment_id]),
+                           g.verdict == RIGHT))
+    scored.sort(key=lambda item: -item[0])
+    chosen, right = None, 0
+    for k, (score, ok) in enumerate(scored, 1):
+        right += ok
+        last_of_tie = k == len(scored) or scored[k][0] < score
+        if last_of_tie and score > 0 and policy.decide(trust.wilson(right, k))[0]:
+            chosen = (k, right, (score + (scored[k][0] if k < len(scored) else score)) / 2)
+    row = session.get(ModelVersion, model_version_id)
+    result = {"garments": len(scored), "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "target": policy.precision, "floor": policy.floor}
+    if chosen is None:
+        result.update(threshold=row.release_threshold, released=0, right=0,
+                      reason="no threshold meets the policy yet: the rule is kept")
+    else:
+        n, k_right, threshold = chosen
+        p = trust.wilson(k_right, n)
+        row.release_threshold = threshold
+        result.update(threshold=threshold, released=n, right=k_right, low=round(p.low, 4), high=round(p.high, 4),
+                      reason=f"{p} at confidence >= {threshold:.5f}")
+    row.params = {**(row.params or {}), "studio_rule": result}
+    session.flush()
+    update_mode(session, model_version_id, policy, limits)
+    return result

@@ -52,6 +52,13 @@ def scored(session, garment_id: str, model_version_id: int | None = None, settin
     _evidence_changed(session, model_version_id, [garment_id], settings)
 
 
+def rule_changed(session, model_version_id: int) -> None:
+    """A version's release rule was fitted anew: every garment it segmented stands anew."""
+    ranking.refresh(session, set(session.execute(
+        select(Shot.garment_id).join(Segmentation, Segmentation.shot_id == Shot.id)
+        .where(Segmentation.model_version_id == model_version_id)).scalars()))
+
+
 def _evidence_changed(session, model_version_id: int | None, garment_ids, settings) -> None:
     """The standing of these garments, and the model's evidence and mode under the settings'
     policy (cutout.trust.Policy; its defaults without settings)."""

@@ -207,8 +207,12 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share,
 
 
 @click.command()
-@click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.argument("data", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--from-reviews", is_flag=True,
+              help="Instead: choose the release threshold of the model in service on the studio's own reviewed "
+                   "garments (CUTOUT_DATABASE_URL), so that what it releases meets CUTOUT_RELEASE_PRECISION with "
+                   "the interval's lower end at CUTOUT_RELEASE_FLOOR; no DATA, no TensorFlow.")
+@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The bundle to calibrate; its last stage's model.json is rewritten.")
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), help="Folder for automation.png, reliability.png and views.csv (per view: Dice, prediction, signals).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N photos (smoke runs).")
@@ -216,13 +220,35 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share,
               help="Calibrate for flip test-time augmentation (2x the network time; better Dice, and the flip's "
                    "agreement is a confidence signal); the bundle then runs with it by default.")
 @click.pass_obj
-def calibrate(settings, data, model_dir, plots, limit, tta):
+def calibrate(settings, data, from_reviews, model_dir, plots, limit, tta):
     """Tune a bundle's edge refinement, confidence calibration and release rule on DATA: a
     labelled studio-style VALIDATION folder (three views per garment, <photo>_<View>), never
-    one the model trained on."""
+    one the model trained on. With --from-reviews, refit the release rule on the studio's own
+    reviews instead."""
+    if from_reviews:
+        _calibrate_from_reviews(settings)
+        return
+    if data is None or model_dir is None:
+        raise click.UsageError("give DATA and --model, or --from-reviews")
     from cutout.segmentation import runtime
     from trainer.calibration import calibrate as run
 
     runtime.configure(settings.device, settings.tf_threads, quiet=not settings.debug)
 
     click.echo(json.dumps(run(model_dir, data, plots or model_dir, limit, _progress, tta=tta), indent=2))
+
+
+def _calibrate_from_reviews(settings) -> None:
+    from cutout import evidence, lifecycle, models, release, trust
+    from cutout.db import session_scope
+
+    settings.require("database_url")
+    with session_scope(settings.database_url) as session:
+        version_id = models.in_service(session)
+        if version_id is None:
+            raise click.ClickException("no model has segmented anything yet: nothing to calibrate from")
+        rule = evidence.fit_release_rule(session, version_id, trust.Policy.from_settings(settings),
+                                         release.Rule.from_settings(settings).limits)
+        lifecycle.rule_changed(session, version_id)
+    click.echo(json.dumps(rule, indent=2))
+

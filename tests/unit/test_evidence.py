@@ -217,3 +217,40 @@ def test_the_producer_serves_the_release_gauges(url):
     metrics.trust(url)
     assert metrics.RELEASE_PRECISION._value.get() == 1.0 and metrics.RELEASE_MODE._value.get() == 1
     assert metrics.RELEASE_PRECISION_LOW._value.get() == pytest.approx(trust.wilson(35, 35).low, abs=1e-4)
+
+
+def test_the_release_rule_is_fitted_on_the_studios_reviews_with_the_uncertainty_counted(url, monkeypatch):
+    """40 reviewed garments, ranked by confidence: the 36 surest right, the 37th wrong, then
+    three more right. 36 of 36 meet the policy (lower bound 0.904); 37 do not (97 %); 40 do not
+    either (39 of 40, 97.5 %). The rule lands between the 36th and the 37th."""
+    from click.testing import CliRunner
+
+    from cutout.cli import main
+
+    confidences = [0.999 - 0.002 * k for k in range(40)]
+    with session_scope(url) as s:
+        for k, c in enumerate(confidences):
+            segs = garment(s, f"g{k:02d}", 10 * k + 1, (c, c, c))
+            for i, seg in enumerate(segs):
+                review(s, 10 * k + 1 + i, seg, "needs_manual_cut" if (k == 36 and i == 2) else "approved")
+        assert not s.get(ModelVersion, 1).releasing, "its CCP-tuned 0.96 lets 20 out: too few to judge"
+        rule = evidence.fit_release_rule(s, 1)
+        assert (rule["released"], rule["right"], rule["garments"]) == (36, 36, 40)
+        assert rule["threshold"] == pytest.approx((confidences[35] + confidences[36]) / 2)
+        assert s.get(ModelVersion, 1).release_threshold == rule["threshold"]
+        assert s.get(ModelVersion, 1).releasing and s.get(ModelVersion, 1).params["studio_rule"] == rule
+    monkeypatch.setenv("CUTOUT_DATABASE_URL", url)
+    out = CliRunner().invoke(main, ["calibrate", "--from-reviews"])
+    assert out.exit_code == 0, out.output
+    assert '"released": 36' in out.output
+
+
+def test_without_enough_evidence_the_rule_stays_and_so_does_shadow_mode(url):
+    with session_scope(url) as s:
+        for k in range(10):
+            segs = garment(s, f"g{k}", 10 * k + 1, (0.99, 0.99, 0.99))
+            for i, seg in enumerate(segs):
+                review(s, 10 * k + 1 + i, seg, "approved")
+        rule = evidence.fit_release_rule(s, 1)
+        assert rule["released"] == 0 and rule["threshold"] == 0.96 and "no threshold" in rule["reason"]
+        assert not s.get(ModelVersion, 1).releasing
