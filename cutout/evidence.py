@@ -159,13 +159,7 @@ def fit_release_rule(session, model_version_id: int, policy=None,
                     for v in g.views.values()]
             scored.append((release.release_score(release.garment_table(rows, limits)[g.garment_id]),
                            g.verdict == RIGHT))
-    scored.sort(key=lambda item: -item[0])
-    chosen, right = None, 0
-    for k, (score, ok) in enumerate(scored, 1):
-        right += ok
-        last_of_tie = k == len(scored) or scored[k][0] < score
-        if last_of_tie and score > 0 and policy.decide(trust.wilson(right, k))[0]:
-            chosen = (k, right, (score + (scored[k][0] if k < len(scored) else score)) / 2)
+    chosen = trust.fit_threshold(scored, policy)
     row = session.get(ModelVersion, model_version_id)
     result = {"garments": len(scored), "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "target": policy.precision, "floor": policy.floor}
@@ -182,3 +176,21 @@ def fit_release_rule(session, model_version_id: int, policy=None,
     session.flush()
     update_mode(session, model_version_id, policy, limits)
     return result
+
+
+def refit_in_service(settings) -> dict:
+    """`cutout calibrate --from-reviews`, and the trainer's nightly task: fit_release_rule for
+    the model in service under the settings' policy, and its garments' standing after it."""
+    from cutout import lifecycle, models, trust
+    from cutout.db import session_scope
+
+    settings.require("database_url")
+    with session_scope(settings.database_url) as session:
+        version_id = models.in_service(session)
+        if version_id is None:
+            return {"reason": "no model has segmented anything yet: nothing to calibrate from"}
+        rule = fit_release_rule(session, version_id, trust.Policy.from_settings(settings),
+                                release.Rule.from_settings(settings).limits)
+        lifecycle.rule_changed(session, version_id)
+    return rule
+

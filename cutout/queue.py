@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 SEGMENT_SHOT = "cutout.segment_shot"
 SCORE_SEGMENTATION = "cutout.score_segmentation"
 RETRAIN = "cutout.retrain"
+CALIBRATE_FROM_REVIEWS = "cutout.calibrate_from_reviews"
 
 
 def make_celery(settings: Settings, name: str = "cutout", *, time_limit: int | None = None,

@@ -83,6 +83,20 @@ class Policy:
         return True, f"releasing: {evidence} (target {self.precision:.0%}, lower bound at least {self.floor:.0%})"
 
 
+def fit_threshold(scored: list[tuple[float, bool]], policy: Policy) -> tuple[int, int, float] | None:
+    """The lowest release threshold at which the garments it releases meet `policy`, from
+    (release score, right) per garment: (released, right among them, threshold), the threshold
+    halfway between the last garment released and the first held back; None when none does."""
+    scored = sorted(scored, key=lambda item: -item[0])
+    chosen, right = None, 0
+    for k, (score, ok) in enumerate(scored, 1):
+        right += ok
+        last_of_tie = k == len(scored) or scored[k][0] < score
+        if last_of_tie and score > 0 and policy.decide(wilson(right, k))[0]:
+            chosen = (k, right, (score + (scored[k][0] if k < len(scored) else score)) / 2)
+    return chosen
+
+
 def audit_draw(garment_id: str, version: str) -> float:
     """A number in [0, 1) fixed by the garment and the model version: the same garment is
     audited or not on every machine and every refresh, and a new version draws afresh."""

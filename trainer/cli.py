@@ -239,16 +239,7 @@ def calibrate(settings, data, from_reviews, model_dir, plots, limit, tta):
 
 
 def _calibrate_from_reviews(settings) -> None:
-    from cutout import evidence, lifecycle, models, release, trust
-    from cutout.db import session_scope
+    from cutout import evidence
 
-    settings.require("database_url")
-    with session_scope(settings.database_url) as session:
-        version_id = models.in_service(session)
-        if version_id is None:
-            raise click.ClickException("no model has segmented anything yet: nothing to calibrate from")
-        rule = evidence.fit_release_rule(session, version_id, trust.Policy.from_settings(settings),
-                                         release.Rule.from_settings(settings).limits)
-        lifecycle.rule_changed(session, version_id)
-    click.echo(json.dumps(rule, indent=2))
+    click.echo(json.dumps(evidence.refit_in_service(settings), indent=2))
 

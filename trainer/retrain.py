@@ -123,6 +123,33 @@ def promotion(candidate: list[dict], current: list[dict], margin: float, max_wor
     return not reasons, figures
 
 
+def fit_rule_on_holdout(session, version: str, views: list[dict], settings) -> dict:
+    """The promoted version's release rule, fitted on the frozen holdout it was scored on (the
+    studio's own corrected garments): the lowest threshold whose releases meet the trust policy
+    there (cutout.trust.fit_threshold); the carried rule stays when none does. Its live evidence
+    starts afresh either way: a new version begins in shadow mode."""
+    from datetime import datetime, timezone
+
+    from cutout import release, trust
+    from cutout.schema import ModelVersion
+
+    limits = release.Rule.from_settings(settings).limits
+    table = release.garment_table(views, limits)
+    scored = [(release.release_score(g), g["dice"] >= release.GOOD_DICE) for g in table.values()]
+    chosen = trust.fit_threshold(scored, trust.Policy.from_settings(settings))
+    row = session.execute(select(ModelVersion).where(ModelVersion.version == version)).scalar_one()
+    rule = {"source": "holdout", "garments": len(scored), "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if chosen is None:
+        rule.update(threshold=row.release_threshold, released=0, reason="no threshold meets the policy on the holdout: "
+                                                                         "the carried rule is kept")
+    else:
+        n, right, threshold = chosen
+        row.release_threshold = threshold
+        rule.update(threshold=threshold, released=n, right=right, reason=f"{trust.wilson(right, n)} on the holdout")
+    row.params = {**(row.params or {}), "studio_rule": rule}
+    return rule
+
+
 def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
     from cutout.segmentation.artefact import read_meta
     from trainer.evaluate import worker_dice
@@ -176,9 +203,10 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
                                                  settings.promote_max_worse_share, settings.release_precision)
         if better:
             with session_scope(url) as session:
-                models.promote(session, candidate, store_of(settings), {
+                version, _ = models.promote(session, candidate, store_of(settings), {
                     "mean_dice": summary["candidate"]["holdout_mean_dice"], "n": len(holdout), "replaced": summary["current"]},
                                settings.s3_endpoint_url)
+                summary["rule"] = fit_rule_on_holdout(session, version, views["candidate"], settings)
         summary["outcome"] = "promoted" if better else "kept the current model"
     log.info("retrain %s", summary)
     return summary

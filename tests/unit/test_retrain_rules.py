@@ -79,3 +79,25 @@ def test_a_candidate_carries_how_the_current_model_runs_and_is_judged(tiny_model
     assert {name: getattr(carried, name) for name in CARRIED} == {name: getattr(meta, name) for name in CARRIED}
     assert set(CARRIED) == {"refine", "calibration", "release", "threshold", "tta"}
     assert carried.name == meta.name and artefact.read_meta(candidate / "first").tta is False, "only the last stage's"
+
+
+def test_a_promoted_models_rule_is_fitted_on_the_holdout(sqlite_url):
+    from cutout.config import Settings
+    from cutout.db import session_scope
+    from cutout.schema import ModelVersion
+    from trainer.retrain import fit_rule_on_holdout
+
+    dice = {f"g{k:02d}": (0.99 if k != 36 else 0.90) for k in range(40)}
+    holdout = [dict(v, predicted=0.999 - 0.002 * int(v["garment"][1:])) for v in views(dice)]
+    with session_scope(sqlite_url) as s:
+        s.add(ModelVersion(version="new", location="/n", params={}, metrics={}, release_threshold=0.97))
+        s.add(ModelVersion(version="small", location="/s", params={}, metrics={}, release_threshold=0.97))
+    with session_scope(sqlite_url) as s:
+        rule = fit_rule_on_holdout(s, "new", holdout, Settings())
+        kept = fit_rule_on_holdout(s, "small", holdout[:60], Settings())  # 20 garments: too few
+    with session_scope(sqlite_url) as s:
+        new = s.query(ModelVersion).filter_by(version="new").one()
+        small = s.query(ModelVersion).filter_by(version="small").one()
+        assert rule["released"] == 36 and new.release_threshold == pytest.approx(0.999 - 0.002 * 35.5)
+        assert new.params["studio_rule"]["source"] == "holdout" and not new.releasing, "its evidence starts afresh"
+        assert kept["released"] == 0 and small.release_threshold == 0.97

@@ -98,3 +98,17 @@ def test_the_retraining_task_runs_on_the_base_task_with_the_trainers_settings(sq
     summary = trainer_tasks.retrain.apply().get()
     assert summary == {"labelled": 0, "training": 0, "holdout": 0,
                        "outcome": "skipped: need 1 training pairs and a non-empty holdout"}
+
+
+def test_beat_sends_the_retraining_and_the_release_rule_refit_nightly(sqlite_url, monkeypatch):
+    import importlib
+
+    from cutout.queue import CALIBRATE_FROM_REVIEWS, RETRAIN
+    from trainer import tasks as trainer_tasks
+
+    trainer_app = importlib.import_module("trainer.app")
+    schedule = trainer_app.app.conf.beat_schedule
+    assert {entry["task"] for entry in schedule.values()} == {RETRAIN, CALIBRATE_FROM_REVIEWS}
+    assert len({str(entry["schedule"]) for entry in schedule.values()}) == 1, "the same night"
+    monkeypatch.setattr(trainer_app, "settings", Settings(database_url=sqlite_url))
+    assert "nothing to calibrate from" in trainer_tasks.calibrate_from_reviews.apply().get()["reason"]
