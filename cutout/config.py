@@ -115,6 +115,10 @@ class Settings:
     retrain_learning_rate: float = 1e-4
     holdout_percent: int = 10  # garments whose UUID hashes below this are never trained on
     min_training_pairs: int = 50  # fewer corrected cutouts than this: skip the retrain
+    # A labelled folder of the data the shipped model was built on (images/ + masks/ or cutouts/),
+    # replayed beside the studio's cutouts so a retrain learns the studio without forgetting.
+    replay_data: Path | None = None
+    replay_ratio: float = 1.0  # replayed pairs per studio pair (at most the folder's)
     promote_margin: float = 0.001  # the candidate must beat the current mean Dice by this much
     promote_max_worse_share: float = 0.05  # ... and lose more than 0.02 Dice on at most this share of garments
     release_precision: float = 0.98  # the share of released garments that must be right on every view
@@ -193,6 +197,8 @@ class Settings:
             retrain_learning_rate=_float("CUTOUT_RETRAIN_LEARNING_RATE", d.retrain_learning_rate),
             holdout_percent=_int("CUTOUT_HOLDOUT_PERCENT", d.holdout_percent),
             min_training_pairs=_int("CUTOUT_MIN_TRAINING_PAIRS", d.min_training_pairs),
+            replay_data=Path(_env("CUTOUT_REPLAY_DATA")) if _env("CUTOUT_REPLAY_DATA") else None,
+            replay_ratio=_float("CUTOUT_REPLAY_RATIO", d.replay_ratio),
             promote_margin=_float("CUTOUT_PROMOTE_MARGIN", d.promote_margin),
             promote_max_worse_share=_float("CUTOUT_PROMOTE_MAX_WORSE_SHARE", d.promote_max_worse_share),
             release_precision=_float("CUTOUT_RELEASE_PRECISION", d.release_precision),

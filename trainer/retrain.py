@@ -5,7 +5,8 @@
    holdout that no model ever trains on, so today's and next month's models are compared on
    the same kind of images, and a garment's three views never straddle the split.
 3. Fine-tune the current bundle (first pass, then the second pass on the new first pass's
-   predictions) on the rest.
+   predictions) on the rest, beside a replay of the data the shipped model was built on
+   (CUTOUT_REPLAY_DATA), so it learns the studio without forgetting the rest.
 4. Score the candidate and the current bundle on the holdout, each run exactly as a worker
    runs it (trainer.evaluate.worker_dice, the same settings for both); promote the candidate
    (`promotion`) only when its mean Dice beats the current one's by CUTOUT_PROMOTE_MARGIN, it
@@ -72,6 +73,24 @@ def _download(storage, items: list[Labelled], folder: Path) -> None:
 # them on, and a candidate without them would run differently (no TTA) and fall back to the
 # generic release rule. `cutout calibrate` re-tunes them on a studio validation set.
 CARRIED = ("refine", "calibration", "release", "threshold", "tta")
+
+
+def add_replay(train: Path, replay: Path | None, studio_pairs: int, ratio: float) -> int:
+    """Link `ratio` x `studio_pairs` pairs of the replay folder (a deterministic sample; all of
+    them when it has fewer) into the training folder beside the studio's, named replay-<id> so
+    each keeps its own side of the split. How many were added."""
+    if replay is None or ratio <= 0:
+        return 0
+    pairs = find_pairs(replay)
+    take = min(len(pairs), round(studio_pairs * ratio))
+    chosen = [pairs[i] for i in sorted(np.random.default_rng(0).permutation(len(pairs))[:take])]
+    (train / "masks").mkdir(exist_ok=True)
+    for pair in chosen:
+        name = f"replay-{pair.id.replace('_', '-')}"
+        (train / "images" / f"{name}{pair.image.suffix}").symlink_to(pair.image.resolve())
+        (train / ("cutouts" if pair.truth.parent.name == "cutouts" else "masks") / f"{name}.png").symlink_to(
+            pair.truth.resolve())
+    return len(chosen)
 
 
 def carry_tuning(current: Path, candidate: Path) -> None:
@@ -174,6 +193,7 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
         tmp = Path(tmp)
         _download(storage, training, tmp / "train")
         _download(storage, holdout, tmp / "holdout")
+        summary["replay"] = add_replay(tmp / "train", settings.replay_data, len(training), settings.replay_ratio)
         candidate = tmp / "candidate"
         for stage, init in (("first", first_dir), ("second", second_dir)):
             if init is None:

@@ -12,6 +12,7 @@ from cutout.config import Settings
 from cutout.db import session_scope
 from cutout.schema import ModelVersion
 from demo import synthetic
+from tests.helpers import write_labelled_folder
 from producer import sweep
 from trainer.retrain import in_holdout
 from worker.resources import Resources
@@ -43,7 +44,8 @@ def test_retrain_promotes_and_workers_pick_it_up(empty_db, own_bucket, s3_endpoi
     settings = Settings(database_url=pg_url, bucket=bucket.bucket, s3_endpoint_url=s3_endpoint,
                         model_dir=calibrated_model, model_store=str(tmp_path / "store"), min_training_pairs=4,
                         holdout_percent=30, model_check_seconds=0.0, tf_threads=1, inference_precision="float32",
-                        retrain_learning_rate=1e-2)
+                        retrain_learning_rate=1e-2, replay_ratio=0.5,
+                        replay_data=write_labelled_folder(tmp_path / "shipped", 10, size=(288, 192)))
     names = [f"retrain-{i}" for i in range(24)]
     assert any(in_holdout(synthetic.garment_id(n), 30) for n in names)
     for i, name in enumerate(names):
@@ -63,6 +65,7 @@ def test_retrain_promotes_and_workers_pick_it_up(empty_db, own_bucket, s3_endpoi
     assert summary["current"]["version"] == before and summary["candidate"]["version"] != before
     assert summary["candidate"]["run_settings"] == summary["current"]["run_settings"], "scored alike"
     assert summary["candidate"]["run_settings"]["tta"] is True, "the candidate runs as the calibrated bundle it replaces"
+    assert summary["replay"] == round(summary["training"] * 0.5), "the shipped model's data is replayed beside"
     gate = summary["promotion"]
     assert gate["garments"] == summary["holdout"] >= 1 and summary["training"] >= 4, "one Front view per garment"
     assert gate["mean_dice"] == {"candidate": pytest.approx(summary["candidate"]["holdout_mean_dice"]),

@@ -101,3 +101,24 @@ def test_a_promoted_models_rule_is_fitted_on_the_holdout(sqlite_url):
         assert rule["released"] == 36 and new.release_threshold == pytest.approx(0.999 - 0.002 * 35.5)
         assert new.params["studio_rule"]["source"] == "holdout" and not new.releasing, "its evidence starts afresh"
         assert kept["released"] == 0 and small.release_threshold == 0.97
+
+
+def test_replay_data_enters_the_training_folder_beside_the_studios(tmp_path):
+    from tests.helpers import write_labelled_folder
+    from trainer.data import find_pairs, split
+    from trainer.retrain import add_replay
+
+    replay = write_labelled_folder(tmp_path / "shipped", 12)
+    train = write_labelled_folder(tmp_path / "train", 4, truth="cutouts")  # the studio's corrections
+    assert add_replay(train, replay, studio_pairs=4, ratio=2.0) == 8
+    pairs = find_pairs(train)
+    replayed = [p for p in pairs if p.id.startswith("replay-")]
+    assert len(pairs) == 12 and len(replayed) == 8 and all(p.truth.resolve().parent == replay / "masks"
+                                                             for p in replayed)
+    assert {p.source for p in replayed}.isdisjoint({p.source for p in pairs if p not in replayed})
+    train_part, val_part = split(pairs)
+    assert train_part and val_part, "the split runs over studio and replayed pairs alike"
+    again = write_labelled_folder(tmp_path / "again", 4, truth="cutouts")
+    assert add_replay(again, replay, 4, 2.0) == 8 and sorted(p.name for p in (again / "images").iterdir()) == \
+        sorted(p.name for p in (train / "images").iterdir()), "the same sample every time"
+    assert add_replay(write_labelled_folder(tmp_path / "none", 2), None, 2, 1.0) == 0
