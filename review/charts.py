@@ -90,3 +90,47 @@ def histogram_png(url: str) -> bytes:
     for ax in (left, right):
         ax.set_xlim(0, 1)
     return _png(fig)
+
+
+def studio_evidence(url: str) -> tuple[list[dict], list[tuple[float, float]]]:
+    """What the team's reviews say of the model in service: its automation curve over the
+    reviewed garments with a verdict (cutout.release.automation_curve: for each threshold, the
+    share released and the share of those right), and (predicted, measured) Dice per reviewed
+    view with a measured Dice, for a reliability diagram."""
+    from cutout import evidence, release
+
+    with session_scope(url) as session:
+        version_id = models.in_service(session)
+        garments = evidence.garment_evidence(session, version_id) if version_id is not None else {}
+    decided = {}
+    for g in garments.values():
+        if len(g.views) == 3 and g.verdict != evidence.PENDING:
+            rows = [{"garment": g.garment_id, "predicted": v.confidence, "dice": 0.0, "signals": v.signals}
+                    for v in g.views.values()]
+            table = release.garment_table(rows)[g.garment_id]
+            table["dice"] = 1.0 if g.verdict == evidence.RIGHT else 0.0  # right or wrong, as the team said
+            decided[g.garment_id] = table
+    views = [(v.confidence, v.dice if v.dice is not None else 1.0) for g in garments.values()
+             for v in g.views.values() if v.dice is not None or v.decision == "approved"]
+    return release.automation_curve(decided, good=0.5), views
+
+
+def studio_png(url: str) -> bytes:
+    curve, views = studio_evidence(url)
+    fig, (left, right) = _figure(9.0, 3.4, ncols=2)
+    if curve:
+        left.plot([c["released"] for c in curve], [c["precision"] for c in curve], marker=".")
+    else:
+        left.text(0.5, 0.5, "no reviewed garment yet", ha="center", va="center", transform=left.transAxes)
+    left.set_xlabel("share released")
+    left.set_ylabel("share right (team's verdicts)")
+    left.set_title("Automation curve on this studio")
+    if views:
+        right.scatter([p for p, _ in views], [d for _, d in views], s=8, alpha=0.6)
+    right.plot([0, 1], [0, 1], color="grey", lw=1)
+    right.set_xlim(0.5, 1.0)
+    right.set_ylim(0.5, 1.0)
+    right.set_xlabel("confidence (predicted Dice)")
+    right.set_ylabel("measured Dice")
+    right.set_title(f"Reliability on this studio ({len(views)} views)")
+    return _png(fig)

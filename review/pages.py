@@ -102,3 +102,9 @@ def quality_plot():
 @bp.get("/models/current/histogram.png")
 def histogram_plot():
     return Response(charts.histogram_png(context().settings.database_url), mimetype="image/png")
+
+
+@bp.get("/models/current/studio.png")
+def studio_plot():
+    return Response(charts.studio_png(context().settings.database_url), mimetype="image/png")
+

@@ -254,3 +254,16 @@ def test_without_enough_evidence_the_rule_stays_and_so_does_shadow_mode(url):
         rule = evidence.fit_release_rule(s, 1)
         assert rule["released"] == 0 and rule["threshold"] == 0.96 and "no threshold" in rule["reason"]
         assert not s.get(ModelVersion, 1).releasing
+
+
+def test_the_models_page_draws_the_studios_own_evidence(url):
+    from review import charts
+
+    with session_scope(url) as s:
+        for k, (confidence, decision) in enumerate(((0.99, "approved"), (0.98, "approved"), (0.97, "needs_manual_cut"))):
+            segs = garment(s, f"g{k}", 10 * k + 1, (confidence,) * 3)
+            for i, seg in enumerate(segs):
+                review(s, 10 * k + 1 + i, seg, decision if i == 0 else "approved")
+    curve, views = charts.studio_evidence(url)
+    assert [(c["released"], c["precision"]) for c in curve] == [(1 / 3, 1.0), (2 / 3, 1.0), (1.0, 2 / 3)]
+    assert len(views) == 8 and (0.99, 1.0) in views, "approved views count as Dice 1; the manual cut has none yet"

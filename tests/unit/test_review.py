@@ -86,11 +86,13 @@ def reviews(settings):
 def test_every_page_but_health_and_login_needs_a_session(app):
     c = app.test_client()
     assert c.get("/healthz").status_code == 200 and c.get("/login").status_code == 200
-    paths = {"/", "/models", "/models/quality.png", "/models/current/histogram.png", f"/garments/{GID}",
+    paths = {"/", "/models", "/models/quality.png", "/models/current/histogram.png", "/models/current/studio.png",
+             f"/garments/{GID}",
              "/shots/1/overlay", "/shots/1/photo?w=100"}
     seen = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert seen == {"static", "auth.login", "auth.logout", "pages.healthz", "pages.queue", "pages.garment",
-                    "pages.decide", "pages.image", "pages.models", "pages.quality_plot", "pages.histogram_plot"}, \
+                    "pages.decide", "pages.image", "pages.models", "pages.quality_plot", "pages.histogram_plot",
+                    "pages.studio_plot"}, \
         "a new page: add it to this test"
     for path in paths:
         response = c.get(path)
@@ -206,7 +208,7 @@ def test_model_history_and_plots(client, settings):
 
     models_page = client.get("/models").get_data(as_text=True)
     assert "m-1" in models_page and "shadow mode: no review of its results yet" in models_page
-    for path in ("/models/quality.png", "/models/current/histogram.png"):
+    for path in ("/models/quality.png", "/models/current/histogram.png", "/models/current/studio.png"):
         response = client.get(path)
         image = cv2.imdecode(np.frombuffer(response.data, np.uint8), cv2.IMREAD_COLOR)
         assert response.status_code == 200 and image is not None and image.std() > 10, path
