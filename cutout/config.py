@@ -7,7 +7,7 @@ left to boto3's standard chain (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib.resources import files
 from pathlib import Path
 
@@ -55,6 +55,19 @@ def _bool(name: str, default: bool | None) -> bool | None:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
+
+
+# How a field's declared type is read from its variable; input_size has a format of its own.
+_READERS = {"str": _env, "int": _int, "float": _float, "bool": _bool}
+# Fields that take one of a few words (case-insensitive).
+_CHOICES = {"log_format": ("text", "json"), "device": ("auto", "cpu", "gpu"),
+            "inference_precision": INFERENCE_PRECISIONS, "inference_engine": INFERENCE_ENGINES}
+_NAMES = {"model_dir": "CUTOUT_MODEL"}  # the variables not named after their field
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable a setting is read from."""
+    return _NAMES.get(field_name, "CUTOUT_" + field_name.upper())
 
 
 @dataclass(frozen=True)
@@ -140,80 +153,29 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
+        """Each field from CUTOUT_<FIELD> (CUTOUT_MODEL for model_dir), read as its declared
+        type, or its default when unset; the few with a format of their own are checked here."""
+        d = cls()  # the defaults, as the fields above declare them (written once)
+        values = {}
+        for f in fields(cls):
+            kind = f.type.split(" | ")[0]
+            if kind in _READERS:
+                values[f.name] = _READERS[kind](env_name(f.name), getattr(d, f.name))
+            elif kind == "Path":
+                raw = _env(env_name(f.name))
+                values[f.name] = Path(raw).expanduser() if raw is not None else getattr(d, f.name)
+        for name, allowed in _CHOICES.items():
+            values[name] = values[name].lower()
+            if values[name] not in allowed:
+                raise ConfigError(f"{env_name(name)}={values[name]!r} must be one of {', '.join(allowed)}")
         size = _env("CUTOUT_INPUT_SIZE")
-        input_size = None
         if size is not None:
             try:
                 h, w = (int(v) for v in size.lower().split("x"))
             except ValueError:
                 raise ConfigError(f"CUTOUT_INPUT_SIZE={size!r} must look like 384x256 (height x width)") from None
-            input_size = (h, w)
-        d = cls()  # the defaults, as the fields above declare them (written once)
-        log_format = _env("CUTOUT_LOG_FORMAT", d.log_format).lower()
-        if log_format not in ("text", "json"):
-            raise ConfigError(f"CUTOUT_LOG_FORMAT={log_format!r} must be text or json")
-        device = _env("CUTOUT_DEVICE", d.device).lower()
-        if device not in ("auto", "cpu", "gpu"):
-            raise ConfigError(f"CUTOUT_DEVICE={device!r} must be auto, cpu or gpu")
-        precision = _env("CUTOUT_INFERENCE_PRECISION", d.inference_precision).lower()
-        if precision not in INFERENCE_PRECISIONS:
-            raise ConfigError(f"CUTOUT_INFERENCE_PRECISION={precision!r} must be one of {', '.join(INFERENCE_PRECISIONS)}")
-        engine = _env("CUTOUT_INFERENCE_ENGINE", d.inference_engine).lower()
-        if engine not in INFERENCE_ENGINES:
-            raise ConfigError(f"CUTOUT_INFERENCE_ENGINE={engine!r} must be one of {', '.join(INFERENCE_ENGINES)}")
-        return cls(
-            database_url=_env("CUTOUT_DATABASE_URL"),
-            broker_url=_env("CUTOUT_BROKER_URL"),
-            s3_endpoint_url=_env("CUTOUT_S3_ENDPOINT_URL"),
-            bucket=_env("CUTOUT_BUCKET"),
-            queue=_env("CUTOUT_QUEUE", d.queue),
-            debug=_bool("CUTOUT_DEBUG", d.debug),
-            log_format=log_format,
-            metrics_port=_int("CUTOUT_METRICS_PORT", d.metrics_port),
-            model_dir=Path(_env("CUTOUT_MODEL", str(d.model_dir))),
-            threshold_first=_float("CUTOUT_THRESHOLD_FIRST", d.threshold_first),
-            threshold_second=_float("CUTOUT_THRESHOLD_SECOND", d.threshold_second),
-            second_pass=_bool("CUTOUT_SECOND_PASS", d.second_pass),
-            tta=_bool("CUTOUT_TTA", d.tta),
-            input_size=input_size,
-            max_pixels=_int("CUTOUT_MAX_PIXELS", d.max_pixels),
-            device=device,
-            inference_precision=precision,
-            inference_engine=engine,
-            tf_threads=_int("CUTOUT_TF_THREADS", d.tf_threads),
-            model_check_seconds=_float("CUTOUT_MODEL_CHECK_SECONDS", d.model_check_seconds),
-            poll_seconds=_float("CUTOUT_POLL_SECONDS", d.poll_seconds),
-            events_queue_url=_env("CUTOUT_EVENTS_QUEUE_URL"),
-            requeue_after_seconds=_float("CUTOUT_REQUEUE_AFTER_SECONDS", d.requeue_after_seconds),
-            task_soft_time_limit=_int("CUTOUT_TASK_SOFT_TIME_LIMIT", d.task_soft_time_limit),
-            visibility_timeout=_int("CUTOUT_VISIBILITY_TIMEOUT", d.visibility_timeout),
-            max_attempts=_int("CUTOUT_MAX_ATTEMPTS", d.max_attempts),
-            retry_cap_seconds=_int("CUTOUT_RETRY_CAP_SECONDS", d.retry_cap_seconds),
-            model_store=_env("CUTOUT_MODEL_STORE"),
-            model_cache=Path(_env("CUTOUT_MODEL_CACHE", str(d.model_cache))).expanduser(),
-            training_queue=_env("CUTOUT_TRAINING_QUEUE", d.training_queue),
-            retrain_cron=_env("CUTOUT_RETRAIN_CRON", d.retrain_cron),
-            retrain_budget_minutes=_float("CUTOUT_RETRAIN_BUDGET_MINUTES", d.retrain_budget_minutes),
-            retrain_learning_rate=_float("CUTOUT_RETRAIN_LEARNING_RATE", d.retrain_learning_rate),
-            holdout_percent=_int("CUTOUT_HOLDOUT_PERCENT", d.holdout_percent),
-            min_training_pairs=_int("CUTOUT_MIN_TRAINING_PAIRS", d.min_training_pairs),
-            replay_data=Path(_env("CUTOUT_REPLAY_DATA")) if _env("CUTOUT_REPLAY_DATA") else None,
-            replay_ratio=_float("CUTOUT_REPLAY_RATIO", d.replay_ratio),
-            promote_margin=_float("CUTOUT_PROMOTE_MARGIN", d.promote_margin),
-            promote_max_worse_share=_float("CUTOUT_PROMOTE_MAX_WORSE_SHARE", d.promote_max_worse_share),
-            release_precision=_float("CUTOUT_RELEASE_PRECISION", d.release_precision),
-            release_floor=_float("CUTOUT_RELEASE_FLOOR", d.release_floor),
-            audit_share=_float("CUTOUT_AUDIT_SHARE", d.audit_share),
-            min_confidence=_float("CUTOUT_MIN_CONFIDENCE", d.min_confidence),
-            min_dice=_float("CUTOUT_MIN_DICE", d.min_dice),
-            max_height_spread=_float("CUTOUT_MAX_HEIGHT_SPREAD", d.max_height_spread),
-            max_size_spread=_float("CUTOUT_MAX_SIZE_SPREAD", d.max_size_spread),
-            secret_key=_env("CUTOUT_SECRET_KEY"),
-            upload_max_bytes=_int("CUTOUT_UPLOAD_MAX_BYTES", d.upload_max_bytes),
-            login_attempts=_int("CUTOUT_LOGIN_ATTEMPTS", d.login_attempts),
-            login_window_seconds=_int("CUTOUT_LOGIN_WINDOW_SECONDS", d.login_window_seconds),
-            secure_cookies=_bool("CUTOUT_SECURE_COOKIES", d.secure_cookies),
-        )
+            values["input_size"] = (h, w)
+        return cls(**values)
 
     @property
     def task_time_limit(self) -> int:

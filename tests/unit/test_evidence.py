@@ -29,6 +29,12 @@ def garment(s, gid: str, n0: int, confidences, version_id: int = 1, dice=None):
     return ids
 
 
+def reviewed_garment(s, gid: str, n0: int, confidences, decisions=("approved",) * 3):
+    """A garment segmented by version 1 whose three views the team has reviewed."""
+    for i, seg in enumerate(garment(s, gid, n0, confidences)):
+        review(s, n0 + i, seg, decisions[i])
+
+
 def review(s, shot_id: int, segmentation_id: int, decision: str, version_id: int = 1):
     user = s.query(User).filter_by(name="ann").one_or_none() or User(name="ann", password_hash="x")
     s.add(user)
@@ -137,9 +143,7 @@ def test_the_report_heads_with_the_mode_and_the_evidence_it_rests_on(url):
 
     with session_scope(url) as s:
         for k in range(3):  # three garments the rule would release, all approved
-            segs = garment(s, f"g{k}", 10 * k + 1, (0.99, 0.98, 0.97))
-            for i, seg in enumerate(segs):
-                review(s, 10 * k + 1 + i, seg, "approved")
+            reviewed_garment(s, f"g{k}", 10 * k + 1, (0.99, 0.98, 0.97))
         segs = garment(s, "g-wrong", 100, (0.99, 0.99, 0.99))  # sure of itself, and wrong on its Back
         review(s, 100, segs[0], "approved")
         review(s, 101, segs[1], "approved")
@@ -182,9 +186,7 @@ def test_a_model_earns_releasing_on_the_studios_reviews_and_a_wrong_audit_takes_
 
     with session_scope(url) as s:
         for k in range(35):
-            segs = garment(s, f"g{k:02d}", 10 * k + 1, (0.99, 0.98, 0.97))
-            for i, seg in enumerate(segs):
-                review(s, 10 * k + 1 + i, seg, "approved")
+            reviewed_garment(s, f"g{k:02d}", 10 * k + 1, (0.99, 0.98, 0.97))
             assert s.get(ModelVersion, 1).releasing == (k == 34), k
         garment(s, "new", 1000, (0.99, 0.99, 0.99))
     lifecycle_refresh(url)
@@ -211,9 +213,7 @@ def test_the_producer_serves_the_release_gauges(url):
     assert math.isnan(metrics.RELEASE_PRECISION._value.get()) and metrics.RELEASE_MODE._value.get() == 0
     with session_scope(url) as s:
         for k in range(35):
-            segs = garment(s, f"g{k:02d}", 10 * k + 1, (0.99, 0.98, 0.97))
-            for i, seg in enumerate(segs):
-                review(s, 10 * k + 1 + i, seg, "approved")
+            reviewed_garment(s, f"g{k:02d}", 10 * k + 1, (0.99, 0.98, 0.97))
     metrics.trust(url)
     assert metrics.RELEASE_PRECISION._value.get() == 1.0 and metrics.RELEASE_MODE._value.get() == 1
     assert metrics.RELEASE_PRECISION_LOW._value.get() == pytest.approx(trust.wilson(35, 35).low, abs=1e-4)
@@ -230,9 +230,8 @@ def test_the_release_rule_is_fitted_on_the_studios_reviews_with_the_uncertainty_
     confidences = [0.999 - 0.002 * k for k in range(40)]
     with session_scope(url) as s:
         for k, c in enumerate(confidences):
-            segs = garment(s, f"g{k:02d}", 10 * k + 1, (c, c, c))
-            for i, seg in enumerate(segs):
-                review(s, 10 * k + 1 + i, seg, "needs_manual_cut" if (k == 36 and i == 2) else "approved")
+            reviewed_garment(s, f"g{k:02d}", 10 * k + 1, (c, c, c),
+                             ("approved", "approved", "needs_manual_cut" if k == 36 else "approved"))
         assert not s.get(ModelVersion, 1).releasing, "its CCP-tuned 0.96 lets 20 out: too few to judge"
         rule = evidence.fit_release_rule(s, 1)
         assert (rule["released"], rule["right"], rule["garments"]) == (36, 36, 40)
@@ -248,9 +247,7 @@ def test_the_release_rule_is_fitted_on_the_studios_reviews_with_the_uncertainty_
 def test_without_enough_evidence_the_rule_stays_and_so_does_shadow_mode(url):
     with session_scope(url) as s:
         for k in range(10):
-            segs = garment(s, f"g{k}", 10 * k + 1, (0.99, 0.99, 0.99))
-            for i, seg in enumerate(segs):
-                review(s, 10 * k + 1 + i, seg, "approved")
+            reviewed_garment(s, f"g{k}", 10 * k + 1, (0.99, 0.99, 0.99))
         rule = evidence.fit_release_rule(s, 1)
         assert rule["released"] == 0 and rule["threshold"] == 0.96 and "no threshold" in rule["reason"]
         assert not s.get(ModelVersion, 1).releasing
@@ -261,9 +258,7 @@ def test_the_models_page_draws_the_studios_own_evidence(url):
 
     with session_scope(url) as s:
         for k, (confidence, decision) in enumerate(((0.99, "approved"), (0.98, "approved"), (0.97, "needs_manual_cut"))):
-            segs = garment(s, f"g{k}", 10 * k + 1, (confidence,) * 3)
-            for i, seg in enumerate(segs):
-                review(s, 10 * k + 1 + i, seg, decision if i == 0 else "approved")
+            reviewed_garment(s, f"g{k}", 10 * k + 1, (confidence,) * 3, (decision, "approved", "approved"))
     curve, views = charts.studio_evidence(url)
     assert [(c["released"], c["precision"]) for c in curve] == [(1 / 3, 1.0), (2 / 3, 1.0), (1.0, 2 / 3)]
     assert len(views) == 8 and (0.99, 1.0) in views, "approved views count as Dice 1; the manual cut has none yet"
