@@ -24,13 +24,21 @@ RESHOT = {"status": ShotStatus.PENDING, "enqueued_at": None, "failure_reason": N
           "updated_at": func.now()}
 
 
-def _move(session, where, **values) -> list:
-    """Update the shots `where` selects; refresh their garments; the (id, key, garment_id) rows."""
+def _move(session, where, refresh: bool = True, **values) -> list:
+    """Update the shots `where` selects; refresh their garments (unless the move cannot change
+    their standing); the (id, key, garment_id) rows."""
     rows = session.execute(update(Shot).where(where).values(**values)
                            .returning(Shot.id, Shot.key, Shot.garment_id)
                            .execution_options(synchronize_session=False)).all()
-    ranking.refresh(session, {row.garment_id for row in rows})
+    if refresh:
+        ranking.refresh(session, {row.garment_id for row in rows})
     return rows
+
+
+def _garments_of(session, model_version_id: int) -> set[str]:
+    """Every garment this version segmented."""
+    return set(session.execute(select(Shot.garment_id).join(Segmentation, Segmentation.shot_id == Shot.id)
+                               .where(Segmentation.model_version_id == model_version_id)).scalars())
 
 
 def registered(session, garment_ids) -> None:
@@ -54,23 +62,17 @@ def scored(session, garment_id: str, model_version_id: int | None = None, settin
 
 def rule_changed(session, model_version_id: int) -> None:
     """A version's release rule was fitted anew: every garment it segmented stands anew."""
-    ranking.refresh(session, set(session.execute(
-        select(Shot.garment_id).join(Segmentation, Segmentation.shot_id == Shot.id)
-        .where(Segmentation.model_version_id == model_version_id)).scalars()))
+    ranking.refresh(session, _garments_of(session, model_version_id))
 
 
 def _evidence_changed(session, model_version_id: int | None, garment_ids, settings) -> None:
     """The standing of these garments, and the model's evidence and mode under the settings'
     policy (cutout.trust.Policy; its defaults without settings)."""
-    from cutout import evidence, release, trust
+    from cutout import evidence
 
-    policy = trust.Policy.from_settings(settings) if settings is not None else trust.Policy()
-    limits = release.Rule.from_settings(settings).limits if settings is not None else release.ViewLimits()
-    if evidence.update_mode(session, model_version_id, policy, limits):
+    if evidence.update_mode(session, model_version_id, *evidence.policy_for(settings)):
         # The version started or stopped releasing: every garment it segmented stands anew.
-        garment_ids = set(garment_ids) | set(session.execute(
-            select(Shot.garment_id).join(Segmentation, Segmentation.shot_id == Shot.id)
-            .where(Segmentation.model_version_id == model_version_id)).scalars())
+        garment_ids = set(garment_ids) | _garments_of(session, model_version_id)
     ranking.refresh(session, garment_ids)
 
 
@@ -99,7 +101,9 @@ def claim(session, shot_id: int, token: str, lease_seconds: float) -> bool:
     now = datetime.now(timezone.utc)
     free = or_(Shot.status != ShotStatus.PROCESSING, Shot.claimed_by.is_(None), Shot.claimed_by == token,
                Shot.lease_until.is_(None), Shot.lease_until < now)
-    return bool(_move(session, and_(Shot.id == shot_id, free), status=ShotStatus.PROCESSING,
+    # A sent shot (pending) and a claimed one both stand as waiting, so the claim is not worth a
+    # refresh on the worker's hot path; whatever the claim took, done or failed refreshes it.
+    return bool(_move(session, and_(Shot.id == shot_id, free), refresh=False, status=ShotStatus.PROCESSING,
                       attempts=Shot.attempts + 1, started_at=now, failure_reason=None, claimed_by=token,
                       lease_until=now + timedelta(seconds=lease_seconds)))
 
