@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 
 from cutout import release
 from cutout.naming import VIEWS
-from cutout.schema import ModelVersion, Reference, Review, Segmentation, Shot
+from cutout.ranking import newest_reviews
+from cutout.schema import ModelVersion, Reference, Segmentation, Shot
 
 RIGHT, WRONG, PENDING = "right", "wrong", "pending"
 
@@ -43,6 +44,7 @@ class ViewEvidence:
 class GarmentEvidence:
     garment_id: str
     views: dict[str, ViewEvidence] = field(default_factory=dict)
+    release_score: float = 0.0  # what the rule compares with a threshold (release.release_score of its views)
     would_release: bool = False  # the version's own release rule let it out (confidence and view checks)
 
     @property
@@ -63,10 +65,7 @@ def _verdict(decision: str, dice: float | None, good: float) -> str:
 
 def view_evidence(session, model_version_id: int, good: float = release.GOOD_DICE) -> list[ViewEvidence]:
     """Every view whose newest review (of the shot's current content) judged this version's result."""
-    newest = (select(Review.shot_id, Review.decision, Review.segmentation_id,
-                     func.row_number().over(partition_by=Review.shot_id,
-                                            order_by=(Review.created_at.desc(), Review.id.desc())).label("n"))
-              .join(Shot, and_(Shot.id == Review.shot_id, Shot.etag == Review.shot_etag))).subquery()
+    newest = newest_reviews()
     rows = session.execute(
         select(Shot.garment_id, Shot.view, newest.c.decision, Segmentation.confidence, Segmentation.confidence_parts,
                Segmentation.dice, Segmentation.dice_reference_etag, Reference.etag)
@@ -83,6 +82,16 @@ def view_evidence(session, model_version_id: int, good: float = release.GOOD_DIC
         evidence.append(ViewEvidence(garment_id, view, decision, confidence, dict(parts or {}), measured,
                                      _verdict(decision, measured, good)))
     return evidence
+
+
+def policy_for(settings=None) -> tuple:
+    """(trust.Policy, release.ViewLimits) under these settings: what a version's mode and rule
+    are decided with (the defaults without settings)."""
+    from cutout import trust
+
+    if settings is None:
+        return trust.Policy(), release.ViewLimits()
+    return trust.Policy.from_settings(settings), release.Rule.from_settings(settings).limits
 
 
 def update_mode(session, model_version_id: int | None, policy=None,
@@ -131,10 +140,10 @@ def garment_evidence(session, model_version_id: int, limits: release.ViewLimits 
     for view in view_evidence(session, model_version_id, good):
         garments.setdefault(view.garment_id, GarmentEvidence(view.garment_id)).views[view.view] = view
     for g in garments.values():
-        rows = [{"garment": g.garment_id, "predicted": v.confidence, "dice": v.dice or 0.0, "signals": v.signals}
+        rows = [{"garment": g.garment_id, "predicted": v.confidence, "dice": 0.0, "signals": v.signals}
                 for v in g.views.values()]
-        table = release.garment_table(rows, limits)[g.garment_id]
-        g.would_release = len(g.views) == len(VIEWS) and release.released(table, threshold)
+        g.release_score = release.release_score(release.garment_table(rows, limits)[g.garment_id])
+        g.would_release = len(g.views) == len(VIEWS) and g.release_score >= threshold
     return garments
 
 
@@ -147,41 +156,46 @@ def fit_release_rule(session, model_version_id: int, policy=None,
     halfway between the last garment released and the first held back. Records the rule and the
     evidence it rests on with the version, then decides its mode again. Without a threshold
     that meets the policy the version keeps its rule and stays in shadow mode."""
+    from cutout import trust
+
+    policy = policy or trust.Policy()
+    scored = [(g.release_score, g.verdict == RIGHT) for g in garment_evidence(session, model_version_id, limits).values()
+              if len(g.views) == len(VIEWS) and g.verdict != PENDING]
+    result = record_rule(session.get(ModelVersion, model_version_id), scored, policy, "reviews")
+    session.flush()
+    update_mode(session, model_version_id, policy, limits)
+    return result
+
+
+def record_rule(row: ModelVersion, scored: list[tuple[float, bool]], policy, source: str) -> dict:
+    """Fit a version's release threshold on (release score, right) per garment under the policy
+    (cutout.trust.fit_threshold) and record it, with the evidence it rests on, on the version's
+    row (release_threshold, params.studio_rule); the rule is kept when no threshold meets the
+    policy. `source` says whose garments: the studio's reviews, or the retraining's holdout."""
     from datetime import datetime, timezone
 
     from cutout import trust
 
-    policy = policy or trust.Policy()
-    scored = []
-    for g in garment_evidence(session, model_version_id, limits).values():
-        if len(g.views) == len(VIEWS) and g.verdict != PENDING:
-            rows = [{"garment": g.garment_id, "predicted": v.confidence, "dice": 0.0, "signals": v.signals}
-                    for v in g.views.values()]
-            scored.append((release.release_score(release.garment_table(rows, limits)[g.garment_id]),
-                           g.verdict == RIGHT))
     chosen = trust.fit_threshold(scored, policy)
-    row = session.get(ModelVersion, model_version_id)
-    result = {"garments": len(scored), "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "target": policy.precision, "floor": policy.floor}
+    result = {"source": source, "garments": len(scored), "target": policy.precision, "floor": policy.floor,
+              "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if chosen is None:
         result.update(threshold=row.release_threshold, released=0, right=0,
-                      reason="no threshold meets the policy yet: the rule is kept")
+                      reason=f"no threshold meets the policy on the {source}: the rule is kept")
     else:
-        n, k_right, threshold = chosen
-        p = trust.wilson(k_right, n)
+        n, right, threshold = chosen
+        p = trust.wilson(right, n)
         row.release_threshold = threshold
-        result.update(threshold=threshold, released=n, right=k_right, low=round(p.low, 4), high=round(p.high, 4),
+        result.update(threshold=threshold, released=n, right=right, low=round(p.low, 4), high=round(p.high, 4),
                       reason=f"{p} at confidence >= {threshold:.5f}")
     row.params = {**(row.params or {}), "studio_rule": result}
-    session.flush()
-    update_mode(session, model_version_id, policy, limits)
     return result
 
 
 def refit_in_service(settings) -> dict:
     """`cutout calibrate --from-reviews`, and the trainer's nightly task: fit_release_rule for
     the model in service under the settings' policy, and its garments' standing after it."""
-    from cutout import lifecycle, models, trust
+    from cutout import lifecycle, models
     from cutout.db import session_scope
 
     settings.require("database_url")
@@ -189,8 +203,7 @@ def refit_in_service(settings) -> dict:
         version_id = models.in_service(session)
         if version_id is None:
             return {"reason": "no model has segmented anything yet: nothing to calibrate from"}
-        rule = fit_release_rule(session, version_id, trust.Policy.from_settings(settings),
-                                release.Rule.from_settings(settings).limits)
+        rule = fit_release_rule(session, version_id, *policy_for(settings))
         lifecycle.rule_changed(session, version_id)
     return rule
 

@@ -48,6 +48,17 @@ def _flag(condition):
     return case((condition, 1), else_=0)
 
 
+def newest_reviews(where=None):
+    """Per shot, its reviews of its current content numbered newest first (n = 1: the one that
+    counts): shot_id, decision, segmentation_id, n. Reviews of an earlier content are left out:
+    a re-shoot needs a new review."""
+    query = (select(Review.shot_id, Review.decision, Review.segmentation_id,
+                    func.row_number().over(partition_by=Review.shot_id,
+                                           order_by=(Review.created_at.desc(), Review.id.desc())).label("n"))
+             .join(Shot, and_(Shot.id == Review.shot_id, Shot.etag == Review.shot_etag)))
+    return (query if where is None else query.where(where)).subquery()
+
+
 def _views(garment_ids):
     """Per shot of these garments (None: of all): what its newest segmentation and review say."""
     mine = Shot.garment_id.in_(garment_ids) if garment_ids is not None else literal(True)
@@ -58,10 +69,7 @@ def _views(garment_ids):
                      func.row_number().over(partition_by=Segmentation.shot_id,
                                             order_by=(Segmentation.created_at.desc(), Segmentation.id.desc())).label("n"))
               .join(Shot, and_(Shot.id == Segmentation.shot_id, Shot.etag == Segmentation.shot_etag)).where(mine)).subquery()
-    review = (select(Review.shot_id, Review.decision,
-                     func.row_number().over(partition_by=Review.shot_id,
-                                            order_by=(Review.created_at.desc(), Review.id.desc())).label("n"))
-              .join(Shot, and_(Shot.id == Review.shot_id, Shot.etag == Review.shot_etag)).where(mine)).subquery()
+    review = newest_reviews(mine)
     reviewed = review.c.decision.is_not(None)
     settled = and_(reviewed, review.c.decision.in_(RESOLVING))
     open_ = ~settled

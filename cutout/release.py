@@ -155,40 +155,53 @@ def released(garment: dict, threshold: float) -> bool:
 
 # Choosing a model's threshold from measured garments (cutout calibrate).
 
+def cuts(scored: list[tuple[float, bool]]) -> list[tuple[float, int, int, float]]:
+    """Every candidate threshold over (release score, right) per garment, high to low: (the
+    score, garments released at it, right among them, the next lower score, or the same at the
+    last). Garments with equal scores are released together."""
+    scored = sorted(scored, key=lambda item: -item[0])
+    found, right = [], 0
+    for k, (score, ok) in enumerate(scored, 1):
+        right += ok
+        if k == len(scored) or scored[k][0] < score:
+            found.append((score, k, right, scored[k][0] if k < len(scored) else score))
+    return found
+
+
+def lowest_threshold(scored: list[tuple[float, bool]], accept) -> tuple[int, int, float] | None:
+    """The lowest threshold whose releases `accept(score, released, right)` holds for: (released,
+    right among them, the threshold halfway between the last garment released and the first held
+    back), or None when none does.
+
+    Halfway, not on the last one's score: that score moves in the fifth decimal between paths
+    that compute the same thing (cutout evaluate's batching against calibrate's, bfloat16
+    workers), and a rule on its exact value dropped the boundary garment (measured: 5 of 161
+    released instead of 6)."""
+    ok = [(n, right, (score + below) / 2) for score, n, right, below in cuts(scored) if accept(score, n, right)]
+    return max(ok, key=lambda cut: cut[0]) if ok else None
+
+
+def _scored(garments: dict[str, dict], good: float) -> list[tuple[float, bool]]:
+    return [(release_score(g), g["dice"] >= good) for g in garments.values()]
+
+
 def automation_curve(garments: dict[str, dict], good: float = GOOD_DICE) -> list[dict]:
     """For each candidate threshold (every garment's release score, high to low): the share of
     garments released and the precision among them."""
-    items = sorted(garments.values(), key=lambda g: -release_score(g))
-    curve, right = [], 0
-    for k, g in enumerate(items, 1):
-        right += g["dice"] >= good
-        if k == len(items) or release_score(items[k]) < release_score(g):
-            curve.append({"threshold": release_score(g), "released": k / len(items), "precision": right / k})
-    return curve
+    return [{"threshold": score, "released": n / len(garments), "precision": right / n}
+            for score, n, right, _ in cuts(_scored(garments, good))]
 
 
 def choose_release(garments: dict[str, dict], precision: float = TARGET_PRECISION, good: float = GOOD_DICE) -> dict:
-    """The release rule: the lowest threshold whose released garments reach `precision` (when
-    none does, a threshold above any confidence: nothing is released).
-
-    The threshold sits halfway between the last garment released and the first held back, not
-    on the last one's score: that score moves in the fifth decimal between paths that compute
-    the same thing (cutout evaluate's batching against calibrate's, bfloat16 workers), and a rule
-    on its exact value dropped the boundary garment (measured: 5 of 161 released instead of 6)."""
-    curve = automation_curve(garments, good)
-    ok = [i for i, c in enumerate(curve) if c["precision"] >= precision]
-    if not ok:
-        threshold, chosen = 1.01, None
-    else:
-        i = max(ok, key=lambda i: curve[i]["released"])
-        chosen = curve[i]
-        below = curve[i + 1]["threshold"] if i + 1 < len(curve) else chosen["threshold"]
-        threshold = (chosen["threshold"] + below) / 2
+    """The release rule: the lowest threshold whose released garments reach `precision`
+    (lowest_threshold; when none does, a threshold above any confidence: nothing is released)."""
+    chosen = lowest_threshold(_scored(garments, good), lambda score, n, right: right / n >= precision)
+    n, right, threshold = chosen if chosen else (0, 0, 1.01)
     return {"min_predicted_dice": threshold, "good_dice": good,
             "target_precision": precision, "max_height_spread": ViewLimits().height,
             "max_size_spread": ViewLimits().size,
-            "validation": {"garments": len(garments), "released": round(chosen["released"], 4) if chosen else 0.0,
-                           "precision": round(chosen["precision"], 4) if chosen else None}}
+            "validation": {"garments": len(garments), "released": round(n / len(garments), 4) if chosen else 0.0,
+                           "precision": round(right / n, 4) if chosen else None}}
 
 
 # Other precisions a studio may choose instead of the rule's, with the threshold that gives

@@ -85,16 +85,11 @@ class Policy:
 
 def fit_threshold(scored: list[tuple[float, bool]], policy: Policy) -> tuple[int, int, float] | None:
     """The lowest release threshold at which the garments it releases meet `policy`, from
-    (release score, right) per garment: (released, right among them, threshold), the threshold
-    halfway between the last garment released and the first held back; None when none does."""
-    scored = sorted(scored, key=lambda item: -item[0])
-    chosen, right = None, 0
-    for k, (score, ok) in enumerate(scored, 1):
-        right += ok
-        last_of_tie = k == len(scored) or scored[k][0] < score
-        if last_of_tie and score > 0 and policy.decide(wilson(right, k))[0]:
-            chosen = (k, right, (score + (scored[k][0] if k < len(scored) else score)) / 2)
-    return chosen
+    (release score, right) per garment: cutout.release.lowest_threshold's (released, right among
+    them, threshold), never releasing a garment its rule scores 0 (views that disagree)."""
+    from cutout.release import lowest_threshold
+
+    return lowest_threshold(scored, lambda score, n, right: score > 0 and policy.decide(wilson(right, n))[0])
 
 
 def audit_draw(garment_id: str, version: str) -> float:

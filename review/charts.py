@@ -102,14 +102,10 @@ def studio_evidence(url: str) -> tuple[list[dict], list[tuple[float, float]]]:
     with session_scope(url) as session:
         version_id = models.in_service(session)
         garments = evidence.garment_evidence(session, version_id) if version_id is not None else {}
-    decided = {}
-    for g in garments.values():
-        if len(g.views) == 3 and g.verdict != evidence.PENDING:
-            rows = [{"garment": g.garment_id, "predicted": v.confidence, "dice": 0.0, "signals": v.signals}
-                    for v in g.views.values()]
-            table = release.garment_table(rows)[g.garment_id]
-            table["dice"] = 1.0 if g.verdict == evidence.RIGHT else 0.0  # right or wrong, as the team said
-            decided[g.garment_id] = table
+    # Right or wrong as the team said; the release score already holds the views' agreement.
+    decided = {g.garment_id: {"predicted": g.release_score, "views_agree": True,
+                              "dice": 1.0 if g.verdict == evidence.RIGHT else 0.0}
+               for g in garments.values() if len(g.views) == 3 and g.verdict != evidence.PENDING}
     views = [(v.confidence, v.dice if v.dice is not None else 1.0) for g in garments.values()
              for v in g.views.values() if v.dice is not None or v.decision == "approved"]
     return release.automation_curve(decided, good=0.5), views

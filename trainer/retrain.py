@@ -147,26 +147,14 @@ def fit_rule_on_holdout(session, version: str, views: list[dict], settings) -> d
     studio's own corrected garments): the lowest threshold whose releases meet the trust policy
     there (cutout.trust.fit_threshold); the carried rule stays when none does. Its live evidence
     starts afresh either way: a new version begins in shadow mode."""
-    from datetime import datetime, timezone
-
-    from cutout import release, trust
+    from cutout import evidence, release
     from cutout.schema import ModelVersion
 
-    limits = release.Rule.from_settings(settings).limits
+    policy, limits = evidence.policy_for(settings)
     table = release.garment_table(views, limits)
     scored = [(release.release_score(g), g["dice"] >= release.GOOD_DICE) for g in table.values()]
-    chosen = trust.fit_threshold(scored, trust.Policy.from_settings(settings))
     row = session.execute(select(ModelVersion).where(ModelVersion.version == version)).scalar_one()
-    rule = {"source": "holdout", "garments": len(scored), "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    if chosen is None:
-        rule.update(threshold=row.release_threshold, released=0, reason="no threshold meets the policy on the holdout: "
-                                                                         "the carried rule is kept")
-    else:
-        n, right, threshold = chosen
-        row.release_threshold = threshold
-        rule.update(threshold=threshold, released=n, right=right, reason=f"{trust.wilson(right, n)} on the holdout")
-    row.params = {**(row.params or {}), "studio_rule": rule}
-    return rule
+    return evidence.record_rule(row, scored, policy, "holdout")
 
 
 def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
