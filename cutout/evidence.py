@@ -116,16 +116,39 @@ def update_mode(session, model_version_id: int | None, policy=None,
 
 
 def release_precision(session, model_version_id: int | None, limits: release.ViewLimits = release.ViewLimits()):
-    """How often the garments this version's rule would release were right, by the team's
-    reviews: a trust.Precision over the reviewed would-be releases with a verdict (None for
-    no version)."""
+    """How often the garments this version's rule would release were right on this studio: a
+    trust.Precision over the would-be releases among its reviewed garments with a verdict and
+    its holdout garments (None for no version)."""
     from cutout import trust
 
     if model_version_id is None:
         return None
-    decided = [g for g in garment_evidence(session, model_version_id, limits).values()
-               if g.would_release and g.verdict != PENDING]
-    return trust.wilson(sum(g.verdict == RIGHT for g in decided), len(decided))
+    threshold = _threshold(session, model_version_id)
+    decided = [right for score, right in scored_garments(session, model_version_id, limits)
+               if score > 0 and score >= threshold]
+    return trust.wilson(sum(decided), len(decided))
+
+
+def _threshold(session, model_version_id: int) -> float:
+    threshold = session.execute(select(ModelVersion.release_threshold)
+                                .where(ModelVersion.id == model_version_id)).scalar_one_or_none()
+    return release.DEFAULT_MIN_CONFIDENCE if threshold is None else threshold
+
+
+HOLDOUT = "holdout_garments"  # ModelVersion.params key: [release score, right] per frozen-holdout garment
+
+
+def scored_garments(session, model_version_id: int,
+                    limits: release.ViewLimits = release.ViewLimits()) -> list[tuple[float, bool]]:
+    """(release score, right) of every garment of this studio this version has been judged on:
+    its output the team reviewed (all three views, verdict known), and the frozen-holdout
+    garments the retraining scored it on before promoting it (the studio's own cutouts, never
+    trained on, run exactly as a worker runs it). Both are measurements of the same thing, so a
+    freshly promoted version starts from its holdout instead of from nothing."""
+    reviewed = [(g.release_score, g.verdict == RIGHT) for g in garment_evidence(session, model_version_id, limits).values()
+                if len(g.views) == len(VIEWS) and g.verdict != PENDING]
+    params = session.execute(select(ModelVersion.params).where(ModelVersion.id == model_version_id)).scalar_one_or_none()
+    return reviewed + [(float(score), bool(right)) for score, right in (params or {}).get(HOLDOUT, [])]
 
 
 def garment_evidence(session, model_version_id: int, limits: release.ViewLimits = release.ViewLimits(),
@@ -133,9 +156,7 @@ def garment_evidence(session, model_version_id: int, limits: release.ViewLimits 
     """The reviewed garments of this version, each with its verdict and whether the version's own
     release rule (its threshold, DEFAULT_MIN_CONFIDENCE without one, and the view limits) would
     have released it."""
-    threshold = session.execute(select(ModelVersion.release_threshold)
-                                .where(ModelVersion.id == model_version_id)).scalar_one_or_none()
-    threshold = release.DEFAULT_MIN_CONFIDENCE if threshold is None else threshold
+    threshold = _threshold(session, model_version_id)
     garments: dict[str, GarmentEvidence] = {}
     for view in view_evidence(session, model_version_id, good):
         garments.setdefault(view.garment_id, GarmentEvidence(view.garment_id)).views[view.view] = view
@@ -149,29 +170,37 @@ def garment_evidence(session, model_version_id: int, limits: release.ViewLimits 
 
 def fit_release_rule(session, model_version_id: int, policy=None,
                      limits: release.ViewLimits = release.ViewLimits()) -> dict:
-    """Choose this version's release threshold on the studio's own reviewed garments: the lowest
-    at which the garments it would release meet the policy (cutout.trust.Policy: enough of them,
-    their share right at the target, the interval's lower end at the floor). A small sample's
-    uncertainty is thus part of the choice, not a bare point estimate. The threshold sits
-    halfway between the last garment released and the first held back. Records the rule and the
-    evidence it rests on with the version, then decides its mode again. Without a threshold
-    that meets the policy the version keeps its rule and stays in shadow mode."""
+    """Choose this version's release threshold on the studio's own garments (its reviewed ones
+    and its holdout, scored_garments): the lowest at which the garments it would release meet
+    the policy (cutout.trust.Policy: enough of them, their share right at the target, the
+    interval's lower end at the floor). A small sample's uncertainty is thus part of the
+    choice, not a bare point estimate. The threshold sits halfway between the last garment
+    released and the first held back. Records the rule and the evidence it rests on with the
+    version, then decides its mode again. Without a threshold that meets the policy the
+    version keeps its rule and stays in shadow mode."""
     from cutout import trust
 
     policy = policy or trust.Policy()
-    scored = [(g.release_score, g.verdict == RIGHT) for g in garment_evidence(session, model_version_id, limits).values()
-              if len(g.views) == len(VIEWS) and g.verdict != PENDING]
-    result = record_rule(session.get(ModelVersion, model_version_id), scored, policy, "reviews")
+    scored = scored_garments(session, model_version_id, limits)
+    result = record_rule(session.get(ModelVersion, model_version_id), scored, policy, "reviews and holdout")
     session.flush()
     update_mode(session, model_version_id, policy, limits)
     return result
+
+
+def record_holdout(session, model_version_id: int, scored: list[tuple[float, bool]]) -> None:
+    """Keep the (release score, right) of each frozen-holdout garment a version was promoted on,
+    as part of its evidence (scored_garments)."""
+    row = session.get(ModelVersion, model_version_id)
+    row.params = {**(row.params or {}), HOLDOUT: [[round(float(score), 6), bool(right)] for score, right in scored]}
+    session.flush()
 
 
 def record_rule(row: ModelVersion, scored: list[tuple[float, bool]], policy, source: str) -> dict:
     """Fit a version's release threshold on (release score, right) per garment under the policy
     (cutout.trust.fit_threshold) and record it, with the evidence it rests on, on the version's
     row (release_threshold, params.studio_rule); the rule is kept when no threshold meets the
-    policy. `source` says whose garments: the studio's reviews, or the retraining's holdout."""
+    policy. `source` says whose garments they were."""
     from datetime import datetime, timezone
 
     from cutout import trust

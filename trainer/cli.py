@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from cutout.segmentation.artefact import WEIGHTS_DTYPES
+from trainer.studio import LOOKS
 
 
 def _progress(done: int, total: int) -> None:
@@ -184,8 +185,10 @@ def retrain(settings, epochs, patience):
               help="Hang a bag cut from another training photo over this share of the training photos' composites "
               "(it hides the garment where it overlaps and counts as a negative). Validation photos give no bag "
               "and get none.")
+@click.option("--look", type=click.Choice(sorted(LOOKS)), help="Every composite in one studio's fixed set-up "
+              "(trainer.studio.LOOKS) instead of the training mix's draws: a second studio to try the fleet on.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N photos (smoke runs).")
-def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share, limit):
+def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share, look, limit):
     """Make studio-style shots from CCP (images/, masks/, labels/ and labels.txt): each person
     lifted onto a generated studio backdrop, often as a mannequin, the garment mask as truth."""
     from trainer.studio import bags_of, build, photo_ids
@@ -202,7 +205,7 @@ def studio_data(ccp, out, which, variants, views, street, size, seed, bag_share,
         click.echo(f"  {len(bags)} bags from {len(bag_ids)} training photos", err=True)
 
     n = build(ccp, out, ids, variants=variants, size=_size(size), seed=seed, street=street, views=names,
-              progress=_progress, bags=bags, bag_share=bag_share, bag_ids=bag_ids)
+              progress=_progress, bags=bags, bag_share=bag_share, bag_ids=bag_ids, look=LOOKS.get(look))
     click.echo(json.dumps({"out": str(out), "photos": len(ids), "images": n}))
 
 

@@ -11,9 +11,12 @@
    runs it (trainer.evaluate.worker_dice, the same settings for both); promote the candidate
    (`promotion`) only when its mean Dice beats the current one's by CUTOUT_PROMOTE_MARGIN, it
    loses more than 0.02 Dice on at most CUTOUT_PROMOTE_MAX_WORSE_SHARE of the holdout garments,
-   and it releases no less at CUTOUT_RELEASE_PRECISION. Promotion (cutout.models) copies the
-   bundle into CUTOUT_MODEL_STORE and marks it current in model_versions; workers look for a new
-   current model every CUTOUT_MODEL_CHECK_SECONDS and load it without a restart.
+   it releases no less at CUTOUT_RELEASE_PRECISION, and, when the current model releases on
+   this studio, its holdout earns releasing too (the current model's rule is refitted on the
+   day's reviews first). Promotion (cutout.models) copies the bundle into CUTOUT_MODEL_STORE
+   and marks it current in model_versions; its holdout garments become its first evidence and
+   its release rule is fitted on them. Workers look for a new current model every
+   CUTOUT_MODEL_CHECK_SECONDS and load it without a restart.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import and_, select
 
-from cutout import bundle, models
+from cutout import bundle, evidence, lifecycle, models
 from cutout.db import session_scope
 from cutout.model_store import store_of
-from cutout.schema import Reference, Shot
+from cutout.schema import ModelVersion, Reference, Shot
 from cutout.storage import storage_from_settings
 from trainer.data import find_pairs
 
@@ -113,13 +116,24 @@ def should_promote(candidate: float, current: float, margin: float) -> bool:
 WORSE_BY = 0.02  # a holdout garment is worse when its worst view lost more than this much Dice
 
 
+def holdout_scored(views: list[dict], limits) -> list[tuple[float, bool]]:
+    """(release score, every view right) per holdout garment, from trainer.evaluate's views."""
+    from cutout.release import GOOD_DICE, garment_table, release_score
+
+    return [(release_score(g), g["dice"] >= GOOD_DICE) for g in garment_table(views, limits).values()]
+
+
 def promotion(candidate: list[dict], current: list[dict], margin: float, max_worse_share: float,
-              precision: float) -> tuple[bool, dict]:
+              precision: float, keep_releasing=None) -> tuple[bool, dict]:
     """Whether the candidate may replace the current model, from both models' holdout views
-    (trainer.evaluate.worker_dice's "views"), and the figures it decided on. All three must hold:
+    (trainer.evaluate.worker_dice's "views"), and the figures it decided on. All must hold:
     mean Dice better by `margin`; at most `max_worse_share` of the holdout garments worse by
     more than WORSE_BY on their worst view (a better mean must not hide garments it now gets
-    wrong); and no lower share released at `precision` by the rule each would get there."""
+    wrong); no lower share released at `precision` by the rule each would get there; and, with
+    `keep_releasing` (the trust.Policy of a current model that releases on this studio), the
+    candidate's holdout must earn releasing under that policy by itself: a promotion never
+    turns a studio's automation back off."""
+    from cutout import trust
     from cutout.release import choose_release, garment_table
 
     mean = {name: float(np.mean([v["dice"] for v in views])) for name, views in
@@ -138,23 +152,31 @@ def promotion(candidate: list[dict], current: list[dict], margin: float, max_wor
     if released["candidate"] < released["current"]:
         reasons.append(f"it would release {released['candidate']:.1%} at {precision:.0%} precision, "
                        f"the current model {released['current']:.1%}")
+    if keep_releasing is not None:
+        from cutout.release import ViewLimits
+
+        earned = trust.fit_threshold(holdout_scored(candidate, ViewLimits()), keep_releasing)
+        figures["earns_releasing"] = earned is not None
+        if earned is None:
+            reasons.append(f"the current model releases on this studio; the candidate's {len(new)} holdout garments "
+                           f"do not earn releasing by themselves")
     figures["refused"] = reasons
     return not reasons, figures
 
 
-def fit_rule_on_holdout(session, version: str, views: list[dict], settings) -> dict:
-    """The promoted version's release rule, fitted on the frozen holdout it was scored on (the
-    studio's own corrected garments): the lowest threshold whose releases meet the trust policy
-    there (cutout.trust.fit_threshold); the carried rule stays when none does. Its live evidence
-    starts afresh either way: a new version begins in shadow mode."""
-    from cutout import evidence, release
+def promote_with_evidence(session, version: str, views: list[dict], settings) -> dict:
+    """The promoted version's evidence and release rule: its frozen-holdout garments (the
+    studio's own corrected garments, scored as a worker runs it) are kept as its first
+    evidence, and its rule is fitted on them (cutout.evidence.fit_release_rule: the lowest
+    threshold whose releases meet the trust policy; the carried rule stays when none does). It
+    releases from the start only if that evidence alone earns it."""
+    from cutout import evidence
     from cutout.schema import ModelVersion
 
     policy, limits = evidence.policy_for(settings)
-    table = release.garment_table(views, limits)
-    scored = [(release.release_score(g), g["dice"] >= release.GOOD_DICE) for g in table.values()]
     row = session.execute(select(ModelVersion).where(ModelVersion.version == version)).scalar_one()
-    return evidence.record_rule(row, scored, policy, "holdout")
+    evidence.record_holdout(session, row.id, holdout_scored(views, limits))
+    return evidence.fit_release_rule(session, row.id, policy, limits)
 
 
 def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
@@ -173,8 +195,14 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
         log.info("retrain %s", summary)
         return summary
 
+    # The model in service is judged on today's reviews first: whether it releases decides
+    # what a candidate must earn to replace it.
+    summary["current_rule"] = evidence.refit_in_service(settings)
+    policy, _ = evidence.policy_for(settings)
     with session_scope(url) as session:
         promoted = models.current(session)
+        releasing = bool(session.execute(select(ModelVersion.releasing)
+                                         .where(ModelVersion.id == models.in_service(session))).scalar_one_or_none())
     current = models.local_bundle(promoted, settings)
     first_dir, second_dir = bundle.stages(current)
     with tempfile.TemporaryDirectory(prefix="cutout-retrain-") as tmp:
@@ -207,14 +235,18 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
             views[name] = scored["views"]
             summary[name] = {"version": bundle.version(path), "holdout_mean_dice": scored["mean_dice"],
                              "run_settings": scored["run_settings"]}
+        summary["current"]["releasing"] = releasing
         better, summary["promotion"] = promotion(views["candidate"], views["current"], settings.promote_margin,
-                                                 settings.promote_max_worse_share, settings.release_precision)
+                                                 settings.promote_max_worse_share, settings.release_precision,
+                                                 policy if summary["current"]["releasing"] else None)
         if better:
             with session_scope(url) as session:
                 version, _ = models.promote(session, candidate, store_of(settings), {
                     "mean_dice": summary["candidate"]["holdout_mean_dice"], "n": len(holdout), "replaced": summary["current"]},
                                settings.s3_endpoint_url)
-                summary["rule"] = fit_rule_on_holdout(session, version, views["candidate"], settings)
+                summary["rule"] = promote_with_evidence(session, version, views["candidate"], settings)
+                lifecycle.rule_changed(session, session.execute(select(ModelVersion.id).where(
+                    ModelVersion.version == version)).scalar_one())
         summary["outcome"] = "promoted" if better else "kept the current model"
     log.info("retrain %s", summary)
     return summary

@@ -38,6 +38,25 @@ CARRIED = ("bag", "purse", "wallet")
 
 
 @dataclass(frozen=True)
+class Look:
+    """One studio's fixed set-up, the same on every shot it takes: its sweep's colour, its
+    light's colour, its mannequin's plastic. The default composites draw all three afresh per
+    shot (the training mix); a look holds them still, as a second studio would, so that the
+    fleet can be tried on a studio that no training composite resembles."""
+
+    name: str
+    sweep: tuple[float, float, float]  # RGB of the paper, before the light
+    light: tuple[float, float, float]  # RGB gain of the light on everything in the frame
+    mannequin: tuple[int, int, int]  # RGB of the plastic
+
+
+# A look no training composite uses: the mix's sweeps are white, grey, tinted or (8 %) dark
+# grey under neutral light on white, black, beige or grey plastic. This one is a charcoal
+# sweep under warm tungsten-like light (red up, blue down) on an ivory mannequin.
+LOOKS = {"charcoal": Look("charcoal", sweep=(52, 51, 50), light=(1.10, 1.0, 0.80), mannequin=(236, 226, 200))}
+
+
+@dataclass(frozen=True)
 class Annotated:
     """One street photo with its truth and the regions a mannequin replaces."""
 
@@ -145,13 +164,18 @@ def _smooth_noise(rng, h, w, scale: int, amplitude: float) -> np.ndarray:
     return cv2.resize(cv2.GaussianBlur(small, (0, 0), 1.5), (w, h), interpolation=cv2.INTER_CUBIC) * amplitude
 
 
-def backdrop(rng: np.random.Generator, size, floor_y: int, feet_x: int, person_width: int) -> np.ndarray:
+def backdrop(rng: np.random.Generator, size, floor_y: int, feet_x: int, person_width: int,
+             look: Look | None = None) -> np.ndarray:
     """A paper sweep, float32 HxWx3 in 0..255, with the studio's clutter under and behind the
-    mannequin (everything here is later covered by the person where they overlap)."""
+    mannequin (everything here is later covered by the person where they overlap). A look
+    fixes the paper's colour; the clutter is drawn as ever."""
     h, w = size
-    kind = rng.choice(["white", "grey", "tint", "dark"], p=[0.45, 0.25, 0.22, 0.08])
-    base = {"white": rng.uniform(215, 248, 1).repeat(3), "grey": rng.uniform(120, 200, 1).repeat(3),
-            "tint": rng.uniform(150, 240, 3), "dark": rng.uniform(25, 80, 1).repeat(3)}[kind]
+    if look is None:
+        kind = rng.choice(["white", "grey", "tint", "dark"], p=[0.45, 0.25, 0.22, 0.08])
+        base = {"white": rng.uniform(215, 248, 1).repeat(3), "grey": rng.uniform(120, 200, 1).repeat(3),
+                "tint": rng.uniform(150, 240, 3), "dark": rng.uniform(25, 80, 1).repeat(3)}[kind]
+    else:
+        base = np.asarray(look.sweep, np.float64) * rng.uniform(0.95, 1.05)
     base = base * rng.uniform(0.97, 1.03, 3)  # white balance
     top, bottom = base * rng.uniform(0.9, 1.05), base * rng.uniform(0.8, 1.02)
     # The sweep: wall above, a smooth bend, floor below.
@@ -193,15 +217,18 @@ def backdrop(rng: np.random.Generator, size, floor_y: int, feet_x: int, person_w
     return image
 
 
-def compose(photo: Annotated, rng: np.random.Generator, size=STUDIO_SIZE,
-            mannequin: bool | None = None, bag: Carried | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def compose(photo: Annotated, rng: np.random.Generator, size=STUDIO_SIZE, mannequin: bool | None = None,
+            bag: Carried | None = None, look: Look | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(HxWx3 uint8 studio-style photo, HxW uint8 0/255 garment truth, HxW uint8 0/255 negatives:
     the person's parts that are not garment) at `size` (height, width). With `bag`, also a bag
     (from another photo) hung over the person (see `carry`); without, the draws and so the
-    composite are the same as before bags existed."""
+    composite are the same as before bags existed. With `look`, every shot is on that studio's
+    sweep, in its light, on its mannequin; without, the draws are the training mix's."""
     h, w = size
     rgb = photo.rgb
-    if mannequin if mannequin is not None else rng.random() < 0.6:
+    if look is not None:
+        rgb = plastic(rgb, photo.body, look.mannequin, rng)
+    elif mannequin if mannequin is not None else rng.random() < 0.6:
         tone = PLASTIC[rng.choice(list(PLASTIC))]
         rgb = plastic(rgb, photo.body, tone, rng)
     # Studio light on the person: a little brighter or darker, a little warmer or cooler.
@@ -227,8 +254,10 @@ def compose(photo: Annotated, rng: np.random.Generator, size=STUDIO_SIZE,
     truth = warp(photo.garment.astype(np.float32)) > 0.5
     negatives = (warp(photo.negatives.astype(np.float32)) > 0.5) & ~truth
     feet_x = int(round(centre_x))
-    background = backdrop(rng, size, int(floor_y), feet_x, int((right - left) * scale))
+    background = backdrop(rng, size, int(floor_y), feet_x, int((right - left) * scale), look)
     image = alpha * person_rgb + (1 - alpha) * background
+    if look is not None:
+        image *= np.asarray(look.light, np.float32)  # the studio's light falls on the sweep and the mannequin alike
     if bag is not None:
         half = (right - left) * scale / 2
         carry(image, truth, negatives, bag, (floor_y - scale * (bottom - top), floor_y, centre_x - half, centre_x + half), rng)
@@ -257,7 +286,8 @@ def bags_of(ccp: Path, ids: list[str]) -> list[Carried]:
 
 def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_SIZE, seed: int = 0,
           street: bool = False, views: tuple[str, ...] | None = None, progress=None,
-          bags: list[Carried] = (), bag_share: float = 0.0, bag_ids: set[str] | None = None) -> int:
+          bags: list[Carried] = (), bag_share: float = 0.0, bag_ids: set[str] | None = None,
+          look: Look | None = None) -> int:
     """Write composites as a labelled folder (images/<id>_<variant>.jpg, masks/<id>_<variant>.png,
     and negatives/<id>_<variant>.png: the person's parts that are not garment).
 
@@ -265,7 +295,7 @@ def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_S
     numbering them, for a set that looks like the studio's garments. street: also link each
     street photo and its mask as <id>_street, mixing both domains in one folder. bags: hang
     one of these over `bag_share` of the composites of the photos in `bag_ids` (all if None).
-    Returns the number of images written.
+    look: every composite in that studio's set-up (LOOKS). Returns the number of images written.
     """
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -282,7 +312,7 @@ def build(ccp: Path, out: Path, ids: list[str], variants: int = 2, size=STUDIO_S
             bag = None
             if bags and (bag_ids is None or photo_id in bag_ids) and pick.random() < bag_share:
                 bag = bags[int(pick.integers(len(bags)))]
-            image, truth, negatives = compose(photo, rng, size, bag=bag)
+            image, truth, negatives = compose(photo, rng, size, bag=bag, look=look)
             cv2.imwrite(str(out / "images" / f"{photo_id}_{name}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
             cv2.imwrite(str(out / "masks" / f"{photo_id}_{name}.png"), truth)

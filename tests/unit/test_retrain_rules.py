@@ -81,11 +81,29 @@ def test_a_candidate_carries_how_the_current_model_runs_and_is_judged(tiny_model
     assert carried.name == meta.name and artefact.read_meta(candidate / "first").tta is False, "only the last stage's"
 
 
-def test_a_promoted_models_rule_is_fitted_on_the_holdout(sqlite_url):
+def test_promotion_never_turns_a_releasing_studio_back_to_shadow_mode():
+    from cutout.trust import Policy
+    from trainer.retrain import promotion
+
+    current = views({f"g{i:02d}": 0.955 if i < 36 else 0.93 for i in range(40)}, "dice")
+    # Better on every garment, sure of its 36 best: its holdout alone earns releasing.
+    earns = views({f"g{i:02d}": 0.99 - (0.0 if i < 36 else 0.05) for i in range(40)}, "dice")
+    ok, figures = promotion(earns, current, 0.001, 0.5, 0.98, keep_releasing=Policy())
+    assert ok and figures["earns_releasing"], figures["refused"]
+    # As good on the mean, but only 20 holdout garments: it could not release by itself yet.
+    few = views({f"g{i:02d}": 0.99 for i in range(20)}, "dice")
+    ok, figures = promotion(few, current[:60], 0.001, 0.5, 0.98, keep_releasing=Policy())
+    assert not ok and figures["refused"] == [
+        "the current model releases on this studio; the candidate's 20 holdout garments do not earn releasing by themselves"]
+    ok, _ = promotion(few, current[:60], 0.001, 0.5, 0.98)  # a model in shadow mode has nothing to keep
+    assert ok
+
+
+def test_a_promoted_models_rule_and_first_evidence_come_from_its_holdout(sqlite_url):
     from cutout.config import Settings
     from cutout.db import session_scope
     from cutout.schema import ModelVersion
-    from trainer.retrain import fit_rule_on_holdout
+    from trainer.retrain import promote_with_evidence
 
     dice = {f"g{k:02d}": (0.99 if k != 36 else 0.90) for k in range(40)}
     holdout = [dict(v, predicted=0.999 - 0.002 * int(v["garment"][1:])) for v in views(dice)]
@@ -93,14 +111,16 @@ def test_a_promoted_models_rule_is_fitted_on_the_holdout(sqlite_url):
         s.add(ModelVersion(version="new", location="/n", params={}, metrics={}, release_threshold=0.97))
         s.add(ModelVersion(version="small", location="/s", params={}, metrics={}, release_threshold=0.97))
     with session_scope(sqlite_url) as s:
-        rule = fit_rule_on_holdout(s, "new", holdout, Settings())
-        kept = fit_rule_on_holdout(s, "small", holdout[:60], Settings())  # 20 garments: too few
+        rule = promote_with_evidence(s, "new", holdout, Settings())
+        kept = promote_with_evidence(s, "small", holdout[:60], Settings())  # 20 garments: too few
     with session_scope(sqlite_url) as s:
         new = s.query(ModelVersion).filter_by(version="new").one()
         small = s.query(ModelVersion).filter_by(version="small").one()
         assert rule["released"] == 36 and new.release_threshold == pytest.approx(0.999 - 0.002 * 35.5)
-        assert new.params["studio_rule"]["source"] == "holdout" and not new.releasing, "its evidence starts afresh"
-        assert kept["released"] == 0 and small.release_threshold == 0.97
+        assert len(new.params["holdout_garments"]) == 40
+        # 36 right of 36 (Wilson lower bound 0.904): the holdout alone earns releasing.
+        assert new.releasing and new.evidence["reviewed"] == 36 and new.evidence["right"] == 36
+        assert kept["released"] == 0 and small.release_threshold == 0.97 and not small.releasing
 
 
 def test_replay_data_enters_the_training_folder_beside_the_studios(tmp_path):
