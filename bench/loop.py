@@ -101,7 +101,9 @@ class Day:
     corrected_views: int = 0
     right_garments: int = 0
     view_dice: list = field(default_factory=list)
-    live: dict = field(default_factory=dict)  # the in-service model's evidence after the day's reviews
+    views: list = field(default_factory=list)  # per view: truth Dice, confidence, signals (for offline study)
+    live_before: dict = field(default_factory=dict)  # the in-service model's evidence the day's releases relied on
+    live: dict = field(default_factory=dict)  # ... and after the day's reviews (what tomorrow relies on)
     night: dict = field(default_factory=dict)
 
     @property
@@ -113,7 +115,8 @@ class Day:
 
     @property
     def interval_holds(self) -> bool | None:
-        p, live = self.true_precision, self.live
+        """Whether the interval the day started with held the day's true precision."""
+        p, live = self.true_precision, self.live_before
         if p is None or not live.get("reviewed"):
             return None
         return live["low"] - 1e-9 <= p <= live["high"] + 1e-9
@@ -204,17 +207,19 @@ class Studio:
         return known == len(ids) * len(naming.VIEWS) and open_ == 0
 
     def masks(self, ids: list[str]) -> dict:
-        """(garment, view) -> (mask, model version) of the newest segmentation of each view."""
+        """(garment, view) -> (mask, model version, confidence, signals) of the newest segmentation
+        of each view."""
         with session_scope(self.url) as s:
-            rows = s.execute(select(Shot.garment_id, Shot.view, Segmentation.mask_key, ModelVersion.version)
+            rows = s.execute(select(Shot.garment_id, Shot.view, Segmentation.mask_key, ModelVersion.version,
+                                    Segmentation.confidence, Segmentation.confidence_parts)
                              .join(Segmentation, and_(Segmentation.shot_id == Shot.id, Segmentation.shot_etag == Shot.etag))
                              .join(ModelVersion, ModelVersion.id == Segmentation.model_version_id)
                              .where(Shot.garment_id.in_(ids))
                              .order_by(Segmentation.created_at, Segmentation.id)).all()
         out = {}
-        for garment_id, view, key, version in rows:
+        for garment_id, view, key, version, confidence, parts in rows:
             mask = cv2.imdecode(np.frombuffer(self.storage.get(key), np.uint8), cv2.IMREAD_UNCHANGED)
-            out[(garment_id, view)] = (mask > 127, version)
+            out[(garment_id, view)] = (mask > 127, version, confidence, parts)
         return out
 
     def standing(self, ids: list[str]) -> dict:
@@ -244,7 +249,7 @@ class Studio:
         from review import actions
 
         for view in naming.VIEWS:
-            mask, _ = masks[(garment.id, view)]
+            mask = masks[(garment.id, view)][0]
             if dice(mask, garment.truth[view]) >= release.GOOD_DICE:
                 actions.decide(self.settings, self.storage, garment.id, view, "approve", self.user_id)
                 day.approved_views += 1
@@ -272,6 +277,7 @@ class Studio:
         day = Day(number, len(garments))
         service = self.in_service()
         day.mode_before = "releasing" if service.get("releasing") else "shadow"
+        day.live_before = service
         ids = [g.id for g in garments]
         started = time.monotonic()
         self.upload(garments)
@@ -279,11 +285,14 @@ class Studio:
         log.info("day %d: %d shots segmented in %.0f s", number, len(ids) * 3, time.monotonic() - started)
         masks = self.masks(ids)
         standing = self.standing(ids)
-        day.version = next(iter({v for _, v in masks.values()}), "")
+        day.version = next(iter({m[1] for m in masks.values()}), "")
         to_team = []
         for g in garments:
             views = [dice(masks[(g.id, v)][0], g.truth[v]) for v in naming.VIEWS]
             day.view_dice += views
+            day.views += [{"garment": g.id, "photo": g.name, "view": v, "dice": round(d, 5),
+                           "predicted": masks[(g.id, v)][2], "signals": masks[(g.id, v)][3]}
+                          for v, d in zip(naming.VIEWS, views)]
             right = min(views) >= release.GOOD_DICE
             day.right_garments += right
             status, reasons = standing[g.id]
@@ -325,19 +334,25 @@ class Studio:
         day.night["in_service_dice"] = scored.get("candidate" if summary.get("outcome") == "promoted" else "current")
 
 
+def _live(live: dict) -> str:
+    if not live.get("reviewed"):
+        return "none yet"
+    return f"{live['precision']:.3f} [{live['low']:.3f}, {live['high']:.3f}] on {live['reviewed']} garments"
+
+
 def line(day: Day) -> str:
     p = day.true_precision
     live = day.live
     share = day.released / day.garments if day.garments else 0.0
-    live_text = (f"{live['precision']:.3f} [{live['low']:.3f}, {live['high']:.3f}] on {live['reviewed']}"
-                 if live.get("reviewed") else "none yet")
-    holds = {True: "inside", False: "MISSED", None: "n/a"}[day.interval_holds]
+    holds = {True: "it holds the true precision", False: "it MISSED the true precision", None: "nothing to compare"}[
+        day.interval_holds]
     return (f"day {day.number}: model {day.version} ({day.mode_before}): released {day.released}/{day.garments} "
             f"({share:.0%}), {day.released_right} right; would release {day.would_release}, {day.would_right} right; "
             f"true precision {'n/a' if p is None else f'{p:.3f}'}; audited {day.audited}; team reviewed {day.reviewed} "
             f"({day.approved_views} views approved, {day.corrected_views} corrected); garments right "
             f"{day.right_garments}/{day.garments}, median view Dice {np.median(day.view_dice):.4f}; "
-            f"live precision {live_text}: interval {holds}; now {'releasing' if live.get('releasing') else 'shadow'}")
+            f"live precision the day started with {_live(day.live_before)}: {holds}; after the day's reviews "
+            f"{_live(live)}, now {'releasing' if live.get('releasing') else 'shadow'}")
 
 
 def night_line(day: Day) -> str:
@@ -365,11 +380,14 @@ def plot(days: list[Day], path: Path) -> None:
     left.plot(x, [d.right_garments / d.garments for d in days], "k.-", label="garments right (truth)")
     left.set(xlabel="day", ylabel="share of the day's garments", ylim=(0, 1), xticks=x, title="What the fleet let out")
     left.legend(fontsize=8)
+    labelled = False
     for d in days:
-        if d.live.get("reviewed"):
-            right.errorbar(d.number - 0.1, d.live["precision"], yerr=[[d.live["precision"] - d.live["low"]],
-                                                                      [d.live["high"] - d.live["precision"]]],
-                           fmt="o", color="C0", capsize=4, label="live estimate, 95 % interval" if d.number == 1 else None)
+        live = d.live_before
+        if live.get("reviewed"):
+            right.errorbar(d.number - 0.1, live["precision"], yerr=[[live["precision"] - live["low"]],
+                                                                    [live["high"] - live["precision"]]], fmt="o",
+                           color="C0", capsize=4, label=None if labelled else "live estimate the day relied on, 95 %")
+            labelled = True
         if d.true_precision is not None:
             right.plot(d.number + 0.1, d.true_precision, "s", color="C3",
                        label="true precision (released, or would-be)" if d.number == days[0].number else None)
@@ -444,13 +462,14 @@ def main(argv=None) -> None:
     last = days[-1]
     in_service_dice = next((d.night["in_service_dice"] for d in reversed(days) if d.night.get("in_service_dice")), None)
     p = last.true_precision
-    live = last.live
+    live = last.live_before if last.live_before.get("reviewed") else last.live
+    estimate = "n/a" if live.get("precision") is None else f"{live['precision']:.3f}"
     print(f"plot: {args.out / 'loop.png'}")
     print(f"loop: day {last.number} released {last.released}/{last.garments} ({last.released / last.garments:.0%}), "
           f"true precision {'n/a' if p is None else f'{p:.3f}'}, live "
-          f"{live.get('precision') if live.get('precision') is None else round(live['precision'], 3)} "
+          f"{estimate} "
           f"[{live.get('low', 0):.3f}, {live.get('high', 1):.3f}], mode "
-          f"{'releasing' if live.get('releasing') else 'shadow'}, holdout Dice "
+          f"{last.mode_before}, holdout Dice "
           f"{'n/a' if in_service_dice is None else f'{in_service_dice:.4f}'}")
 
 

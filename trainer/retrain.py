@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 
 from cutout import bundle, evidence, lifecycle, models
 from cutout.db import session_scope
@@ -46,6 +46,7 @@ class Labelled:
     garment_id: str
     shot_key: str
     cutout_key: str
+    approved: bool = False  # the reference is a model's own cutout that a person approved
 
 
 def in_holdout(garment_id: str, percent: int) -> bool:
@@ -53,10 +54,15 @@ def in_holdout(garment_id: str, percent: int) -> bool:
 
 
 def labelled_shots(url: str) -> list[Labelled]:
+    from cutout.ranking import newest_reviews
+
+    newest = newest_reviews()
     with session_scope(url) as session:
         rows = session.execute(
-            select(Shot.id, Shot.garment_id, Shot.key, Reference.key)
+            select(Shot.id, Shot.garment_id, Shot.key, Reference.key,
+                   func.coalesce(newest.c.decision == "approved", False))
             .join(Reference, and_(Reference.garment_id == Shot.garment_id, Reference.view == Shot.view))
+            .outerjoin(newest, and_(newest.c.shot_id == Shot.id, newest.c.n == 1))
             .order_by(Shot.id)).all()
     return [Labelled(*row) for row in rows]
 
@@ -123,38 +129,52 @@ def holdout_scored(views: list[dict], limits) -> list[tuple[float, bool]]:
     return [(release_score(g), g["dice"] >= GOOD_DICE) for g in garment_table(views, limits).values()]
 
 
+def _compared(views: list[dict]) -> list[dict]:
+    """The views whose reference a person drew: an approved reference is a model's own cutout,
+    on which that model scores a Dice of 1 whatever its rival does, so a Dice comparison there
+    favours the incumbent. All of them when there are none."""
+    drawn = [v for v in views if not v.get("approved")]
+    return drawn or views
+
+
 def promotion(candidate: list[dict], current: list[dict], margin: float, max_worse_share: float,
               precision: float, keep_releasing=None) -> tuple[bool, dict]:
     """Whether the candidate may replace the current model, from both models' holdout views
-    (trainer.evaluate.worker_dice's "views"), and the figures it decided on. All must hold:
-    mean Dice better by `margin`; at most `max_worse_share` of the holdout garments worse by
-    more than WORSE_BY on their worst view (a better mean must not hide garments it now gets
-    wrong); no lower share released at `precision` by the rule each would get there; and, with
-    `keep_releasing` (the trust.Policy of a current model that releases on this studio), the
-    candidate's holdout must earn releasing under that policy by itself: a promotion never
-    turns a studio's automation back off."""
+    (trainer.evaluate.worker_dice's "views", in the same order; "approved" marks a view whose
+    reference is an approved model cutout), and the figures it decided on. All must hold:
+    mean Dice better by `margin` on the views whose reference a person drew (`_compared`); at
+    most `max_worse_share` of the holdout garments worse (a drawn view that lost more than
+    WORSE_BY Dice, or an approved view the current model had right, at GOOD_DICE, that the
+    candidate no longer has): a better mean must not hide garments it now gets wrong; no lower
+    share released at `precision` by the rule each would get there; and, with `keep_releasing`
+    (the trust.Policy of a current model that releases on this studio), the candidate's
+    holdout must earn releasing under that policy by itself: a promotion never turns a
+    studio's automation back off."""
     from cutout import trust
-    from cutout.release import choose_release, garment_table
+    from cutout.release import GOOD_DICE, ViewLimits, choose_release, garment_table
 
-    mean = {name: float(np.mean([v["dice"] for v in views])) for name, views in
+    mean = {name: float(np.mean([v["dice"] for v in _compared(views)])) for name, views in
             (("candidate", candidate), ("current", current))}
     new, old = garment_table(candidate), garment_table(current)
-    worse = sorted(g for g in old if g in new and new[g]["dice"] < old[g]["dice"] - WORSE_BY)
+    worse = set()
+    for c, o in zip(candidate, current):
+        lost = (o["dice"] >= GOOD_DICE > c["dice"]) if o.get("approved") else c["dice"] < o["dice"] - WORSE_BY
+        if lost:
+            worse.add(o["garment"])
+    worse = sorted(worse)
     released = {name: choose_release(table, precision)["validation"]["released"]
                 for name, table in (("candidate", new), ("current", old))}
-    figures = {"mean_dice": mean, "garments": len(old), "worse": worse,
+    figures = {"mean_dice": mean, "compared_views": len(_compared(current)), "garments": len(old), "worse": worse,
                "worse_share": round(len(worse) / max(1, len(old)), 4), "released_at_target": released}
     reasons = []
     if not should_promote(mean["candidate"], mean["current"], margin):
         reasons.append(f"mean Dice {mean['candidate']:.4f} is not above {mean['current']:.4f} + {margin}")
     if figures["worse_share"] > max_worse_share:
-        reasons.append(f"{len(worse)} of {len(old)} holdout garments lost more than {WORSE_BY} Dice")
+        reasons.append(f"{len(worse)} of {len(old)} holdout garments got worse")
     if released["candidate"] < released["current"]:
         reasons.append(f"it would release {released['candidate']:.1%} at {precision:.0%} precision, "
                        f"the current model {released['current']:.1%}")
     if keep_releasing is not None:
-        from cutout.release import ViewLimits
-
         earned = trust.fit_threshold(holdout_scored(candidate, ViewLimits()), keep_releasing)
         figures["earns_releasing"] = earned is not None
         if earned is None:
@@ -229,11 +249,13 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
             ), device=settings.device, threads=settings.tf_threads)
         carry_tuning(current, candidate)
         pairs = find_pairs(tmp / "holdout")
+        approved = {Path(x.shot_key).stem for x in holdout if x.approved}
         views = {}
         for name, path in (("current", current), ("candidate", candidate)):
             scored = worker_dice(settings, path, pairs)
-            views[name] = scored["views"]
+            views[name] = [{**v, "approved": pair.id in approved} for pair, v in zip(pairs, scored["views"])]
             summary[name] = {"version": bundle.version(path), "holdout_mean_dice": scored["mean_dice"],
+                             "drawn_mean_dice": float(np.mean([v["dice"] for v in _compared(views[name])])),
                              "run_settings": scored["run_settings"]}
         summary["current"]["releasing"] = releasing
         better, summary["promotion"] = promotion(views["candidate"], views["current"], settings.promote_margin,

@@ -210,3 +210,22 @@ def test_build_writes_a_labelled_folder_from_ccp_files(tmp_path):
     read = {name: cv2.imread(str(tmp_path / name / "images" / "0042_Front.jpg")) for name in ("bags", "none", "out")}
     assert np.array_equal(read["none"], read["out"])
     assert not np.array_equal(read["bags"], read["out"])
+
+
+def test_a_look_holds_the_sweep_the_light_and_the_mannequin_still():
+    from trainer.studio import LOOKS
+
+    look = LOOKS["charcoal"]
+    photo = person_photo()
+    corners = []
+    for seed in range(4):
+        image, truth, _ = compose(photo, np.random.default_rng(seed), size=(432, 288), look=look)
+        assert is_red(image)[cv2.erode(truth, np.ones((5, 5), np.uint8)) > 0].mean() > 0.99, "the truth still holds"
+        corners.append(image[:20, :20].reshape(-1, 3).mean(0))
+    corners, expected = np.array(corners), np.array(look.sweep) * np.array(look.light)
+    ratio = corners / expected  # the corners: the sweep, under the vignette
+    assert (ratio > 0.55).all() and (ratio < 1.1).all(), "the charcoal sweep under warm light"
+    assert (corners[:, 0] > corners[:, 2]).all(), "the light is warm: red over blue"
+    # Without a look the sweep is drawn afresh and is mostly light paper.
+    mixed = [compose(photo, np.random.default_rng(seed), size=(432, 288))[0][:20, :20].mean() for seed in range(8)]
+    assert np.median(mixed) > 1.5 * corners.mean()
