@@ -147,9 +147,11 @@ class Settings:
     # Review page.
     secret_key: str | None = None  # signs session cookies and CSRF tokens; the same on every web process
     upload_max_bytes: int = 32 * 1024 * 1024  # a corrected cutout (an RGBA 1152x1728 PNG is ~8 MB at most)
-    login_attempts: int = 5  # failed logins per name, and per address, within login_window_seconds
-    login_window_seconds: int = 900
+    login_attempts: int = 5  # failed logins of one name from one address before each try waits (backoff)
+    login_window_seconds: int = 900  # how long failures count; also the longest wait
     secure_cookies: bool = False  # True behind HTTPS: the session cookie is then never sent in clear
+    session_hours: float = 12.0  # a login lasts this long at most, however busy
+    trusted_proxies: int = 0  # reverse proxies in front of the page whose X-Forwarded-For/-Proto to believe
 
     @classmethod
     def from_env(cls) -> "Settings":

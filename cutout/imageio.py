@@ -123,13 +123,31 @@ def decode_photo(data: bytes, max_pixels: int) -> tuple[np.ndarray, str | None]:
     return cv2.cvtColor(array, cv2.COLOR_BGR2RGB), "a JPEG under a .png key: segmented; the studio's export should write PNG"
 
 
-def decode_reference(data: bytes, shape: tuple[int, int], max_pixels: int) -> np.ndarray:
+def decode_reference(data: bytes, shape: tuple[int, int], max_pixels: int, need_alpha: bool = False) -> np.ndarray:
     """A reference or corrected cutout for a shot of (height, width): its alpha as HxW uint8,
-    or BadImage saying what is wrong with it (the worker and the review page agree on this)."""
-    truth = decode_png(data, max_pixels, want="cutout")
-    if truth.shape != tuple(shape):
-        raise BadImage(f"the cutout is {truth.shape[1]}x{truth.shape[0]}, the shot {shape[1]}x{shape[0]}")
-    return truth
+    or BadImage saying what is wrong with it (the worker and the review page agree on this).
+    Its size is compared from the header, before a pixel is decoded: a small file can inflate
+    to gigabytes. need_alpha: a person's corrected cutout must carry transparency (a grey PNG
+    would be a photo, not a cut); a reference from the studio may be a plain mask."""
+    width, height, _, colour = png_header(data)
+    if (height, width) != tuple(shape):
+        raise BadImage(f"the cutout is {width}x{height}, the shot {shape[1]}x{shape[0]}")
+    if need_alpha and not (colour in ("RGBA", "grey+alpha") or (colour == "palette" and _has_chunk(data, b"tRNS"))):
+        raise BadImage(f"{colour} PNG without transparency; a corrected cutout needs an alpha channel")
+    return decode_png(data, max_pixels, want="cutout")
+
+
+def _has_chunk(data: bytes, tag: bytes) -> bool:
+    """Whether the PNG has a chunk of this type before its image data."""
+    i = len(PNG_SIGNATURE)
+    while i + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[i:i + 8])
+        if kind == tag:
+            return True
+        if kind == b"IDAT":
+            return False
+        i += 12 + length
+    return False
 
 
 def read_mask_file(path) -> np.ndarray:

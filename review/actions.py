@@ -88,7 +88,7 @@ def decide(settings, storage, garment_id: str, view: str, action: str, user_id: 
         data = _read_upload(upload, settings.upload_max_bytes)
         shape = (state.height, state.width) if state.height else _shot_shape(storage, state.shot_key)
         try:
-            imageio.decode_reference(data, shape, settings.max_pixels)
+            imageio.decode_reference(data, shape, settings.max_pixels, need_alpha=True)
         except imageio.BadImage as exc:
             raise Refused(f"the upload was refused, nothing was changed: {exc}") from None
         written = cutout_key(garment_id, view)
@@ -122,5 +122,5 @@ def image(settings, storage, shot_id: int, kind: str, width: int | None) -> tupl
     except NotFound:
         raise Refused("missing from the bucket", 404) from None
     if not width or kind == "cutout":
-        return data, "image/png"
+        return data, "image/jpeg" if data.startswith(imageio.JPEG_SIGNATURE) else "image/png"
     return imageio.thumbnail_jpeg(data, max(32, min(width, 1200))), "image/jpeg"

@@ -22,6 +22,20 @@ REASONS = dict(zip(REASON_KINDS, ("failed", "confidence below the rule", "Dice b
                                   "views disagree on the size", "to be checked")))
 
 
+MAX_ID = 2 ** 63 - 1  # the database's BIGINT
+
+
+def _number(name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within [low, high]; anything else is the request's fault (400),
+    never a database error."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        abort(400, f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
 @bp.get("/healthz")
 def healthz():
     return {"ok": True}
@@ -44,10 +58,12 @@ def _filters(args) -> Filters:
 def queue():
     s = context().settings
     filters = _filters(request.args)
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = _number("page", 1, 1, 10 ** 7)
     report = needs_cutout(s.database_url, Rule.from_settings(s), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
                           filters=filters)
     pages = max(1, math.ceil(report["total"] / PAGE_SIZE))
+    if page > pages:
+        abort(404)
     query = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("queue.html", garments=report["garments"], total=report["total"], page=page, pages=pages,
                            query=query, counts=report["counts"], statuses=[s.value for s in STATUS_ORDER], reasons=REASONS,
@@ -80,7 +96,9 @@ def decide(garment_id: str, view: str, decision: str):
 @bp.get("/shots/<int:shot_id>/<kind>")
 def image(shot_id: int, kind: str):
     ctx = context()
-    width = request.args.get("w", type=int)
+    if shot_id > MAX_ID:
+        abort(404)
+    width = _number("w", 0, 0, 10_000) or None
     try:
         data, mimetype = actions.image(ctx.settings, ctx.storage, shot_id, kind, width)
     except actions.Refused:

@@ -1,11 +1,14 @@
-"""The review page's users and the rate limit on failed logins, both in PostgreSQL so that
-every web process (and every machine) sees the same accounts and the same count."""
+"""The review page's users, their session epochs and the backoff on failed logins, all in
+PostgreSQL so that every web process (and every machine) sees the same accounts, ends the
+same sessions and counts the same failures."""
 
 from __future__ import annotations
 
+import zlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select, text
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from cutout.db import session_scope
@@ -44,6 +47,7 @@ def set_password(url: str, name: str, password: str) -> None:
         if user is None:
             raise UserError(f"no user {name!r}")
         user.password_hash = generate_password_hash(password)
+        user.session_epoch += 1  # every open session ends: a stolen cookie too
 
 
 DISABLED = "!disabled"  # not a hash any password matches
@@ -56,14 +60,27 @@ def disable_user(url: str, name: str) -> None:
         if user is None:
             raise UserError(f"no user {name!r}")
         user.password_hash = DISABLED
+        user.session_epoch += 1
 
 
-def active_user(url: str, user_id: int) -> str | None:
-    """The name of a user who may still use the page (checked on every request, so a disabled
-    user's open session ends at once), else None."""
+def end_sessions(url: str, user_id: int) -> None:
+    """Log a user out everywhere: every cookie issued before now stops working."""
     with session_scope(url) as session:
-        row = session.execute(select(User.name, User.password_hash).where(User.id == user_id)).first()
-    return row.name if row is not None and row.password_hash != DISABLED else None
+        user = session.get(User, user_id)
+        if user is not None:
+            user.session_epoch += 1
+
+
+def active_user(url: str, user_id: int, epoch: int | None = None) -> str | None:
+    """The name of a user who may still use the page with a session of this epoch (checked on
+    every request, so logging out, a password change or disabling ends open sessions at
+    once), else None."""
+    with session_scope(url) as session:
+        row = session.execute(select(User.name, User.password_hash, User.session_epoch)
+                              .where(User.id == user_id)).first()
+    if row is None or row.password_hash == DISABLED or row.session_epoch != epoch:
+        return None
+    return row.name
 
 
 def list_users(url: str) -> list[tuple[str, datetime, bool]]:
@@ -73,32 +90,66 @@ def list_users(url: str) -> list[tuple[str, datetime, bool]]:
     return [(r.name, r.created_at, r.password_hash != DISABLED) for r in rows]
 
 
-def too_many_failures(url: str, name: str, remote_addr: str, attempts: int, window_seconds: int) -> bool:
-    """True when this name, or this address, failed `attempts` times within the window: the
-    form then refuses without looking at the password, so guessing costs a window per few tries."""
-    since = datetime.now(timezone.utc) - timedelta(seconds=window_seconds)
-    with session_scope(url) as session:
-        by_name, by_addr = session.execute(
-            select(func.count().filter(LoginFailure.username == name),
-                   func.count().filter(LoginFailure.remote_addr == remote_addr))
-            .where(LoginFailure.created_at >= since,
-                   or_(LoginFailure.username == name, LoginFailure.remote_addr == remote_addr))
-        ).one()
-    return by_name >= attempts or by_addr >= attempts
+@dataclass(frozen=True)
+class Login:
+    user_id: int | None = None
+    epoch: int = 0
+    wait_seconds: float = 0.0  # > 0: refused without looking at the password; try again after this
 
 
-def authenticate(url: str, name: str, password: str, remote_addr: str) -> int | None:
-    """The user's id if the password is right; otherwise records the failure and returns None."""
+def backoff(failures: int, attempts: int, window_seconds: int) -> float:
+    """Seconds to wait after the last failure before the next try: none for the first
+    `attempts` failures, then doubling from 1/32 of the window up to the window."""
+    if failures < attempts:
+        return 0.0
+    return min(float(window_seconds), window_seconds / 32 * 2 ** (failures - attempts))
+
+
+SPRAY_FACTOR = 4  # one address may fail this many times `attempts` (across names) before it waits
+
+
+def _wait(session, name: str, remote_addr: str, attempts: int, window_seconds: int) -> float:
+    """How long this name from this address must still wait. Failures count per name and
+    address, so guessing someone's password from elsewhere never locks them out of their own
+    address, and per address across names (password spraying) at SPRAY_FACTOR times the limit."""
+    now = datetime.now(timezone.utc)
+    since = now - timedelta(seconds=window_seconds)
+    pair, last_pair, by_addr, last_addr = session.execute(
+        select(func.count().filter(LoginFailure.username == name),
+               func.max(LoginFailure.created_at).filter(LoginFailure.username == name),
+               func.count(), func.max(LoginFailure.created_at))
+        .where(LoginFailure.created_at >= since, LoginFailure.remote_addr == remote_addr)).one()
+    waits = []
+    for failures, last, limit in ((pair, last_pair, attempts), (by_addr, last_addr, attempts * SPRAY_FACTOR)):
+        if last is not None:
+            last = last if last.tzinfo else last.replace(tzinfo=timezone.utc)
+            waits.append((last + timedelta(seconds=backoff(failures, limit, window_seconds)) - now).total_seconds())
+    return max([0.0, *waits])
+
+
+def login(url: str, name: str, password: str, remote_addr: str, attempts: int, window_seconds: int) -> Login:
+    """Check a password under the backoff. The check and the count are one step per name and
+    address (an advisory lock on PostgreSQL), and the attempt is counted before the password is
+    looked at, so concurrent tries cannot slip past the limit; a right password clears the
+    failures of its name and address."""
+    name, remote_addr = name[:64], remote_addr[:64]
     with session_scope(url) as session:
+        if session.bind.dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                            {"key": zlib.crc32(f"login\0{name}\0{remote_addr}".encode())})
+        wait = _wait(session, name, remote_addr, attempts, window_seconds)
+        if wait > 0:
+            return Login(wait_seconds=wait)
+        session.add(LoginFailure(username=name, remote_addr=remote_addr))
         user = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
         # Hash even for an unknown name, so the answer's timing does not tell which names exist.
         usable = user is not None and user.password_hash != DISABLED
         ok = check_password_hash(user.password_hash if usable else _DUMMY_HASH, password) and usable
-        if ok:
-            session.execute(delete(LoginFailure).where(LoginFailure.username == name))
-            return user.id
-        session.add(LoginFailure(username=name[:64], remote_addr=remote_addr[:64]))
-        return None
+        if not ok:
+            return Login()
+        session.execute(delete(LoginFailure).where(LoginFailure.username == name,
+                                                   LoginFailure.remote_addr == remote_addr))
+        return Login(user.id, user.session_epoch)
 
 
 _DUMMY_HASH = generate_password_hash("not a password of anyone")

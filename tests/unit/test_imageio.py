@@ -179,3 +179,40 @@ def test_bounds_are_the_first_and_last_rows_and_columns_with_a_true_pixel():
         margin = int(rng.integers(0, 5))
         for mask in (on, on.astype(np.uint8) * 255, on[::2, 1:], on.astype(np.uint8)[1:, ::3]):
             assert imageio.bounds(mask, margin) == definition(mask, margin)
+
+
+BOMB = """
+import resource, sys, zlib, struct
+from cutout import imageio
+
+def chunk(tag, data):
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))
+
+w = h = 6300  # 16-bit RGBA: 317 MB of pixels from a file of about 300 KB
+raw = zlib.compress(b"".join(b"\\0" + bytes(w * 8) for _ in range(h)), 9)
+bomb = (imageio.PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 6, 0, 0, 0))
+        + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    {call}
+except imageio.BadImage as exc:
+    print("refused:", exc)
+print("peak MB", (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+
+
+@pytest.mark.parametrize("call, refused, most_mb", [
+    ("imageio.decode_reference(bomb, (1728, 1152), 50_000_000, need_alpha=True)", "the cutout is 6300x6300", 20),
+    ("imageio.decode_png(bomb, 50_000_000, want='cutout')", None, None),  # the control: a full decode
+])
+def test_a_small_file_that_inflates_to_gigabytes_is_refused_from_its_header(call, refused, most_mb):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", BOMB.replace("{call}", call)], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    peak = float(out.split("peak MB")[1])
+    if refused:
+        assert f"refused: {refused}" in out and peak < most_mb, out
+    else:
+        assert peak > 100, "the control decodes it in full: the measurement can see a decode"

@@ -4,6 +4,7 @@ in, which forms are accepted, which uploads are refused, and what a decision cha
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -119,12 +120,101 @@ def test_a_form_without_a_valid_csrf_token_is_refused(client, settings):
     assert client.post("/login", data={"username": "ann", "password": PASSWORD}).status_code == 400
 
 
-def test_failed_logins_are_rate_limited_by_name(app, settings):
-    c = app.test_client()
+def from_address(address):
+    return {"REMOTE_ADDR": address}
+
+
+def login_from(c, address, password=PASSWORD, name="ann", next_=""):
+    page = c.get("/login", environ_base=from_address(address)).get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return c.post("/login", data={"username": name, "password": password, "next": next_, "csrf_token": csrf},
+                  environ_base=from_address(address))
+
+
+def test_failed_logins_back_off_per_name_and_address_without_locking_the_person_out(app, settings):
+    import time
+
+    attacker, ann = app.test_client(), app.test_client()
     for _ in range(settings.login_attempts):
-        assert login(c, password="wrong password!").status_code == 401
-    response = login(c)  # the right password, too late
-    assert response.status_code == 429 and "Too many failed logins" in response.get_data(as_text=True)
+        assert login_from(attacker, "203.0.113.9", password="wrong password!").status_code == 401
+    refused = login_from(attacker, "203.0.113.9")  # the right password, during the backoff
+    assert refused.status_code == 429 and "Too many failed logins" in refused.get_data(as_text=True)
+    assert 0 < int(refused.headers["Retry-After"]) <= settings.login_window_seconds
+    # The person, from their own address, is not locked out by someone else's guesses.
+    assert login_from(ann, "198.51.100.7").status_code == 302
+    # After the backoff (1/32 of the window at first) the name logs in from that address too.
+    quick = create_app(replace(settings, login_window_seconds=1), app.extensions["cutout"].storage).test_client()
+    for _ in range(settings.login_attempts):
+        assert login_from(quick, "192.0.2.1", password="wrong password!").status_code == 401
+    time.sleep(0.2)
+    assert login_from(quick, "192.0.2.1").status_code == 302
+
+
+def test_the_backoff_doubles_and_is_capped_by_the_window():
+    from review.users import backoff
+
+    assert [backoff(n, 5, 960) for n in range(4, 12)] == [0, 30, 60, 120, 240, 480, 960, 960]
+
+
+def test_a_session_ends_on_logout_password_change_and_after_its_lifetime(app, settings):
+    from review.users import set_password
+
+    for end in ("logout", "password"):
+        c = app.test_client()
+        assert login(c).status_code == 302
+        stolen = c.get_cookie("session").value
+        if end == "logout":
+            page = c.get("/").get_data(as_text=True)
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+            assert c.post("/logout", data={"csrf_token": csrf}).status_code == 302
+        else:
+            set_password(settings.database_url, "ann", PASSWORD)
+        replay = app.test_client()
+        replay.set_cookie("session", stolen)
+        assert replay.get("/").status_code == 302, f"an old cookie after {end} is no longer a session"
+    # An absolute lifetime: a login of 0.0001 hours (0.36 s) is over soon, however busy.
+    short = create_app(replace(settings, session_hours=0.0001), app.extensions["cutout"].storage).test_client()
+    assert login(short).status_code == 302 and short.get("/").status_code == 200
+    import time
+
+    time.sleep(0.5)
+    assert short.get("/").status_code == 302
+
+
+@pytest.mark.parametrize("target", ["/\t/evil.example", "/%09/evil.example", "/\\evil.example", "https://evil.example/",
+                                    "//evil.example", "/\n/evil.example", "javascript:alert(1)", "/ /evil.example"])
+def test_login_redirects_only_to_a_path_on_this_site(app, target):
+    from urllib.parse import unquote
+
+    target = unquote(target).replace("\\t", "\t").replace("\\n", "\n")
+    response = login(app.test_client(), next_=target)
+    assert response.status_code == 302 and response.location == "/", (target, response.location)
+    assert login(app.test_client(), next_="/?status=reviewed&page=2").location == "/?status=reviewed&page=2"
+
+
+def test_every_response_carries_the_security_headers(app, client):
+    for c, path in ((app.test_client(), "/login"), (client, "/"), (client, "/shots/1/overlay"), (client, "/nowhere")):
+        headers = c.get(path).headers
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY", path
+        assert headers["Referrer-Policy"] == "same-origin", path
+
+
+@pytest.mark.parametrize("path,status", [("/?page=99999999999999999999", 400), ("/?page=-1", 400), ("/?page=x", 400),
+                                         ("/?page=50", 404), ("/shots/99999999999999999999/photo", 404),
+                                         ("/shots/1/photo?w=-5", 400), ("/shots/1/photo?w=1e9", 400)])
+def test_numeric_parameters_are_checked_before_the_database(client, path, status):
+    assert client.get(path).status_code == status
+
+
+def test_images_are_served_as_what_they_are(client, settings, storage):
+    from cutout import imageio as io_
+
+    jpeg = io_.thumbnail_jpeg(storage.get(naming.result_keys("m-1", GID, "Front")["overlay"]), 32)
+    storage.put(naming.result_keys("m-1", GID, "Front")["overlay"], jpeg, "image/jpeg")
+    response = client.get("/shots/1/overlay")
+    assert response.mimetype == "image/jpeg" and response.data == jpeg
+    assert client.get("/shots/1/cutout").mimetype == "image/png"
 
 
 def test_passwords_are_stored_hashed_and_a_disabled_user_is_out_at_once(client, settings):
@@ -150,7 +240,8 @@ def test_approve_writes_the_cutout_as_the_reference_and_records_who(client, sett
 
 @pytest.mark.parametrize("upload, message", [
     (b"GIF89a not a png at all", "not a PNG"),
-    (png_bytes(np.zeros((*SIZE, 3), np.uint8)), "RGB PNG; a cutout must be RGBA"),
+    (png_bytes(np.zeros((*SIZE, 3), np.uint8)), "RGB PNG without transparency; a corrected cutout needs an alpha"),
+    (png_bytes(np.zeros(SIZE, np.uint8)), "grey PNG without transparency; a corrected cutout needs an alpha"),
     (png_bytes(np.zeros((SIZE[0] + 2, SIZE[1], 4), np.uint8)), "the cutout is 32x50, the shot 32x48"),
     (b"\x89PNG" + bytes(60_000), "over the upload cap"),
 ])
@@ -229,3 +320,20 @@ def test_the_queue_filters_by_the_views_disagreeing_on_the_garments_size(client,
     assert GID in client.get("/?reason=size").get_data(as_text=True)
     assert GID not in client.get("/?reason=height").get_data(as_text=True)
     assert "disagree on the garment&#39;s size for its height" in client.get(f"/garments/{GID}").get_data(as_text=True)
+
+
+def test_behind_a_trusted_proxy_the_backoff_counts_the_clients_own_address(app, settings):
+    proxied = create_app(replace(settings, trusted_proxies=1), app.extensions["cutout"].storage)
+
+    def through_proxy(client_address, password):
+        c = proxied.test_client()
+        headers = {"X-Forwarded-For": client_address}
+        page = c.get("/login", headers=headers, environ_base=from_address("10.0.0.2")).get_data(as_text=True)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        return c.post("/login", data={"username": "ann", "password": password, "csrf_token": csrf}, headers=headers,
+                      environ_base=from_address("10.0.0.2")).status_code
+
+    for _ in range(settings.login_attempts):
+        assert through_proxy("203.0.113.9", "wrong password!") == 401
+    assert through_proxy("203.0.113.9", PASSWORD) == 429
+    assert through_proxy("198.51.100.7", PASSWORD) == 302, "one proxy, many people: each counted alone"
