@@ -174,6 +174,27 @@ def garments(rule: Rule, filters: Filters = Filters()):
     return query.order_by(rank, s.score.is_(None), s.score, s.garment_id)
 
 
+def neighbour(session, rule: Rule, garment_id: str, forward: bool = True) -> str | None:
+    """The garment after (or before) this one in the team's queue (the garments that need a
+    person, in report order), whether or not this one is still in it: where the team goes
+    once a garment is settled. None at the end of the queue."""
+    s = GarmentState
+    here = session.execute(select(s.score).where(s.garment_id == garment_id)).first()
+    query = garments(rule, Filters(status=GarmentStatus.NEEDS_PERSON.value)).where(s.garment_id != garment_id)
+    if here is not None:
+        # Report order within one status: (score is null, score, garment_id).
+        key = (s.score.is_(None), func.coalesce(s.score, 0.0), s.garment_id)
+        mine = (literal(here.score is None), literal(here.score if here.score is not None else 0.0), literal(garment_id))
+        after = or_(key[0] > mine[0], and_(key[0] == mine[0], or_(
+            key[1] > mine[1], and_(key[1] == mine[1], key[2] > mine[2]))))
+        before = or_(key[0] < mine[0], and_(key[0] == mine[0], or_(
+            key[1] < mine[1], and_(key[1] == mine[1], key[2] < mine[2]))))
+        query = query.where(after if forward else before)
+    if not forward:
+        query = query.order_by(None).order_by(s.score.is_(None).desc(), s.score.desc(), s.garment_id.desc())
+    return session.execute(query.limit(1)).scalars().first()
+
+
 def counts(session, rule: Rule) -> dict[str, int]:
     status, _ = _status(rule)
     found = dict(session.execute(select(status, func.count()).group_by(status)).all())

@@ -73,8 +73,10 @@ def _read_upload(upload, cap: int) -> bytes:
     return data
 
 
-def decide(settings, storage, garment_id: str, view: str, action: str, user_id: int, upload=None) -> str:
-    """Record `action` (approve, manual, correct) on one view; returns what to tell the person."""
+def decide(settings, storage, garment_id: str, view: str, action: str, user_id: int, upload=None,
+           data: bytes | None = None) -> str:
+    """Record `action` (approve, manual, correct) on one view; returns what to tell the person.
+    A correction comes as an uploaded file, or as `data` (the touch-up's cutout)."""
     if action not in DECISIONS or view not in VIEWS:
         raise Refused("unknown action", 404)
     state = view_state(settings.database_url, garment_id=garment_id, view=view)
@@ -85,7 +87,7 @@ def decide(settings, storage, garment_id: str, view: str, action: str, user_id: 
         written = cutout_key(garment_id, view)
         storage.put(written, storage.get(state.cutout_key), "image/png")
     elif action == "correct":
-        data = _read_upload(upload, settings.upload_max_bytes)
+        data = data if data is not None else _read_upload(upload, settings.upload_max_bytes)
         shape = (state.height, state.width) if state.height else _shot_shape(storage, state.shot_key)
         try:
             imageio.decode_reference(data, shape, settings.max_pixels, need_alpha=True)
@@ -101,6 +103,54 @@ def decide(settings, storage, garment_id: str, view: str, action: str, user_id: 
     return {"approve": f"{view} approved; its cutout is now the reference",
             "manual": f"{view} marked for a manual cut",
             "correct": f"{view}: corrected cutout stored as {written}; the view is scored against it shortly"}[action]
+
+
+def touch_up(settings, storage, garment_id: str, view: str, user_id: int, upload) -> str:
+    """A mask edited in the browser (a PNG whose alpha, or grey, is the garment) made into the
+    view's corrected cutout: its edges snapped to the photo by the worker's own edge
+    refinement (the bundle's parameters), then stored and reviewed exactly as an uploaded
+    correction is."""
+    if view not in VIEWS:
+        raise Refused("unknown view", 404)
+    state = view_state(settings.database_url, garment_id=garment_id, view=view)
+    data = _read_upload(upload, settings.upload_max_bytes)
+    photo, _ = imageio.decode_photo(storage.get(state.shot_key), settings.max_pixels)
+    try:
+        edited = imageio.decode_reference(data, photo.shape[:2], settings.max_pixels)
+    except imageio.BadImage as exc:
+        raise Refused(f"the edited mask was refused, nothing was changed: {exc}") from None
+    snapped = snap(photo, edited > 127, refine_params(settings))
+    if not snapped.any():
+        raise Refused("the edited mask is empty: use Needs manual cut for a view with no garment")
+    cut = imageio.rgba_cutout(photo, snapped.astype("uint8") * 255)
+    decide(settings, storage, garment_id, view, "correct", user_id, data=imageio.encode_png(cut))
+    return f"{view}: touched-up cutout stored as its correction; the view is scored against it shortly"
+
+
+def snap(photo, painted, params: dict | None):
+    """A painted mask (HxW bool) with its edges moved onto the photo's: the worker's guided
+    filter (cutout.segmentation.edges.refine) on the brushed mask, then cut at one half."""
+    from cutout.segmentation.edges import refine
+
+    return refine(photo, painted.astype("float32"), params) >= 0.5
+
+
+def refine_params(settings) -> dict | None:
+    """The edge refinement of the bundle the workers run (CUTOUT_MODEL's last stage; a promoted
+    model carries it over), or the shipped bundle's when that one has none: a brush stroke
+    always needs its edge snapped. Read without loading a network."""
+    from cutout import bundle
+    from cutout.config import DEFAULT_MODEL_DIR
+    from cutout.segmentation.artefact import read_meta
+
+    for folder in (settings.model_dir, DEFAULT_MODEL_DIR):
+        try:
+            params = read_meta(bundle.last_stage(folder)).refine
+        except (OSError, ValueError, KeyError):
+            continue
+        if params:
+            return params
+    return None
 
 
 def _shot_shape(storage, key: str) -> tuple[int, int]:

@@ -70,14 +70,62 @@ def queue():
                            models=charts.version_names(s.database_url), args=request.args)
 
 
-@bp.get("/garments/<garment_id>")
-def garment(garment_id: str):
+def _garment(garment_id: str) -> dict | None:
     s = context().settings
     report = needs_cutout(s.database_url, Rule.from_settings(s), garment_id=garment_id, filters=Filters(status=None))
-    found = [g for g in report["garments"] if g["garment_id"] == garment_id]
-    if not found:
+    return next((g for g in report["garments"] if g["garment_id"] == garment_id), None)
+
+
+def _neighbour(garment_id: str, forward: bool) -> str | None:
+    from cutout.db import session_scope
+    from cutout.ranking import neighbour
+
+    s = context().settings
+    with session_scope(s.database_url) as session:
+        return neighbour(session, Rule.from_settings(s), garment_id, forward)
+
+
+def _open_views(g: dict) -> list[str]:
+    """The views of a garment still waiting for a person's decision, in view order."""
+    return [view for view in actions.VIEWS if (v := g["views"].get(view)) and not v.get("review")]
+
+
+@bp.get("/garments/<garment_id>")
+def garment(garment_id: str):
+    g = _garment(garment_id)
+    if g is None:
         abort(404)
-    return render_template("garment.html", g=found[0], views=actions.VIEWS)
+    open_views = _open_views(g)
+    return render_template("garment.html", g=g, views=actions.VIEWS, focus=(open_views or list(actions.VIEWS))[0],
+                           next_id=_neighbour(garment_id, True), prev_id=_neighbour(garment_id, False))
+
+
+def _after_decision(garment_id: str, message: str):
+    """Back to the garment at its next open view; once every view is settled, on to the next
+    garment of the queue (or the queue itself at its end)."""
+    flash(message, "ok")
+    g = _garment(garment_id)
+    open_views = _open_views(g) if g else []
+    if open_views:
+        return redirect(url_for("pages.garment", garment_id=garment_id, _anchor=f"view-{open_views[0]}"))
+    following = _neighbour(garment_id, True)
+    return redirect(url_for("pages.garment", garment_id=following) if following else url_for("pages.queue"))
+
+
+def _refused(exc, garment_id: str):
+    return render_template("error.html", title="Refused", message=str(exc),
+                           back=url_for("pages.garment", garment_id=garment_id)), exc.status
+
+
+@bp.post("/garments/<garment_id>/<view>/touchup")
+def touch_up(garment_id: str, view: str):
+    ctx = context()
+    try:
+        message = actions.touch_up(ctx.settings, ctx.storage, garment_id, view, session["user_id"],
+                                   request.files.get("mask"))
+    except actions.Refused as exc:
+        return _refused(exc, garment_id)
+    return _after_decision(garment_id, message)
 
 
 @bp.post("/garments/<garment_id>/<view>/<decision>")
@@ -87,10 +135,8 @@ def decide(garment_id: str, view: str, decision: str):
     try:
         message = actions.decide(ctx.settings, ctx.storage, garment_id, view, decision, session["user_id"], upload)
     except actions.Refused as exc:
-        return render_template("error.html", title="Refused", message=str(exc),
-                               back=url_for("pages.garment", garment_id=garment_id)), exc.status
-    flash(message, "ok")
-    return redirect(url_for("pages.garment", garment_id=garment_id))
+        return _refused(exc, garment_id)
+    return _after_decision(garment_id, message)
 
 
 @bp.get("/shots/<int:shot_id>/<kind>")

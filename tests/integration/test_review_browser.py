@@ -89,7 +89,7 @@ def test_a_reviewer_settles_a_garment_in_the_browser(fleet_env, bucket, worker, 
     page.screenshot(path=str(shots / "review-queue.png"), full_page=True)
 
     row.locator("a").first.click()
-    page.click("button[name=approve] >> text=Approve Front")
+    page.locator("#view-Front button[name=approve]").click()
     assert "Front approved" in page.inner_text("main")
 
     photo, mask = synthetic.studio_shot(31, "FrontRight")
@@ -98,16 +98,18 @@ def test_a_reviewer_settles_a_garment_in_the_browser(fleet_env, bucket, worker, 
     wrong = tmp_path / "wrong.png"
     wrong.write_bytes(png_bytes(np.zeros((100, 80, 4), np.uint8)))
     back = page.locator("#view-Back")
+    back.locator("details.upload summary").click()
     back.locator("input[name=cutout]").set_input_files(str(wrong))
     back.locator("button[name=correct]").click()
     assert "the cutout is 80x100, the shot 1152x1728" in page.inner_text("main"), "a readable refusal"
     page.go_back()
     section = page.locator("#view-FrontRight")
+    section.locator("details.upload summary").click()
     section.locator("input[name=cutout]").set_input_files(str(good))
     section.locator("button[name=correct]").click()
     assert "FrontRight: corrected cutout stored" in page.inner_text("main")
     assert gid in page.inner_text("main"), "the garment still needs its Back"
-    page.click("button[name=approve] >> text=Approve Back")
+    page.locator("#view-Back button[name=approve]").click()
 
     page.goto(review_url + "/")
     assert page.locator(f"tr[data-garment='{gid}']").count() == 0, "settled: gone from the queue"
@@ -122,4 +124,109 @@ def test_a_reviewer_settles_a_garment_in_the_browser(fleet_env, bucket, worker, 
     assert scored["Front"] == 1.0 and scored["Back"] == 1.0, "an approved cutout is the model's own mask"
     assert scored["FrontRight"] < 1.0
     assert_standings_current(pg_url)
+    page.close()
+
+
+def settle_with_keys(page) -> str:
+    """Approve every open view of the garment on the page with the keyboard alone; returns the
+    page the last decision landed on."""
+    following = page.locator(".workbench").get_attribute("data-next")
+    for _ in range(3):
+        with page.expect_navigation():
+            page.keyboard.press("a")
+    return following
+
+
+def test_the_workbench_by_keyboard_and_the_touch_up_brush(fleet_env, bucket, worker, pg_url, review_url, browser,
+                                                          tmp_path):
+    import cv2
+
+    first = synthetic.upload_garment(bucket, "workbench-keys", seed=41, references=())
+    second = synthetic.upload_garment(bucket, "workbench-brush", seed=42, references=())
+    run_cli(fleet_env, "produce", "--once")
+    wait_for(lambda: len(dice_of(pg_url, first)) == 3 and len(dice_of(pg_url, second)) == 3, what="six views segmented")
+    shots = Path(ARTIFACTS) if ARTIFACTS else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(review_url + "/login")
+    page.fill("input[name=username]", "reviewer")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+    # Three 1152x1728 views side by side: every view's actions are on the first screen.
+    page.goto(f"{review_url}/garments/{first}")
+    page.wait_for_function("() => [...document.images].filter(i => i.offsetParent).every(i => i.complete)")
+    for view in naming.VIEWS:
+        box = page.locator(f"#view-{view} button[name=approve]").bounding_box()
+        assert box and box["y"] + box["height"] <= 900, f"{view}'s Approve needs no scrolling"
+    assert page.evaluate("document.documentElement.scrollHeight") <= 900 + 5, "the whole garment fits the screen"
+    page.screenshot(path=str(shots / "review-garment.png"))
+
+    # The keyboard alone settles the garment and opens the next one of the queue.
+    following = settle_with_keys(page)
+    assert following and page.url.endswith(following), (page.url, following)
+    with session_scope(pg_url) as s:
+        from cutout.schema import Review
+        decided = s.execute(select(Review.decision).join(Shot, Shot.id == Review.shot_id)
+                            .where(Shot.garment_id == first)).scalars().all()
+    assert sorted(decided) == ["approved"] * 3
+
+    # The touch-up: the model's Front mask (made known here) misses a disc of the garment and
+    # took in a blob of the backdrop; erase the blob as a part, brush the disc back in, save.
+    photo, truth = synthetic.studio_shot(42, "Front")
+    truth = truth > 127
+    ys, xs = np.nonzero(cv2.erode(truth.astype(np.uint8), np.ones((61, 61), np.uint8)))
+    hole = (int(xs[len(xs) // 2]), int(ys[len(ys) // 2]))
+    blob = (60, 80)  # the top-left corner: backdrop in every synthetic shot
+    assert not truth[blob[1] - 30:blob[1] + 30, blob[0] - 30:blob[0] + 30].any()
+    crafted = truth.astype(np.uint8) * 255
+    cv2.circle(crafted, hole, 22, 0, -1)
+    cv2.circle(crafted, blob, 25, 255, -1)
+    with session_scope(pg_url) as s:
+        mask_key = s.execute(select(Segmentation.mask_key).join(Shot).where(Shot.garment_id == second,
+                                                                            Shot.view == "Front")).scalar_one()
+    bucket.put(mask_key, png_bytes(crafted), "image/png")
+
+    page.goto(f"{review_url}/garments/{second}")
+    page.keyboard.press("1")
+    page.keyboard.press("t")
+    page.wait_for_function("() => !document.getElementById('editor').hidden && "
+                           "document.querySelector('.editor-note').textContent === ''")
+    canvas = page.locator("canvas.editor-mask")
+    box = canvas.bounding_box()
+    width, height = photo.shape[1], photo.shape[0]
+
+    def on_screen(x, y):
+        return box["x"] + x * box["width"] / width, box["y"] + y * box["height"] / height
+
+    page.keyboard.press("r")
+    page.mouse.click(*on_screen(*blob))
+    page.keyboard.press("b")
+    for _ in range(6):
+        page.keyboard.press("]")  # a 48 px brush
+    page.mouse.move(*on_screen(hole[0] - 12, hole[1]))
+    page.mouse.down()
+    for dx in range(-12, 13, 3):
+        page.mouse.move(*on_screen(hole[0] + dx, hole[1] - 8))
+        page.mouse.move(*on_screen(hole[0] + dx, hole[1] + 8))
+    page.mouse.up()
+    page.screenshot(path=str(shots / "review-touch-up.png"))
+    with page.expect_navigation():
+        page.keyboard.press("s")
+    assert "touched-up cutout stored" in page.inner_text("main")
+
+    stored = imageio.decode_reference(bucket.get(naming.cutout_key(second, "Front")), truth.shape, 10**8,
+                                      need_alpha=True) > 127
+    assert not stored[blob[1] - 10:blob[1] + 10, blob[0] - 10:blob[0] + 10].any(), "the blob is gone"
+    assert stored[hole[1] - 8:hole[1] + 8, hole[0] - 8:hole[0] + 8].all(), "the missed disc is back"
+
+    def dice(a, b):
+        return 2 * (a & b).sum() / (a.sum() + b.sum())
+
+    assert dice(stored, truth) > dice(crafted > 127, truth) + 0.005, (dice(stored, truth), dice(crafted > 127, truth))
+    with session_scope(pg_url) as s:
+        from cutout.schema import Review
+        assert s.execute(select(Review.decision).join(Shot, Shot.id == Review.shot_id).where(
+            Shot.garment_id == second, Shot.view == "Front")).scalars().all() == ["corrected"]
     page.close()

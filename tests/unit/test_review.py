@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from cutout import imageio, naming, ranking
 from cutout.config import Settings
@@ -93,12 +93,12 @@ def test_every_page_but_health_and_login_needs_a_session(app):
     seen = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert seen == {"static", "auth.login", "auth.logout", "pages.healthz", "pages.queue", "pages.garment",
                     "pages.decide", "pages.image", "pages.models", "pages.quality_plot", "pages.histogram_plot",
-                    "pages.studio_plot"}, \
+                    "pages.studio_plot", "pages.touch_up"}, \
         "a new page: add it to this test"
     for path in paths:
         response = c.get(path)
         assert response.status_code == 302 and response.location.startswith("/login"), path
-    for path in (f"/garments/{GID}/Front/approve", "/logout"):
+    for path in (f"/garments/{GID}/Front/approve", f"/garments/{GID}/Front/touchup", "/logout"):
         assert c.post(path).status_code in (400, 401), path  # no session, no token: refused either way
     assert reviews(app.extensions["cutout"].settings) == []
 
@@ -337,3 +337,59 @@ def test_behind_a_trusted_proxy_the_backoff_counts_the_clients_own_address(app, 
         assert through_proxy("203.0.113.9", "wrong password!") == 401
     assert through_proxy("203.0.113.9", PASSWORD) == 429
     assert through_proxy("198.51.100.7", PASSWORD) == 302, "one proxy, many people: each counted alone"
+
+
+def test_each_decision_moves_to_the_next_open_view_and_a_settled_garment_to_the_queue(client):
+    csrf = token(client, f"/garments/{GID}")
+    response = client.post(f"/garments/{GID}/Front/approve", data={"csrf_token": csrf})
+    assert response.location == f"/garments/{GID}#view-FrontRight"
+    assert 'data-focus="FrontRight"' in client.get(f"/garments/{GID}").get_data(as_text=True)
+    client.post(f"/garments/{GID}/FrontRight/manual", data={"csrf_token": csrf})
+    response = client.post(f"/garments/{GID}/Back/approve", data={"csrf_token": csrf})
+    assert response.location == "/", "the last garment settled: back to the queue"
+
+
+def test_the_garment_page_lists_its_shortcuts_and_links_the_queues_neighbours(client, settings):
+    page = client.get(f"/garments/{GID}").get_data(as_text=True)
+    assert "workbench.js" in page and "approve the view" in page and 'class="primary"' in page
+    assert 'data-touchup="/garments/' in page and "next (J)" not in page, "alone in the queue: no neighbour"
+
+
+def test_a_touched_up_mask_is_snapped_and_stored_as_the_views_correction(client, settings, storage):
+    import io
+
+    edited = np.zeros((*SIZE, 4), np.uint8)
+    edited[8:44, 6:26, 3] = 255  # the garment as the person painted it
+    response = client.post(f"/garments/{GID}/Back/touchup", content_type="multipart/form-data",
+                           data={"csrf_token": token(client, f"/garments/{GID}"),
+                                 "mask": (io.BytesIO(png_bytes(edited)), "Back-mask.png")})
+    assert response.status_code == 302
+    stored = imageio.decode_reference(storage.get(naming.cutout_key(GID, "Back")), SIZE, 10**6, need_alpha=True)
+    assert 0.9 < (stored > 127).sum() / (edited[:, :, 3] > 127).sum() < 1.1
+    assert reviews(settings) == [("corrected", 3)]
+    for bad, message in ((np.zeros((*SIZE, 4), np.uint8), "the edited mask is empty"),
+                         (np.zeros((10, 10, 4), np.uint8), "the cutout is 10x10, the shot 32x48")):
+        response = client.post(f"/garments/{GID}/Front/touchup", content_type="multipart/form-data",
+                               data={"csrf_token": token(client, f"/garments/{GID}"),
+                                     "mask": (io.BytesIO(png_bytes(bad)), "m.png")})
+        assert response.status_code == 400 and message in response.get_data(as_text=True)
+    assert reviews(settings) == [("corrected", 3)]
+
+
+def test_a_brushed_mask_snaps_to_the_photos_edge():
+    import cv2
+
+    from review.actions import refine_params, snap
+
+    photo = np.full((600, 400, 3), 215, np.uint8)  # light paper ...
+    garment = np.zeros((600, 400), np.uint8)
+    cv2.ellipse(garment, (200, 300), (110, 220), 0, 0, 360, 1, -1)
+    photo[garment > 0] = (60, 40, 90)  # ... and a dark garment
+    garment = garment > 0
+    brushed = cv2.dilate(garment.astype(np.uint8), np.ones((13, 13), np.uint8)) > 0  # a 6 px spill all round
+    snapped = snap(photo, brushed, refine_params(Settings()))
+
+    def dice(a, b):
+        return 2 * (a & b).sum() / (a.sum() + b.sum())
+
+    assert dice(snapped, garment) > 0.995 > dice(brushed, garment) + 0.01, (dice(snapped, garment), dice(brushed, garment))
