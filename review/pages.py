@@ -100,19 +100,29 @@ def garment(garment_id: str):
                            next_id=_neighbour(garment_id, True), prev_id=_neighbour(garment_id, False))
 
 
-def _after_decision(garment_id: str, message: str):
-    """Back to the garment at its next open view; once every view is settled, on to the next
-    garment of the queue (or the queue itself at its end)."""
+def _after_decision(garment_id: str, following: str | None, message: str):
+    """Back to the garment at its next open view; once every view is settled, on to the garment
+    that followed it in the queue when the decision was taken (a settled garment leaves the
+    queue's order), or to the queue itself at its end."""
     flash(message, "ok")
     g = _garment(garment_id)
     open_views = _open_views(g) if g else []
     if open_views:
-        return redirect(url_for("pages.garment", garment_id=garment_id, _anchor=f"view-{open_views[0]}"))
-    following = _neighbour(garment_id, True)
-    return redirect(url_for("pages.garment", garment_id=following) if following else url_for("pages.queue"))
+        target = url_for("pages.garment", garment_id=garment_id, _anchor=f"view-{open_views[0]}")
+    else:
+        target = url_for("pages.garment", garment_id=following) if following else url_for("pages.queue")
+    # The touch-up editor posts with fetch and goes where it is told (a followed redirect would
+    # take the flash with it).
+    return {"location": target} if _from_script() else redirect(target)
+
+
+def _from_script() -> bool:
+    return request.headers.get("X-Requested-With") == "fetch"
 
 
 def _refused(exc, garment_id: str):
+    if _from_script():
+        return {"error": str(exc)}, exc.status
     return render_template("error.html", title="Refused", message=str(exc),
                            back=url_for("pages.garment", garment_id=garment_id)), exc.status
 
@@ -120,23 +130,25 @@ def _refused(exc, garment_id: str):
 @bp.post("/garments/<garment_id>/<view>/touchup")
 def touch_up(garment_id: str, view: str):
     ctx = context()
+    following = _neighbour(garment_id, True)
     try:
         message = actions.touch_up(ctx.settings, ctx.storage, garment_id, view, session["user_id"],
                                    request.files.get("mask"))
     except actions.Refused as exc:
         return _refused(exc, garment_id)
-    return _after_decision(garment_id, message)
+    return _after_decision(garment_id, following, message)
 
 
 @bp.post("/garments/<garment_id>/<view>/<decision>")
 def decide(garment_id: str, view: str, decision: str):
     ctx = context()
     upload = request.files.get("cutout") if decision == "correct" else None
+    following = _neighbour(garment_id, True)
     try:
         message = actions.decide(ctx.settings, ctx.storage, garment_id, view, decision, session["user_id"], upload)
     except actions.Refused as exc:
         return _refused(exc, garment_id)
-    return _after_decision(garment_id, message)
+    return _after_decision(garment_id, following, message)
 
 
 @bp.get("/shots/<int:shot_id>/<kind>")

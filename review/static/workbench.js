@@ -207,13 +207,16 @@
     const form = new FormData();
     form.append("csrf_token", bench.dataset.csrf);
     form.append("mask", blob, `${editing.dataset.view}-mask.png`);
-    const response = await fetch(editing.dataset.touchup, { method: "POST", body: form, credentials: "same-origin" });
-    if (response.ok && response.redirected) {
-      location.assign(response.url);
-      if (new URL(response.url).pathname === location.pathname) location.reload();
-    } else {
-      note.textContent = response.ok ? "saved" : `refused: ${(await response.text()).replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim()}`;
+    const response = await fetch(editing.dataset.touchup, {
+      method: "POST", body: form, credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
+    const answer = await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
+    if (!response.ok || !answer.location) {
+      note.textContent = `refused: ${answer.error}`;
+      return;
     }
+    const target = new URL(answer.location, location.href);
+    location.assign(target);
+    if (target.pathname === location.pathname) location.reload();
   }
 
   editor.querySelectorAll(".tool").forEach((b) => b.addEventListener("click", () => setTool(b.dataset.tool)));
