@@ -27,8 +27,11 @@ def versions(url: str) -> list[dict]:
         rows = session.execute(select(ModelVersion).order_by(ModelVersion.created_at, ModelVersion.id)).scalars().all()
         return [{"version": r.version, "current": r.is_current, "created_at": r.created_at,
                  "promoted_at": r.promoted_at, "holdout_dice": _holdout_dice(r.metrics), "location": r.location,
+                 "holdout_garments": ((r.metrics or {}).get("holdout") or {}).get("n"),
                  # on this studio: releasing or shadow mode, and the reviews it rests on (cutout.trust)
-                 "trust": (r.evidence or {}).get("reason", "shadow mode: no review of its results yet")}
+                 "mode": "releasing" if r.releasing else "shadow", "evidence": r.evidence or {},
+                 "trust": (r.evidence or {}).get("reason", "shadow mode: no review of its results yet"),
+                 "threshold": r.release_threshold, "rule": (r.params or {}).get("studio_rule") or {}}
                 for r in rows]
 
 

@@ -308,6 +308,17 @@ def test_model_history_and_plots(client, settings):
     with session_scope(settings.database_url) as s:
         s.add(ModelVersion(id=2, version="m-2", location="/m2", metrics={}, params={}, is_current=True))
     assert charts.current_scores(settings.database_url) == ([], []), "the promoted one, once there is one"
+    # A version's live figures and its fitted rule, as a team lead reads them.
+    with session_scope(settings.database_url) as s:
+        row = s.get(ModelVersion, 2)
+        row.releasing, row.release_threshold = True, 0.9612
+        row.evidence = {"reviewed": 41, "right": 41, "precision": 1.0, "low": 0.914, "high": 1.0,
+                        "reason": "releasing: 41/41 right"}
+        row.params = {"studio_rule": {"source": "reviews and holdout", "fitted_at": "2026-12-07T02:00:00+00:00",
+                                      "reason": "41/41 right at confidence >= 0.96120"}}
+    page = client.get("/models").get_data(as_text=True)
+    assert "41 of 41" in page and "1.000 [0.914, 1.000]" in page and "confidence &ge; 0.9612" in page
+    assert "fitted 2026-12-07 02:00 on the reviews and holdout" in page and "<strong>releasing</strong>" in page
 
 
 def test_the_queue_filters_by_the_views_disagreeing_on_the_garments_size(client, settings):
