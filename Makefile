@@ -22,14 +22,15 @@ install: $(BIN)/.installed
 demo: install
 	$(BIN)/cutout demo --out demo-output
 
+# The review page's browser tests leave their screenshots in test-artifacts/ (ignored by git).
 test: install
-	$(BIN)/python -m pytest -q
+	CUTOUT_TEST_ARTIFACTS=test-artifacts $(BIN)/python -m pytest -q
 
 test-unit: install
 	$(BIN)/python -m pytest -q tests/unit
 
 test-integration: install
-	$(BIN)/python -m pytest -q tests/integration
+	CUTOUT_TEST_ARTIFACTS=test-artifacts $(BIN)/python -m pytest -q tests/integration
 
 # Rebuild the shipped bundle from the CCP dev data (../shared/data/ccp beside the checkout, or
 # DATA=...): studio-style composites, the first stage in two legs, the second stage and its
