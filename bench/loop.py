@@ -10,7 +10,9 @@ fleet itself reported; a plot of the days goes to --out.
 
 The garments come from CCP's validation photos in one studio look (trainer.studio.LOOKS, none
 of which any training composite uses), or, with --synthetic, from demo.synthetic (small and
-fast: the integration suite runs one day and one night of it).
+fast: the integration suite runs one day and one night of it). A further --studio-holdout
+garments of the same look are never reviewed nor trained on: every morning the model in service
+is scored on them against the truth, as a worker runs it (the "holdout Dice" of each day).
 
     python bench/loop.py --ccp ../shared/data/ccp [--look charcoal] [--days 3] [--garments 50]
                          [--retrain-minutes 20] [--replay runs/replay] [--out runs/loop]
@@ -102,6 +104,7 @@ class Day:
     right_garments: int = 0
     view_dice: list = field(default_factory=list)
     views: list = field(default_factory=list)  # per view: truth Dice, confidence, signals (for offline study)
+    studio_holdout: dict = field(default_factory=dict)  # the in-service model on the fixed truth holdout
     live_before: dict = field(default_factory=dict)  # the in-service model's evidence the day's releases relied on
     live: dict = field(default_factory=dict)  # ... and after the day's reviews (what tomorrow relies on)
     night: dict = field(default_factory=dict)
@@ -273,8 +276,36 @@ class Studio:
             ).scalar_one()
         return references == self._expected_references and unscored == 0
 
+    def write_holdout(self, garments: list[Garment]) -> None:
+        """The fixed studio holdout: garments of the look that no one reviews and nothing trains
+        on, kept as a labelled folder to score each day's model on against the truth."""
+        self.holdout = self.workdir / "studio-holdout"
+        (self.holdout / "images").mkdir(parents=True, exist_ok=True)
+        (self.holdout / "masks").mkdir(exist_ok=True)
+        for g in garments:
+            for view in naming.VIEWS:
+                name = f"{g.id}_{view}"
+                cv2.imwrite(str(self.holdout / "images" / f"{name}.png"), cv2.cvtColor(g.photos[view], cv2.COLOR_RGB2BGR))
+                cv2.imwrite(str(self.holdout / "masks" / f"{name}.png"), g.truth[view].astype(np.uint8) * 255)
+
+    def score_holdout(self) -> dict:
+        """The model in service on the fixed studio holdout, run as a worker runs it."""
+        from cutout import models
+        from trainer.data import find_pairs
+        from trainer.evaluate import worker_dice
+
+        if not getattr(self, "holdout", None):
+            return {}
+        with session_scope(self.url) as s:
+            promoted = models.current(s)
+        scored = worker_dice(self.settings, models.local_bundle(promoted, self.settings), find_pairs(self.holdout))
+        table = release.garment_table(scored["views"])
+        return {"mean_dice": round(scored["mean_dice"], 4), "garments": len(table),
+                "right": sum(g["dice"] >= release.GOOD_DICE for g in table.values())}
+
     def run_day(self, number: int, garments: list[Garment]) -> Day:
         day = Day(number, len(garments))
+        day.studio_holdout = self.score_holdout()
         service = self.in_service()
         day.mode_before = "releasing" if service.get("releasing") else "shadow"
         day.live_before = service
@@ -325,6 +356,8 @@ class Studio:
         day.night = {"outcome": summary.get("outcome"), "training": summary.get("training"),
                      "holdout": summary.get("holdout"), "replay": summary.get("replay"),
                      "holdout_dice": {k: summary[k]["holdout_mean_dice"] for k in ("current", "candidate") if k in summary},
+                     # on the holdout views whose reference a person drew (what the gate compares)
+                     "drawn_dice": {k: summary[k]["drawn_mean_dice"] for k in ("current", "candidate") if k in summary},
                      "refused": summary.get("promotion", {}).get("refused"), "rule": rule,
                      "current_rule": summary.get("current_rule"), "in_service": after,
                      "minutes": round((time.monotonic() - started) / 60, 1)}
@@ -352,12 +385,16 @@ def line(day: Day) -> str:
             f"({day.approved_views} views approved, {day.corrected_views} corrected); garments right "
             f"{day.right_garments}/{day.garments}, median view Dice {np.median(day.view_dice):.4f}; "
             f"live precision the day started with {_live(day.live_before)}: {holds}; after the day's reviews "
-            f"{_live(live)}, now {'releasing' if live.get('releasing') else 'shadow'}")
+            f"{_live(live)}, now {'releasing' if live.get('releasing') else 'shadow'}"
+            + (f"; studio holdout (truth, never reviewed): mean Dice {day.studio_holdout['mean_dice']:.4f}, "
+               f"{day.studio_holdout['right']}/{day.studio_holdout['garments']} garments right"
+               if day.studio_holdout else ""))
 
 
 def night_line(day: Day) -> str:
     n = day.night
-    dice_text = " -> ".join(f"{k} {v:.4f}" for k, v in n["holdout_dice"].items()) or "not scored"
+    dice_text = (" vs ".join(f"{k} {v:.4f} ({n['drawn_dice'][k]:.4f} where a person drew the reference)"
+                             for k, v in n["holdout_dice"].items()) or "not scored")
     refused = f" ({'; '.join(n['refused'])})" if n.get("refused") else ""
     rule = n["rule"] or {}
     service = n["in_service"]
@@ -412,7 +449,9 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--replay", type=Path, help="labelled folder replayed beside the studio's corrections")
-    parser.add_argument("--holdout-percent", type=int, default=20)
+    parser.add_argument("--holdout-percent", type=int, default=20, help="the trainer's frozen holdout")
+    parser.add_argument("--studio-holdout", type=int, default=10,
+                        help="garments of the look never reviewed nor trained on: each day's model is scored on them")
     parser.add_argument("--min-training-pairs", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tf-threads", type=int, default=None)
@@ -426,10 +465,11 @@ def main(argv=None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    total = args.days * args.garments
+    total = args.days * args.garments + args.studio_holdout
     garments = list(ccp_garments(args.ccp, args.look, total) if args.ccp else synthetic_garments(total))
     if len(garments) < total:
-        raise SystemExit(f"loop: {len(garments)} garments, {total} needed")
+        raise SystemExit(f"loop: {len(garments)} garments, {total} needed (days x garments + studio holdout)")
+    garments, held = garments[:args.days * args.garments], garments[args.days * args.garments:]
     log.info("%d garments made (%s)", total, f"CCP validation photos, look {args.look}" if args.ccp else "synthetic")
 
     from moto.server import ThreadedMotoServer
@@ -442,6 +482,7 @@ def main(argv=None) -> None:
         with scratch_database(args.admin_url, "cutout_loop") as url:
             db.upgrade(url)
             studio = Studio(args, url, f"http://127.0.0.1:{port}", args.out)
+            studio.write_holdout(held)
             studio.start()
             try:
                 for number in range(1, args.days + 1):
@@ -460,7 +501,7 @@ def main(argv=None) -> None:
                                                       "true_precision": d.true_precision} for d in days],
                                                     indent=1, default=str))
     last = days[-1]
-    in_service_dice = next((d.night["in_service_dice"] for d in reversed(days) if d.night.get("in_service_dice")), None)
+    in_service_dice = last.studio_holdout.get("mean_dice")
     p = last.true_precision
     live = last.live_before if last.live_before.get("reviewed") else last.live
     estimate = "n/a" if live.get("precision") is None else f"{live['precision']:.3f}"

@@ -20,7 +20,7 @@ def test_a_day_and_a_night_of_the_loop_on_a_tiny_set(tiny_model, tmp_path):
     run = subprocess.run(
         [sys.executable, "bench/loop.py", "--synthetic", "--days", "2", "--garments", "8", "--model", str(tiny_model),
          "--retrain-minutes", "0.3", "--epochs", "2", "--patience", "2", "--min-training-pairs", "3",
-         "--holdout-percent", "20", "--workers", "1", "--tf-threads", "1", "--out", str(out),
+         "--holdout-percent", "20", "--studio-holdout", "2", "--workers", "1", "--tf-threads", "1", "--out", str(out),
          "--admin-url", PG_ADMIN_URL, "--broker", REDIS_URL],
         cwd=ROOT, capture_output=True, text=True, timeout=1500)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -43,3 +43,6 @@ def test_a_day_and_a_night_of_the_loop_on_a_tiny_set(tiny_model, tmp_path):
     assert set(night["holdout_dice"]) == {"current", "candidate"}
     assert (second["version"] != first["version"]) == (night["outcome"] == "promoted"), "the worker follows the gate"
     assert second["reviewed"] + second["released"] == 8
+    # Every morning the model in service is scored on the two garments nobody reviews.
+    assert first["studio_holdout"]["garments"] == second["studio_holdout"]["garments"] == 2
+    assert lines[-1].endswith(f"holdout Dice {second['studio_holdout']['mean_dice']:.4f}")
