@@ -189,7 +189,9 @@ def chunk(tag, data):
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))
 
 w = h = 6300  # 16-bit RGBA: 317 MB of pixels from a file of about 300 KB
-raw = zlib.compress(b"".join(b"\\0" + bytes(w * 8) for _ in range(h)), 9)
+# Compressed a row at a time: building it must not raise the peak the decode is measured by.
+packer, row = zlib.compressobj(9), b"\\0" + bytes(w * 8)
+raw = b"".join(packer.compress(row) for _ in range(h)) + packer.flush()
 bomb = (imageio.PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 6, 0, 0, 0))
         + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -215,4 +217,4 @@ def test_a_small_file_that_inflates_to_gigabytes_is_refused_from_its_header(call
     if refused:
         assert f"refused: {refused}" in out and peak < most_mb, out
     else:
-        assert peak > 100, "the control decodes it in full: the measurement can see a decode"
+        assert peak > 200, "the control decodes it in full: the measurement can see a decode"
