@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import Numeric, and_, case, cast, delete, func, literal, or_, select, text
+from sqlalchemy import Numeric, and_, case, cast, delete, func, literal, or_, select, text, tuple_
 
 from cutout.db import insert
 from cutout.release import Rule
@@ -182,14 +182,11 @@ def neighbour(session, rule: Rule, garment_id: str, forward: bool = True) -> str
     here = session.execute(select(s.score).where(s.garment_id == garment_id)).first()
     query = garments(rule, Filters(status=GarmentStatus.NEEDS_PERSON.value)).where(s.garment_id != garment_id)
     if here is not None:
-        # Report order within one status: (score is null, score, garment_id).
-        key = (s.score.is_(None), func.coalesce(s.score, 0.0), s.garment_id)
-        mine = (literal(here.score is None), literal(here.score if here.score is not None else 0.0), literal(garment_id))
-        after = or_(key[0] > mine[0], and_(key[0] == mine[0], or_(
-            key[1] > mine[1], and_(key[1] == mine[1], key[2] > mine[2]))))
-        before = or_(key[0] < mine[0], and_(key[0] == mine[0], or_(
-            key[1] < mine[1], and_(key[1] == mine[1], key[2] < mine[2]))))
-        query = query.where(after if forward else before)
+        # Report order within one status: (score is null, score, garment_id), compared as a row.
+        key = tuple_(s.score.is_(None), func.coalesce(s.score, 0.0), s.garment_id)
+        mine = tuple_(literal(here.score is None), literal(here.score if here.score is not None else 0.0),
+                      literal(garment_id))
+        query = query.where(key > mine if forward else key < mine)
     if not forward:
         query = query.order_by(None).order_by(s.score.is_(None).desc(), s.score.desc(), s.garment_id.desc())
     return session.execute(query.limit(1)).scalars().first()

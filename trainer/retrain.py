@@ -138,7 +138,7 @@ def _compared(views: list[dict]) -> list[dict]:
 
 
 def promotion(candidate: list[dict], current: list[dict], margin: float, max_worse_share: float,
-              precision: float, keep_releasing=None) -> tuple[bool, dict]:
+              precision: float, keep_releasing=None, limits=None) -> tuple[bool, dict]:
     """Whether the candidate may replace the current model, from both models' holdout views
     (trainer.evaluate.worker_dice's "views", in the same order; "approved" marks a view whose
     reference is an approved model cutout), and the figures it decided on. All must hold:
@@ -148,8 +148,9 @@ def promotion(candidate: list[dict], current: list[dict], margin: float, max_wor
     candidate no longer has): a better mean must not hide garments it now gets wrong; no lower
     share released at `precision` by the rule each would get there; and, with `keep_releasing`
     (the trust.Policy of a current model that releases on this studio), the candidate's
-    holdout must earn releasing under that policy by itself: a promotion never turns a
-    studio's automation back off."""
+    holdout must earn releasing under that policy by itself (its garments scored under the
+    view `limits` the studio's rule uses, as promote_with_evidence then records them): a
+    promotion never turns a studio's automation back off."""
     from cutout import trust
     from cutout.release import GOOD_DICE, ViewLimits, choose_release, garment_table
 
@@ -175,7 +176,7 @@ def promotion(candidate: list[dict], current: list[dict], margin: float, max_wor
         reasons.append(f"it would release {released['candidate']:.1%} at {precision:.0%} precision, "
                        f"the current model {released['current']:.1%}")
     if keep_releasing is not None:
-        earned = trust.fit_threshold(holdout_scored(candidate, ViewLimits()), keep_releasing)
+        earned = trust.fit_threshold(holdout_scored(candidate, limits or ViewLimits()), keep_releasing)
         figures["earns_releasing"] = earned is not None
         if earned is None:
             reasons.append(f"the current model releases on this studio; the candidate's {len(new)} holdout garments "
@@ -189,14 +190,14 @@ def promote_with_evidence(session, version: str, views: list[dict], settings) ->
     studio's own corrected garments, scored as a worker runs it) are kept as its first
     evidence, and its rule is fitted on them (cutout.evidence.fit_release_rule: the lowest
     threshold whose releases meet the trust policy; the carried rule stays when none does). It
-    releases from the start only if that evidence alone earns it."""
-    from cutout import evidence
-    from cutout.schema import ModelVersion
-
+    releases from the start only if that evidence alone earns it; every garment it segmented
+    stands anew under the rule."""
     policy, limits = evidence.policy_for(settings)
     row = session.execute(select(ModelVersion).where(ModelVersion.version == version)).scalar_one()
     evidence.record_holdout(session, row.id, holdout_scored(views, limits))
-    return evidence.fit_release_rule(session, row.id, policy, limits)
+    rule = evidence.fit_release_rule(session, row.id, policy, limits)
+    lifecycle.rule_changed(session, row.id)
+    return rule
 
 
 def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
@@ -218,7 +219,7 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
     # The model in service is judged on today's reviews first: whether it releases decides
     # what a candidate must earn to replace it.
     summary["current_rule"] = evidence.refit_in_service(settings)
-    policy, _ = evidence.policy_for(settings)
+    policy, limits = evidence.policy_for(settings)
     with session_scope(url) as session:
         promoted = models.current(session)
         releasing = bool(session.execute(select(ModelVersion.releasing)
@@ -260,15 +261,13 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
         summary["current"]["releasing"] = releasing
         better, summary["promotion"] = promotion(views["candidate"], views["current"], settings.promote_margin,
                                                  settings.promote_max_worse_share, settings.release_precision,
-                                                 policy if summary["current"]["releasing"] else None)
+                                                 policy if releasing else None, limits)
         if better:
             with session_scope(url) as session:
                 version, _ = models.promote(session, candidate, store_of(settings), {
                     "mean_dice": summary["candidate"]["holdout_mean_dice"], "n": len(holdout), "replaced": summary["current"]},
                                settings.s3_endpoint_url)
                 summary["rule"] = promote_with_evidence(session, version, views["candidate"], settings)
-                lifecycle.rule_changed(session, session.execute(select(ModelVersion.id).where(
-                    ModelVersion.version == version)).scalar_one())
         summary["outcome"] = "promoted" if better else "kept the current model"
     log.info("retrain %s", summary)
     return summary
