@@ -263,7 +263,7 @@ class Studio:
                 actions.decide(self.settings, self.storage, garment.id, view, "correct", self.user_id, upload)
                 day.corrected_views += 1
 
-    def scored(self, ids: list[str]) -> bool:
+    def scored(self, ids: list[str], expected: int) -> bool:
         """Every reference of these garments is registered and each view scored against it."""
         with session_scope(self.url) as s:
             references = s.execute(select(func.count()).select_from(Reference)
@@ -274,7 +274,7 @@ class Studio:
                 .join(Segmentation, and_(Segmentation.shot_id == Shot.id, Segmentation.shot_etag == Shot.etag))
                 .where(Shot.garment_id.in_(ids), func.coalesce(Segmentation.dice_reference_etag, "") != Reference.etag)
             ).scalar_one()
-        return references == self._expected_references and unscored == 0
+        return references == expected and unscored == 0
 
     def write_holdout(self, garments: list[Garment]) -> None:
         """The fixed studio holdout: garments of the look that no one reviews and nothing trains
@@ -339,8 +339,8 @@ class Studio:
         for g in to_team:
             self.review(g, masks, day)
         day.reviewed = len(to_team)
-        self._expected_references = len(to_team) * len(naming.VIEWS)
-        self.wait(f"day {number}'s references scored", lambda: self.scored(ids), 600 + 5 * len(ids))
+        expected = len(to_team) * len(naming.VIEWS)  # the team's references: one per view it saw
+        self.wait(f"day {number}'s references scored", lambda: self.scored(ids, expected), 600 + 5 * len(ids))
         day.live = self.in_service()
         return day
 
