@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from cutout.segmentation.artefact import WEIGHTS_DTYPES
+from cutout.segmentation.networks import ARCHS
 from trainer.studio import LOOKS
 
 
@@ -30,8 +31,10 @@ def _size(value: str) -> tuple[int, int]:
 @click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
 @click.option("--name", default="unet", show_default=True, help="Model name (the version adds a weights hash).")
-@click.option("--size", "input_size", default="384x256", show_default=True, help="Input HEIGHTxWIDTH; sides divisible by 2**depth.")
+@click.option("--size", "input_size", default="384x256", show_default=True, help="Input HEIGHTxWIDTH; sides divisible by 2**depth (deeplab: by 8).")
 @click.option("--fit", type=click.Choice(["squash", "pad"]), default="squash", show_default=True, help="How photos meet the input's aspect.")
+@click.option("--arch", type=click.Choice(ARCHS), default="unet", show_default=True,
+              help="unet: the study's Carvana U-Net; deeplab: its benchmark, DeepLab-LargeFOV (atrous, output at 1/8, upsampled).")
 @click.option("--depth", default=5, show_default=True, help="Encoder levels (the study: 5 at 256 px, 7 at 1024 px).")
 @click.option("--base-filters", default=8, show_default=True, help="Filters at the first level (the study: 32 at 256 px, 8 at 1024 px).")
 @click.option("--epochs", default=40, show_default=True)
@@ -81,7 +84,7 @@ def train(settings, data, out, input_size, second_pass_of, init_from, **options)
         from cutout.segmentation.artefact import read_meta
 
         meta = read_meta(init_from)
-        options.update(depth=meta.depth, base_filters=meta.base_filters, init_from=init_from, norm=(meta.mean, meta.std))
+        options.update(arch=meta.arch, depth=meta.depth, base_filters=meta.base_filters, init_from=init_from, norm=(meta.mean, meta.std))
     cfg = TrainConfig(data=data, out=out, input_size=_size(input_size), second_pass_of=second_pass_of, **options)
     path = run(cfg, device=settings.device, threads=settings.tf_threads)
     meta = json.loads((path / "model.json").read_text())

@@ -14,11 +14,11 @@ log = logging.getLogger(__name__)
 def _step_seconds(policy: str, cfg, jit_compile: bool, steps: int = 4) -> float:
     import keras
 
-    from cutout.segmentation.unet import build_unet
+    from cutout.segmentation.networks import build
     from trainer.losses import BceDiceLoss
 
     keras.mixed_precision.set_global_policy(policy)
-    model = build_unet(cfg.input_size, cfg.depth, cfg.base_filters)
+    model = build(cfg.arch, cfg.input_size, cfg.depth, cfg.base_filters)
     model.compile(optimizer=keras.optimizers.RMSprop(3e-4), loss=BceDiceLoss(), jit_compile=jit_compile)
     x = np.random.default_rng(0).normal(size=(cfg.batch_size, *cfg.input_size, 3)).astype(np.float32)
     y = (x[..., :1] > 0).astype(np.float32)

@@ -237,7 +237,7 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
                 continue
             meta = read_meta(init)
             train(TrainConfig(
-                data=tmp / "train", out=candidate / stage, name=meta.name, input_size=meta.input_size, fit=meta.fit,
+                data=tmp / "train", out=candidate / stage, name=meta.name, arch=meta.arch, input_size=meta.input_size, fit=meta.fit,
                 depth=meta.depth, base_filters=meta.base_filters, epochs=epochs, patience=patience,
                 init_from=init, norm=(meta.mean, meta.std), verbose=2,
                 second_pass_of=candidate / "first" if stage == "second" else None,

@@ -29,6 +29,7 @@ class TrainConfig:
     data: Path
     out: Path
     name: str = "unet"
+    arch: str = "unet"  # cutout.segmentation.networks.ARCHS
     input_size: tuple[int, int] = (384, 256)
     fit: str = "squash"
     depth: int = 5
@@ -69,7 +70,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     import keras
     import tensorflow as tf
 
-    from cutout.segmentation.unet import build_unet
+    from cutout.segmentation.networks import build
     from trainer.losses import BceDiceLoss, accuracy_metric, dice_metric
 
     precision, jit_compile, precision_choice = compute.choose_compute(cfg, used_device)
@@ -104,7 +105,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     mean, std = cfg.norm if cfg.norm else channel_stats(x_train)
     load_s = time.time() - started
 
-    model = build_unet(cfg.input_size, cfg.depth, cfg.base_filters, name=cfg.name)
+    model = build(cfg.arch, cfg.input_size, cfg.depth, cfg.base_filters, name=cfg.name)
     if cfg.init_from:
         model.load_weights(Path(cfg.init_from) / bundle.WEIGHTS)
     model.compile(
@@ -149,7 +150,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     # Weights stay float32 under mixed precision; inference builds a float32 model from them.
     keras.mixed_precision.set_global_policy("float32")
     meta = artefact.ModelMeta(
-        name=cfg.name, stage=stage, depth=cfg.depth, base_filters=cfg.base_filters,
+        name=cfg.name, stage=stage, arch=cfg.arch, depth=cfg.depth, base_filters=cfg.base_filters,
         input_size=tuple(cfg.input_size), fit=cfg.fit, mean=mean, std=std,
         threshold=0.5,
         dilate_fraction=cfg.dilate_fraction if stage == "second" else None,

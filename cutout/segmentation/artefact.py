@@ -46,6 +46,7 @@ class ModelMeta:
     calibration: dict | None = None  # confidence signals -> predicted Dice {"score", "x", "y"}
     release: dict | None = None  # the release rule {"min_predicted_dice", ...}
     tta: bool = False  # run with flip test-time augmentation (as calibrated) unless CUTOUT_TTA says otherwise
+    arch: str = "unet"  # cutout.segmentation.networks.ARCHS
 
     def to_json(self) -> dict:
         d = dict(self.__dict__)
@@ -89,9 +90,9 @@ def save(model, directory: Path, meta: ModelMeta, weights_dtype: str = "float32"
     if getattr(model, "optimizer", None) is not None:
         # Keras writes a compiled model's optimizer state too (doubling the file), and
         # clone_model keeps the compile state: rebuild the bare architecture instead.
-        from cutout.segmentation.unet import build_unet
+        from cutout.segmentation.networks import build
 
-        bare = build_unet(meta.input_size, meta.depth, meta.base_filters, name=meta.name)
+        bare = build(meta.arch, meta.input_size, meta.depth, meta.base_filters, name=meta.name)
         bare.set_weights(model.get_weights())
         model = bare
     model.save_weights(directory / WEIGHTS)
@@ -151,12 +152,12 @@ class LoadedModel:
 def _build(meta: ModelMeta, size: tuple[int, int], weights: Path, bfloat16: bool):
     import keras
 
-    from cutout.segmentation.unet import build_unet
+    from cutout.segmentation.networks import build
 
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if bfloat16 else "float32")
     try:
-        model = build_unet(size, depth=meta.depth, base_filters=meta.base_filters, name=meta.name)
+        model = build(meta.arch, size, depth=meta.depth, base_filters=meta.base_filters, name=meta.name)
     finally:
         keras.mixed_precision.set_global_policy(previous)
     model.load_weights(weights)

@@ -32,6 +32,45 @@ def test_side_not_divisible_is_refused():
         build_unet((100, 64), depth=3)
 
 
+def test_deeplab_largefov_has_the_large_field_of_view_at_an_eighth_of_the_input():
+    from cutout.segmentation.networks import build
+
+    model = build("deeplab", (96, 64), base_filters=4)
+    out = model.predict_on_batch(np.zeros((1, 96, 64, 3), np.float32))
+    assert out.shape == (1, 96, 64, 1)
+    fc6 = model.get_layer("fc6_conv")
+    assert fc6.dilation_rate == (12, 12) and fc6.filters == 64
+    assert model.get_layer("conv5_1_conv").dilation_rate == (2, 2)
+    assert model.get_layer("fc8").output.shape[1:3] == (12, 8), "scores at 1/8, then upsampled"
+    with pytest.raises(ValueError, match="divisible by 8"):
+        build("deeplab", (100, 64))
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build("segnet", (64, 64))
+
+
+def test_a_deeplab_stage_predicts_the_same_after_save_and_load(tmp_path):
+    import keras
+
+    from cutout.segmentation import artefact
+    from cutout.segmentation.networks import build
+
+    keras.utils.set_random_seed(4)
+    model = build("deeplab", (64, 64), base_filters=4, name="atrous")
+    x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype(np.float32)
+    y = (np.random.default_rng(1).random((2, 64, 64, 1)) > 0.5).astype(np.float32)
+    model.compile(optimizer=keras.optimizers.RMSprop(1e-2), loss="binary_crossentropy")
+    model.fit(x, y, epochs=2, verbose=0)
+    before = model.predict_on_batch(x)[..., 0]
+    meta = artefact.ModelMeta(name="atrous", stage="first", arch="deeplab", depth=3, base_filters=4,
+                              input_size=(64, 64), fit="squash", mean=[0.0] * 3, std=[1.0] * 3, threshold=0.5)
+    artefact.save(model, tmp_path / "m", meta)
+    loaded = artefact.load(tmp_path / "m")
+    assert artefact.read_meta(tmp_path / "m").arch == "deeplab"
+    assert np.allclose(loaded.predict(x), before, atol=1e-6)
+    fresh = build("deeplab", (64, 64), base_filters=4).predict_on_batch(x)[..., 0]
+    assert not np.allclose(fresh, before, atol=1e-3), "an untrained model would not pass the comparison above"
+
+
 def test_a_few_training_steps_lower_the_loss():
     import keras
 

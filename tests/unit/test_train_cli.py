@@ -51,6 +51,26 @@ def test_train_first_and_second_pass(folder, tmp_path):
     assert json.loads((tmp_path / "second" / "validation.json").read_text())["double"]["dice"]["n"] == 1
 
 
+def test_a_deeplab_first_stage_trains_warm_starts_and_leads_a_unet_second(folder, tmp_path):
+    from cutout.cli import main
+    from cutout.segmentation import artefact
+
+    runner = CliRunner()
+    common = ["--size", "64x64", "--base-filters", "2", "--epochs", "1", "--batch-size", "2", "--no-xla"]
+    result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "first"), "--arch", "deeplab", *common])
+    assert result.exit_code == 0, result.output
+    assert artefact.read_meta(tmp_path / "first").arch == "deeplab"
+    result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "again"),
+                                  "--init-from", str(tmp_path / "first"), *common])
+    assert result.exit_code == 0, result.output
+    assert artefact.read_meta(tmp_path / "again").arch == "deeplab", "a warm start keeps the architecture it starts from"
+    result = runner.invoke(main, ["train", str(folder), "--out", str(tmp_path / "second"), "--depth", "3",
+                                  "--second-pass", str(tmp_path / "first"), *common])
+    assert result.exit_code == 0, result.output
+    second = artefact.read_meta(tmp_path / "second")
+    assert second.arch == "unet" and second.training["first_pass_model"].startswith("unet-")
+
+
 def test_a_time_budget_stops_training_early_and_keeps_the_model(folder, tmp_path):
     from cutout.cli import main
     from cutout.segmentation import artefact
