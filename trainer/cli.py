@@ -68,13 +68,16 @@ def _size(value: str) -> tuple[int, int]:
               help="Second pass: draw each training photo's dilation from --dilate +- this, so the model finds the "
               "edge in the photo rather than at a fixed distance inside the blank (validation keeps --dilate).")
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N labelled pairs (smoke runs).")
+@click.option("--train-only", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A further labelled folder (repeatable) trained on and never validated on, e.g. `cutout "
+              "pseudo-label`'s: the validation photos stay DATA's.")
 @click.option("--init-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Warm start from this model stage (its depth, width and normalisation are kept).")
 @click.option("--weights-dtype", type=click.Choice(WEIGHTS_DTYPES), default="float32", show_default=True,
               help="How model.weights.h5 stores the weights: float16 ships at half the size (the network still "
               "computes in float32 or bfloat16).")
 @click.pass_obj
-def train(settings, data, out, input_size, second_pass_of, init_from, **options):
+def train(settings, data, out, input_size, second_pass_of, init_from, train_only, **options):
     """Train a segmentation model on DATA (images/ + masks/ or cutouts/, optionally negatives/)."""
     from trainer.training import TrainConfig
     from trainer.training import train as run
@@ -85,7 +88,8 @@ def train(settings, data, out, input_size, second_pass_of, init_from, **options)
 
         meta = read_meta(init_from)
         options.update(arch=meta.arch, depth=meta.depth, base_filters=meta.base_filters, init_from=init_from, norm=(meta.mean, meta.std))
-    cfg = TrainConfig(data=data, out=out, input_size=_size(input_size), second_pass_of=second_pass_of, **options)
+    cfg = TrainConfig(data=data, out=out, input_size=_size(input_size), second_pass_of=second_pass_of,
+                      train_only=tuple(train_only), **options)
     path = run(cfg, device=settings.device, threads=settings.tf_threads)
     meta = json.loads((path / "model.json").read_text())
     click.echo(json.dumps({"model": str(path), "threshold": meta["threshold"], **meta["evaluation"]}, indent=2))
@@ -249,3 +253,24 @@ def _calibrate_from_reviews(settings) -> None:
 
     click.echo(json.dumps(evidence.refit_in_service(settings), indent=2))
 
+
+
+@click.command("pseudo-label")
+@click.argument("photos", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Labelled folder to write (images/ links, masks/, pseudo.csv); a rerun carries on and re-cuts.")
+@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Bundle that labels (default: CUTOUT_MODEL, else the shipped model).")
+@click.option("--min-confidence", default=0.95, show_default=True, type=click.FloatRange(0, 1),
+              help="Keep a photo's mask only at this predicted Dice or above.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N photos (smoke runs).")
+@click.pass_obj
+def pseudo_label(settings, photos, out, model_dir, min_confidence, limit):
+    """Label unannotated PHOTOS (a folder of photos, or one with images/) with a bundle, run the
+    worker's way, and keep the masks it is confident of: training data for `cutout train
+    --train-only`."""
+    from cutout.segmentation import runtime
+    from trainer.pseudo import pseudo_label as run
+
+    runtime.configure(settings.device, settings.tf_threads, quiet=not settings.debug)
+    click.echo(json.dumps(run(settings, model_dir or settings.model_dir, photos, out, min_confidence, limit, _progress)))

@@ -55,6 +55,9 @@ class TrainConfig:
     # from dilate_fraction +- this (validation keeps dilate_fraction, as the worker does).
     dilate_jitter: float = 0.0
     limit: int | None = None  # use only the first N pairs (smoke runs, tests)
+    # Labelled folders whose pairs are trained on and never validated on (pseudo-labels): the
+    # validation photos stay those of `data` alone, so runs with and without them compare.
+    train_only: tuple[Path, ...] = ()
     init_from: Path | None = None  # warm start: a model directory with the same architecture
     weights_dtype: str = "float32"  # how the weights file stores them: float32, or float16 (half the size)
     norm: tuple[list[float], list[float]] | None = None  # keep these mean/std (warm starts)
@@ -84,6 +87,13 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     train_pairs, val_pairs = split(pairs, cfg.seed, cfg.val_fraction)
     if not val_pairs:
         raise ValueError("need at least two labelled images (one for validation)")
+    extra_of = {str(folder): find_pairs(folder) for folder in cfg.train_only}
+    extra = [p for found in extra_of.values() for p in found]
+    leaked = {p.source for p in extra} & {p.source for p in val_pairs}
+    if leaked:
+        raise ValueError(f"--train-only photos share names with validation photos ({', '.join(sorted(leaked)[:3])}): "
+                         "they would be trained on and measured on")
+    train_pairs += extra
     stage = "second" if cfg.second_pass_of else "first"
     first = fill = threshold = None
     if cfg.second_pass_of:
@@ -158,6 +168,7 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
         training={
             "data": str(cfg.data), "n_train": len(train_pairs), "n_val": len(val_pairs),
             "seed": cfg.seed, "val_fraction": cfg.val_fraction, "val_ids": [p.id for p in val_pairs],
+            "train_only": {folder: len(found) for folder, found in extra_of.items()},
             "epochs_run": len(val_dice), "best_epoch": best_epoch,
             "budget_minutes": cfg.budget_minutes, "stopped_by_budget": bool(budget and budget.stopped_at), "stopped_on": monitor,
             "val_dice_model_res_at_best": float(val_dice[best_epoch - 1]),
