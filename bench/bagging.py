@@ -119,7 +119,8 @@ def main() -> None:
               f"boundary F {np.mean([v['boundary_f'] for v in views]):.4f} "
               f"garments all views good {np.mean([min(d) >= GOOD_DICE for d in garments.values()]):.1%} "
               f"networks {statistics.median(v['network_s'] for v in views):.3f} s a view; AUC "
-              + ", ".join(f"{k} {a:.3f}" for k, a in signals.items() if a is not None))
+              + ", ".join(f"{k} {a:.3f}" if a is not None else f"{k} n/a (views all right or all wrong)"
+                           for k, a in signals.items()))
 
 
 if __name__ == "__main__":
