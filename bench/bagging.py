@@ -96,9 +96,8 @@ def main() -> None:
     for n, pair in enumerate(pairs, 1):
         rgb, truth = imageio.read_photo_file(pair.image), imageio.read_mask_file(pair.truth)
         for name, seg in ways.items():
-            timings: dict = {}
             started = time.perf_counter()
-            first_prob, prob, flip = seg.passes(rgb, timings)
+            first_prob, prob, flip = seg.passes(rgb)
             network_s = time.perf_counter() - started
             prediction = seg.finish(rgb, first_prob, prob, flip)
             rows[name].append({"garment": pair.source, "dice": dice(prediction.mask, truth),

@@ -254,7 +254,6 @@ def _calibrate_from_reviews(settings) -> None:
     click.echo(json.dumps(evidence.refit_in_service(settings), indent=2))
 
 
-
 @click.command("pseudo-label")
 @click.argument("photos", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),

@@ -11,7 +11,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def _step_seconds(policy: str, cfg, jit_compile: bool, steps: int = 4) -> float:
+def step_seconds(policy: str, cfg, jit_compile: bool, steps: int = 4) -> float:
+    """Mean seconds of a training step of cfg's network (arch, input_size, depth, base_filters,
+    batch_size) in `policy`, after one step that builds and compiles it."""
     import keras
 
     from cutout.segmentation.networks import build
@@ -51,7 +53,7 @@ def choose_compute(cfg, device: str) -> tuple[str, bool, dict]:
 
     def fastest(policy: str) -> float:
         for jit in compiles:
-            seconds[_compute_name(policy, jit)] = round(_step_seconds(policy, cfg, jit), 4)
+            seconds[_compute_name(policy, jit)] = round(step_seconds(policy, cfg, jit), 4)
         return min(seconds[_compute_name(policy, jit)] for jit in compiles)
 
     if cfg.precision != "auto":

@@ -15,7 +15,7 @@ def fake_cpu(native):
 
 
 def fake_steps(monkeypatch, seconds: dict):
-    """_step_seconds answers from `seconds` ({"policy+xla|eager": s}) and records what was probed."""
+    """step_seconds answers from `seconds` ({"policy+xla|eager": s}) and records what was probed."""
     probed = []
 
     def step(policy, cfg, jit_compile):
@@ -23,13 +23,13 @@ def fake_steps(monkeypatch, seconds: dict):
         probed.append(name)
         return seconds[name]
 
-    monkeypatch.setattr(compute, "_step_seconds", step)
+    monkeypatch.setattr(compute, "step_seconds", step)
     return probed
 
 
 def test_given_precision_and_xla_measure_nothing(monkeypatch):
     monkeypatch.setattr(runtime, "cpu_info", fake_cpu(False))
-    monkeypatch.setattr(compute, "_step_seconds", lambda *a: pytest.fail("nothing to choose"))
+    monkeypatch.setattr(compute, "step_seconds", lambda *a: pytest.fail("nothing to choose"))
     precision, xla, why = choose_compute(TrainConfig(data=None, out=None, precision="mixed_bfloat16", jit_compile=False), "cpu")
     assert (precision, xla) == ("mixed_bfloat16", False) and why["cpu"]["model"] == "Test CPU"
 
