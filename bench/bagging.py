@@ -21,40 +21,19 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cutout import imageio  # noqa: E402
+from cutout import bundle, imageio  # noqa: E402
 from cutout.config import Settings  # noqa: E402
 from cutout.metrics import boundary_f, dice  # noqa: E402
 from cutout.release import GOOD_DICE  # noqa: E402
 from cutout.segmentation import artefact, runtime  # noqa: E402
 from trainer.data import find_pairs  # noqa: E402
-
-
-class Bag:
-    """Members of one stage run as one: the mean of their probabilities, and the Dice between
-    the first two members' masks of the batch's first image at the stage's threshold (their
-    agreement, as the flip's is measured)."""
-
-    def __init__(self, members):
-        self.members = members
-        self.meta, self.version, self.input_size = members[0].meta, members[0].version, members[0].input_size
-        self.precision = members[0].precision
-        self.engine = members[0].engine
-        self.agreement = None
-        for m in members[1:]:
-            if m.input_size != self.input_size or m.meta.mean != self.meta.mean or m.meta.std != self.meta.std:
-                raise SystemExit(f"{m.version} does not share {self.version}'s input size and normalisation")
-
-    def predict(self, batch):
-        maps = [m.predict(batch) for m in self.members]
-        t = self.meta.threshold
-        self.agreement = dice(maps[0][0] > t, maps[1][0] > t)
-        return np.mean(maps, axis=0, dtype=np.float32)
 
 
 def auc(scores: list[float], good: list[bool]) -> float | None:
@@ -79,30 +58,31 @@ def main() -> None:
     from cutout.segmentation.runtime import cpu_info
     from cutout.segmentation.segmenter import Segmenter
 
-    first, second = artefact.load_bundle(args.bundle or settings.model_dir)
+    path = args.bundle or settings.model_dir
+    first, second = artefact.load_bundle(path)
     stages = {"first": first, "second": second}
     bagged = dict(stages)
     for spec in args.member:
         stage, _, folder = spec.partition("=")
         if stage not in stages or stages[stage] is None or not folder:
             raise SystemExit(f"--member {spec!r}: give first=DIR or second=DIR of a stage the bundle has")
-        bagged[stage] = Bag([stages[stage], artefact.load(Path(folder))])
+        bundle.check_member(bundle.stages(path)[stage == "second"], Path(folder))
+        bagged[stage] = replace(bagged[stage], members=[*bagged[stage].members, artefact.load(Path(folder))])
     ways = {"bundle, flip TTA": Segmenter(first, second, tta=True),
             "bag, no TTA": Segmenter(bagged["first"], bagged["second"], tta=False),
             "bag, flip TTA": Segmenter(bagged["first"], bagged["second"], tta=True)}
-    last_bag = bagged["second"] if isinstance(bagged["second"], Bag) else bagged["first"]
     pairs = find_pairs(args.data)[:args.limit]
     rows = defaultdict(list)
     for n, pair in enumerate(pairs, 1):
         rgb, truth = imageio.read_photo_file(pair.image), imageio.read_mask_file(pair.truth)
         for name, seg in ways.items():
             started = time.perf_counter()
-            first_prob, prob, flip = seg.passes(rgb)
+            first_prob, prob, agreements = seg.passes(rgb)
             network_s = time.perf_counter() - started
-            prediction = seg.finish(rgb, first_prob, prob, flip)
+            prediction = seg.finish(rgb, first_prob, prob, agreements)
             rows[name].append({"garment": pair.source, "dice": dice(prediction.mask, truth),
                                "boundary_f": boundary_f(prediction.mask, truth), "network_s": network_s,
-                               "flip_agreement": flip, "member_agreement": last_bag.agreement if "bag" in name else None})
+                               **agreements})
         if n % 25 == 0 or n == len(pairs):
             print(f"  {n}/{len(pairs)} views", file=sys.stderr, flush=True)
     print(f"cpu: {cpu_info()}; {len(pairs)} views of {args.data}; members: {', '.join(args.member)}")

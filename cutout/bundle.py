@@ -2,10 +2,13 @@
 
 A *stage* is a directory with ``model.json`` (architecture, normalisation, tuned threshold,
 training and evaluation figures) and ``model.weights.h5``. A *bundle* holds ``first/`` and
-optionally ``second/``; ``CUTOUT_MODEL`` and the model store hold bundles.
+optionally ``second/``; ``CUTOUT_MODEL`` and the model store hold bundles. A stage may be a
+*bag*: beside its own weights, ``members/<version>/`` holds other stages trained for the same
+input (size, fit, normalisation, focus), and the stage's probability is the mean of all of
+theirs (``bag`` adds one).
 
 A version names the weights, not the files: ``<name>-<hash of the weight arrays>`` for a
-stage, and ``+<second stage's hash>`` after it for a bundle with a second stage. That one
+stage (a bag's hash covers its members' too), and ``+<second stage's hash>`` after it for a bundle with a second stage. That one
 string is the model's identity everywhere (trainer, model store, workers, reports, review
 page). How a worker runs it (flip TTA, second pass, precision, engine) is recorded beside
 each result as its run settings, never folded into the name. No TensorFlow and no database
@@ -16,10 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
+
+from cutout.errors import OperationalError
 
 META = "model.json"
 WEIGHTS = "model.weights.h5"
+MEMBERS = "members"
+# What members of a bag must share with the stage: the same input, made the same way.
+SHARED = ("stage", "input_size", "fit", "mean", "std", "dilate_fraction", "fill")
 
 
 def weights_digest(directory: Path) -> str:
@@ -44,9 +53,45 @@ def stage_meta(directory: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def members(directory: Path) -> list[Path]:
+    """The other members of a bagged stage, in a stable order (none for a plain stage)."""
+    folder = Path(directory) / MEMBERS
+    return sorted(p for p in folder.iterdir() if (p / META).exists()) if folder.is_dir() else []
+
+
 def stage_version(directory: Path) -> str:
-    """Stable across machines, different for every retrain."""
-    return f"{stage_meta(directory)['name']}-{weights_digest(directory)[:10]}"
+    """Stable across machines, different for every retrain; a bag's names all its members'
+    weights (a plain stage's is as it always was)."""
+    digest = weights_digest(directory)
+    bagged = members(directory)
+    if bagged:
+        digest = hashlib.sha256("+".join([digest, *(weights_digest(m) for m in bagged)]).encode()).hexdigest()
+    return f"{stage_meta(directory)['name']}-{digest[:10]}"
+
+
+def check_member(stage: Path, member: Path) -> None:
+    """Refuse a member that was not trained for the stage's input: averaging maps of different
+    inputs averages nonsense."""
+    ours, theirs = stage_meta(stage), stage_meta(member)
+    differ = [k for k in SHARED if ours.get(k) != theirs.get(k)]
+    if differ:
+        raise OperationalError(f"{member} cannot join {stage}'s bag: its {', '.join(differ)} differ "
+                         f"({', '.join(f'{theirs.get(k)!r} vs {ours.get(k)!r}' for k in differ)})")
+    if members(member):
+        raise OperationalError(f"{member} is a bag itself: add its members one by one")
+
+
+def bag(stage: Path, member: Path) -> Path:
+    """Copy `member` (a stage directory) into `stage`'s bag, after check_member; returns where it
+    went. Adding a member again replaces it, so the step can be rerun."""
+    check_member(stage, member)
+    target = Path(stage) / MEMBERS / stage_version(member)
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for name in (META, WEIGHTS):  # what runs it; its curves and logs stay with its training run
+        shutil.copy2(Path(member) / name, target / name)
+    return target
 
 
 def combine(first: str, second: str | None = None) -> str:

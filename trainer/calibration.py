@@ -34,14 +34,14 @@ def measure(seg, pairs, options, progress=None) -> list[list[dict]]:
     results = []
     for n, pair in enumerate(pairs, 1):
         rgb, truth = imageio.read_photo_file(pair.image), imageio.read_mask_file(pair.truth)
-        first_prob, final, flip_agreement = seg.passes(rgb)
+        first_prob, final, agreements = seg.passes(rgb)
         refined = {}
         per = []
         for params, threshold in options:
             key = None if params is None else (params["radius"], params["eps"])
             if key not in refined:  # each refinement once, for all its thresholds
                 refined[key] = refine(rgb, final, params)
-            prediction = seg.finish(rgb, first_prob, refined[key], flip_agreement, refine_params=None, threshold=threshold)
+            prediction = seg.finish(rgb, first_prob, refined[key], agreements, refine_params=None, threshold=threshold)
             per.append({"id": pair.id, "garment": pair.source, "dice": dice(prediction.mask, truth),
                         "boundary_f": boundary_f(prediction.mask, truth), "signals": prediction.confidence_parts})
         results.append(per)

@@ -273,3 +273,19 @@ def pseudo_label(settings, photos, out, model_dir, min_confidence, limit):
 
     runtime.configure(settings.device, settings.tf_threads, quiet=not settings.debug)
     click.echo(json.dumps(run(settings, model_dir or settings.model_dir, photos, out, min_confidence, limit, _progress)))
+
+
+@click.command()
+@click.argument("stage", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("members", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.pass_obj
+def bag(settings, stage, members):
+    """Make STAGE (a bundle's first/ or second/) a bag: MEMBERS, stages trained for the same
+    input (size, fit, normalisation, focus), run beside it and their maps averaged. Its
+    members' disagreement becomes a confidence signal, so calibrate the bundle afterwards."""
+    from cutout import bundle
+
+    for member in members:
+        click.echo(f"{bundle.bag(stage, member)}", err=True)
+    click.echo(json.dumps({"stage": str(stage), "version": bundle.stage_version(stage),
+                           "members": [m.name for m in bundle.members(stage)]}))

@@ -248,6 +248,11 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
                 # A retrained stage ships as the current one does (a float16 file stays half size).
                 weights_dtype=meta.training.get("weights_dtype") or "float32",
             ), device=settings.device, threads=settings.tf_threads)
+            # A bag's own network learns the studio; its other members ride along as they are,
+            # so the candidate's confidence weighs the same signals (the holdout gate judges both).
+            for member in bundle.members(init):
+                kept = bundle.bag(candidate / stage, member)
+                summary.setdefault("members_kept", {}).setdefault(stage, []).append(kept.name)
         carry_tuning(current, candidate)
         pairs = find_pairs(tmp / "holdout")
         approved = {Path(x.shot_key).stem for x in holdout if x.approved}

@@ -17,8 +17,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from cutout.config import INFERENCE_PRECISIONS
-from cutout.bundle import META, WEIGHTS, stage_meta, stage_version, stages
+from cutout.bundle import META, WEIGHTS, check_member, members, stage_meta, stage_version, stages
 
 FORMAT = 1
 # Keys earlier stages wrote, with the values this code still runs them with: a second stage
@@ -109,7 +111,6 @@ def _store_half(path: Path) -> None:
     so storing in it costs less than running in bfloat16 already does. A fresh file is written
     because HDF5 does not give back the space of replaced datasets."""
     import h5py
-    import numpy as np
 
     def copy(source, target) -> None:
         target.attrs.update(source.attrs)
@@ -135,18 +136,31 @@ class LoadedModel:
     input_size: tuple[int, int]
     precision: str = "float32"  # what the network computes in: float32 or bfloat16 (weights stay float32)
     network: object = None  # the OpenVINO network, when that runs it (cutout.segmentation.engine)
+    members: list = field(default_factory=list)  # a bag's other members (LoadedModel), see cutout.bundle
 
     @property
     def engine(self) -> str:
         """What runs the network: tensorflow or openvino."""
         return "openvino" if self.network is not None else "tensorflow"
 
-    def predict(self, batch):
-        """Garment probabilities (N, H, W) for a normalised float32 batch (N, H, W, 3)."""
+    def _own(self, batch):
         if self.network is not None:
             return self.network(batch)
         # predict_on_batch runs a compiled tf.function: about 1.8x faster than eager calls here.
         return self.keras_model.predict_on_batch(batch)[..., 0]
+
+    def predict_each(self, batch) -> list:
+        """Each member's garment probabilities (N, H, W), this stage's own first."""
+        return [self._own(batch), *(m._own(batch) for m in self.members)]
+
+    def predict(self, batch):
+        """Garment probabilities (N, H, W) for a normalised float32 batch (N, H, W, 3): a bag's
+        is the mean of its members'."""
+        return mean_of(self.predict_each(batch)) if self.members else self._own(batch)
+
+
+def mean_of(maps: list) -> np.ndarray:
+    return np.mean(maps, axis=0, dtype=np.float32)
 
 
 def _build(meta: ModelMeta, size: tuple[int, int], weights: Path, bfloat16: bool):
@@ -206,10 +220,15 @@ def load(directory: Path, input_size: tuple[int, int] | None = None, precision: 
         faster, _ = measured_bfloat16(seconds_of, "cpu" if on_openvino else device)
         precision = "bfloat16" if faster else "float32"
     chosen = candidate("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    # A bag's members run as the stage does (the choice of precision is the stage's, timed once).
+    bagged = []
+    for member in members(directory):
+        check_member(directory, member)
+        bagged.append(load(member, input_size, precision, engine))
     if on_openvino:
         # What the plugin computes in, as it says: float32 where the CPU lacks native bfloat16.
-        return LoadedModel(meta, stage_version(directory), model, size, chosen.precision, chosen)
-    return LoadedModel(meta, stage_version(directory), chosen, size, precision)
+        return LoadedModel(meta, stage_version(directory), model, size, chosen.precision, chosen, bagged)
+    return LoadedModel(meta, stage_version(directory), chosen, size, precision, members=bagged)
 
 
 def load_bundle(path: Path, input_size: tuple[int, int] | None = None, second_pass: bool | None = None,

@@ -17,8 +17,11 @@ from cutout.imageio import bounds
 # A boundary pixel "has an edge" when the photo's grey level changes by at least this much
 # across it (a 3x3 Sobel gives 4x the step height).
 EDGE_STEP = 10
+# How far a network agrees with itself, when the run measures it (cutout.segmentation.segmenter).
+AGREEMENTS = ("flip_agreement", "member_agreement")
 EMPTY = {"decisiveness": 0.0, "agreement": 0.0, "expected_dice": 0.0, "garment_fraction": 0.0,
-         "edge_support": 0.0, "largest_component": 0.0, "flip_agreement": 0.0, "height_fraction": 0.0}
+         "edge_support": 0.0, "largest_component": 0.0, "flip_agreement": 0.0, "member_agreement": 0.0,
+         "height_fraction": 0.0}
 
 
 def edge_support(rgb: np.ndarray, on: np.ndarray) -> float:
@@ -50,7 +53,7 @@ def height_fraction(on: np.ndarray) -> float:
 
 
 def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, first_mask: np.ndarray | None,
-                       rgb: np.ndarray | None = None, flip_agreement: float | None = None) -> dict:
+                       rgb: np.ndarray | None = None, agreements: dict | None = None) -> dict:
     """What the photo and the probability maps say about a mask's quality.
 
     decisiveness: 1 - (pixels whose probability sits in the uncertain half-band around the
@@ -64,11 +67,15 @@ def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, fir
     edge_support, largest_component: see those functions (need the photo; 1.0 without it).
     flip_agreement: Dice between the final network's masks of its input and of the input's
         mirror image, at the network's size (with flip test-time augmentation; 1.0 without).
+    member_agreement: the lowest Dice between two members' masks of a bagged stage, at the
+        network's size (1.0 without a bag): where networks trained apart disagree, the view
+        is hard.
     height_fraction: share of the frame's rows the mask spans; not a sign of quality on its
         own, but a garment's three views should agree on it, and on garment_fraction /
         height_fraction^2 (cutout.release.views_agree).
     An empty mask scores 0 on all (no garment found is always a job for a person).
     """
+    agreements = agreements or {}
     on = mask > 127
     garment = int(np.count_nonzero(on))
     if garment == 0:
@@ -83,7 +90,7 @@ def confidence_signals(prob: np.ndarray, threshold: float, mask: np.ndarray, fir
         "garment_fraction": round(garment / mask.size, 5),
         "edge_support": round(edge_support(rgb, on), 5) if rgb is not None else 1.0,
         "largest_component": round(largest_component(on), 5),
-        "flip_agreement": round(flip_agreement, 5) if flip_agreement is not None else 1.0,
+        **{k: round(agreements[k], 5) if agreements.get(k) is not None else 1.0 for k in AGREEMENTS},
         "height_fraction": round(height_fraction(on), 5),
     }
 
@@ -96,7 +103,8 @@ SCORES = {
     "expected_dice*decisiveness*agreement": lambda s: s["expected_dice"] * s["decisiveness"] * s["agreement"],
 }
 # The signals a "linear" calibration weighs (fitted by least squares on validation garments).
-FEATURES = ("expected_dice", "decisiveness", "agreement", "edge_support", "largest_component", "flip_agreement")
+FEATURES = ("expected_dice", "decisiveness", "agreement", "edge_support", "largest_component", "flip_agreement",
+            "member_agreement")
 
 
 def score(signals: dict, calibration: dict) -> float:
@@ -120,7 +128,7 @@ def predicted_dice(signals: dict, calibration: dict | None) -> float:
 
 def confidence_score(prob: np.ndarray, threshold: float, mask: np.ndarray, first_mask: np.ndarray | None,
                      calibration: dict | None = None, rgb: np.ndarray | None = None,
-                     flip_agreement: float | None = None) -> tuple[float, dict]:
+                     agreements: dict | None = None) -> tuple[float, dict]:
     """(confidence, the signals it came from)."""
-    signals = confidence_signals(prob, threshold, mask, first_mask, rgb, flip_agreement)
+    signals = confidence_signals(prob, threshold, mask, first_mask, rgb, agreements)
     return predicted_dice(signals, calibration), signals

@@ -6,7 +6,8 @@ fitted to the second model's input;
 the second model was trained on exactly such images made from the first model's
 *predictions* (see trainer/), so it sees at inference what it saw in training.
 Flip test-time augmentation runs each network on its input and that input's mirror image in
-one batch, and averages the two at the network's size.
+one batch, and averages the two at the network's size; a bagged stage (cutout.bundle) averages
+its members' maps there too.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from cutout.metrics import dice
 from cutout.bundle import combine
 from cutout.segmentation import artefact
-from cutout.segmentation.confidence import confidence_score
+from cutout.segmentation.confidence import AGREEMENTS, confidence_score
 from cutout.segmentation.edges import refine
 from cutout.segmentation.preprocess import fit_image, focus_crop, normalise, unfit_probability
 
@@ -41,6 +42,8 @@ class Prediction:
 
 
 BUNDLE = object()  # Segmenter.finish: the bundle's own refinement
+# A network's agreement with itself that this run does not measure (no TTA, no bag).
+UNMEASURED = dict.fromkeys(AGREEMENTS)
 
 
 def aspect(size: tuple[int, int]) -> float:
@@ -91,59 +94,66 @@ class Segmenter:
                 "engine": self.final.engine}
 
     def _probability(self, model: artefact.LoadedModel, rgb: np.ndarray,
-                     agreement_at: float | None = None) -> tuple[np.ndarray, float | None]:
-        """The model's probability map of `rgb`, at its size. With flip test-time augmentation the
-        mirror image of the network's input rides in the same batch and the two maps are averaged
-        at the network's size, before the one upsampling: one network call and none of the
-        full-size work twice. With `agreement_at`, also the Dice between the two maps' masks at
-        that threshold: where the network disagrees with itself it is unsure (the confidence's
-        flip_agreement); else None."""
+                     threshold: float) -> tuple[np.ndarray, dict]:
+        """The model's probability map of `rgb`, at its size, and how much the network agreed with
+        itself (see agreements). With flip test-time augmentation the mirror image of the
+        network's input rides in the same batch and the two maps are averaged at the network's
+        size, before the one upsampling: one network call and none of the full-size work twice.
+        A bag's members each see the same batch and their maps are averaged there too."""
         meta = model.meta
         fitted, placement = fit_image(rgb, model.input_size, meta.fit, fill=meta.mean)
         x = normalise(fitted, meta.mean, meta.std)[None]
-        agreement = None
+        if not self.tta and not model.members:
+            return unfit_probability(model.predict(x)[0], placement, rgb.shape[:2]), dict(UNMEASURED)
+        maps = model.predict_each(np.concatenate([x, x[:, :, ::-1]]) if self.tta else x)
+        each = [(m[0] + m[1, :, ::-1]) * np.float32(0.5) if self.tta else m[0] for m in maps]
+        prob = artefact.mean_of(each) if len(each) > 1 else each[0]
+        agreements = dict(UNMEASURED)
         if self.tta:
-            both = model.predict(np.concatenate([x, x[:, :, ::-1]]))
-            prob, mirrored = both[0], both[1, :, ::-1]
-            if agreement_at is not None:
-                agreement = dice(prob > agreement_at, mirrored > agreement_at)
-            prob = (prob + mirrored) * np.float32(0.5)
-        else:
-            prob = model.predict(x)[0]
-        return unfit_probability(prob, placement, rgb.shape[:2]), agreement
+            straight = artefact.mean_of([m[0] for m in maps])
+            mirrored = artefact.mean_of([m[1, :, ::-1] for m in maps])
+            agreements["flip_agreement"] = dice(straight > threshold, mirrored > threshold)
+        if len(each) > 1:
+            masks = [p > threshold for p in each]
+            agreements["member_agreement"] = min(dice(a, b) for i, a in enumerate(masks) for b in masks[i + 1:])
+        return unfit_probability(prob, placement, rgb.shape[:2]), agreements
 
     def first_pass(self, rgb: np.ndarray) -> np.ndarray:
-        return self._probability(self.first, rgb)[0]
+        return self._probability(self.first, rgb, self.threshold_first)[0]
 
-    def second_pass(self, rgb: np.ndarray, first_mask: np.ndarray) -> tuple[np.ndarray, float | None]:
-        """The second model's probability at the photo's size, zero outside its focus, and (with
-        TTA) its flip agreement, as _probability returns them."""
+    def second_pass(self, rgb: np.ndarray, first_mask: np.ndarray) -> tuple[np.ndarray, dict]:
+        """The second model's probability at the photo's size, zero outside its focus, and its
+        agreements, as _probability returns them."""
         meta = self.second.meta
         fill = meta.fill or meta.mean
         # Outside the focus the second model saw only blank fill: nothing there can be garment.
         prob = np.zeros(rgb.shape[:2], np.float32)
         cropped = focus_crop(rgb, first_mask, meta.dilate_fraction, fill, aspect(self.second.input_size))
         if cropped is None:  # an empty first mask: no garment to look at closer
-            return prob, (1.0 if self.tta else None)
+            return prob, dict(UNMEASURED)
         crop, region, box = cropped
-        inside, agreement = self._probability(self.second, crop, self.threshold_second)
+        inside, agreements = self._probability(self.second, crop, self.threshold_second)
         prob[box.slices] = inside * region
-        return prob, agreement
+        return prob, agreements
 
-    def passes(self, rgb: np.ndarray, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray, float | None]:
+    def passes(self, rgb: np.ndarray, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
         """(first-pass, final) probabilities as this segmenter runs them (the final is the first
-        when there is no second pass), and with TTA the final network's flip agreement (else
-        None). Adds each pass's seconds to `timings` if given."""
+        when there is no second pass), and the agreements the confidence weighs: the final
+        network's with its mirror image (with TTA), and the lowest of any bagged stage's members
+        with each other (None where not measured). Adds each pass's seconds to `timings` if
+        given."""
         timings = {} if timings is None else timings
         t = time.perf_counter()
-        first_prob, agreement = self._probability(self.first, rgb, self.threshold_first if self.second is None else None)
+        first_prob, agreements = self._probability(self.first, rgb, self.threshold_first)
         timings["first_pass_s"] = time.perf_counter() - t
         if self.second is None:
-            return first_prob, first_prob, agreement
+            return first_prob, first_prob, agreements
         t = time.perf_counter()
-        prob, agreement = self.second_pass(rgb, binarise(first_prob, self.threshold_first))
+        prob, final = self.second_pass(rgb, binarise(first_prob, self.threshold_first))
         timings["second_pass_s"] = time.perf_counter() - t
-        return first_prob, prob, agreement
+        members = [a["member_agreement"] for a in (agreements, final) if a["member_agreement"] is not None]
+        return first_prob, prob, {"flip_agreement": final["flip_agreement"],
+                                  "member_agreement": min(members) if members else None}
 
     @property
     def precisions(self) -> dict[str, str]:
@@ -168,10 +178,10 @@ class Segmenter:
 
     def segment(self, rgb: np.ndarray) -> Prediction:
         timings: dict = {}
-        first_prob, prob, flip_agreement = self.passes(rgb, timings)
-        return self.finish(rgb, first_prob, prob, flip_agreement, timings=timings)
+        first_prob, prob, agreements = self.passes(rgb, timings)
+        return self.finish(rgb, first_prob, prob, agreements, timings=timings)
 
-    def finish(self, rgb: np.ndarray, first_prob: np.ndarray, prob: np.ndarray, flip_agreement: float | None,
+    def finish(self, rgb: np.ndarray, first_prob: np.ndarray, prob: np.ndarray, agreements: dict,
                refine_params: dict | None | object = BUNDLE, threshold: float | None = None,
                timings: dict | None = None) -> Prediction:
         """The prediction from the passes' maps (`passes`): the edge refinement, the masks and the
@@ -190,6 +200,6 @@ class Segmenter:
         first_mask = binarise(first_prob, self.threshold_first)
         mask = binarise(prob, threshold)
         score, parts = confidence_score(prob, threshold, mask, first_mask if self.second is not None else None,
-                                        self.final.meta.calibration, rgb, flip_agreement)
+                                        self.final.meta.calibration, rgb, agreements)
         return Prediction(first_prob, prob, first_mask, mask, self.threshold_first, self.threshold_second,
                           score, parts, timings)

@@ -7,12 +7,12 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from cutout import imageio, naming
+from cutout import bundle, imageio, naming
 from cutout.config import Settings
 from cutout.db import session_scope
 from cutout.schema import ModelVersion
 from demo import synthetic
-from tests.helpers import write_labelled_folder
+from tests.helpers import make_tiny_bundle, write_labelled_folder
 from producer import sweep
 from trainer.retrain import in_holdout
 from worker.resources import Resources
@@ -22,12 +22,14 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def calibrated_model(tiny_model, tmp_path):
-    """The tiny bundle as `cutout calibrate` leaves one: run with flip TTA, its own threshold."""
+    """The tiny bundle as `cutout calibrate` leaves one: run with flip TTA, its own threshold; its
+    first stage a bag of two."""
     import shutil
 
     from cutout.segmentation import artefact
 
     folder = shutil.copytree(tiny_model, tmp_path / "calibrated")
+    bundle.bag(folder / "first", make_tiny_bundle(tmp_path / "member", seed=1) / "first")
     meta = artefact.read_meta(folder / "second")
     meta.tta, meta.threshold = True, 0.45
     artefact.write_meta(folder / "second", meta)
@@ -66,6 +68,8 @@ def test_retrain_promotes_and_workers_pick_it_up(empty_db, own_bucket, s3_endpoi
     assert summary["candidate"]["run_settings"] == summary["current"]["run_settings"], "scored alike"
     assert summary["candidate"]["run_settings"]["tta"] is True, "the candidate runs as the calibrated bundle it replaces"
     assert summary["replay"] == round(summary["training"] * 0.5), "the shipped model's data is replayed beside"
+    assert summary["members_kept"] == {"first": [bundle.stage_version(tmp_path / "member" / "first")]}, \
+        "a bag's other members ride along with its retrained network"
     gate = summary["promotion"]
     assert gate["garments"] == summary["holdout"] >= 1 and summary["training"] >= 4, "one Front view per garment"
     assert gate["mean_dice"] == {"candidate": pytest.approx(summary["candidate"]["holdout_mean_dice"]),

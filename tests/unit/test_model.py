@@ -257,7 +257,7 @@ def test_the_second_pass_looks_only_inside_the_garments_box(tiny_model):
     crop, region, box = focus_crop(rgb, first_mask, seg.second.meta.dilate_fraction, seg.second.meta.fill,
                                    aspect(seg.second.input_size))
     assert prob.shape == rgb.shape[:2]
-    assert np.allclose(prob[box.slices], seg._probability(seg.second, crop)[0] * region)
+    assert np.allclose(prob[box.slices], seg._probability(seg.second, crop, seg.threshold_second)[0] * region)
     outside = np.ones(prob.shape, bool)
     outside[box.slices] = region == 0
     assert prob[outside].max() == 0.0 and prob[box.slices][region == 1].max() > 0.0
@@ -324,7 +324,7 @@ def test_flip_tta_is_a_run_setting_not_a_version(tiny_model):
     x = normalise(fitted, first.meta.mean, first.meta.std)[None]
     averaged = (first.predict(x)[0] + first.predict(np.ascontiguousarray(x[:, :, ::-1]))[0][:, ::-1]) / 2
     expected_first = unfit_probability(averaged, placement, rgb.shape[:2])
-    first_prob, final, agreement = tta.passes(rgb)
+    first_prob, final, agreements = tta.passes(rgb)
     assert np.allclose(first_prob, expected_first, atol=1e-5)
     assert not np.allclose(first_prob, plain.passes(rgb)[0], atol=1e-3), "the mirror image changes the map"
 
@@ -334,7 +334,8 @@ def test_flip_tta_is_a_run_setting_not_a_version(tiny_model):
     fitted, crop_placement = fit_image(crop, second.input_size, second.meta.fit, fill=second.meta.mean)
     x = normalise(fitted, second.meta.mean, second.meta.std)[None]
     straight, mirror = second.predict(x)[0], second.predict(np.ascontiguousarray(x[:, :, ::-1]))[0][:, ::-1]
-    assert agreement == pytest.approx(dice(straight > tta.threshold, mirror > tta.threshold), abs=1e-6)
+    agreement = dice(straight > tta.threshold, mirror > tta.threshold)
+    assert agreements == {"flip_agreement": pytest.approx(agreement, abs=1e-6), "member_agreement": None}
     expected_final = unfit_probability((straight + mirror) / 2, crop_placement, crop.shape[:2]) * region
     assert np.allclose(final[box.slices], expected_final, atol=1e-5)
     assert tta.segment(rgb).confidence_parts["flip_agreement"] == pytest.approx(agreement, abs=1e-5)
