@@ -42,11 +42,14 @@ def _fit(name: str, signals: list[dict], dice: np.ndarray) -> dict:
     """One candidate calibration fitted on these views: a score, then isotonic to Dice."""
     calibration = {"score": name}
     if name == "linear":
-        x = np.array([[s.get(k, 1.0) for k in FEATURES] for s in signals] + [[0.0] * len(FEATURES)])
+        # A signal the run did not measure (no TTA, no bag) is the same on every view: weighed,
+        # it would only pull the empty-mask anchor below away from the fit.
+        used = [k for k in FEATURES if len({s.get(k, 1.0) for s in signals}) > 1]
+        x = np.array([[s.get(k, 1.0) for k in used] for s in signals] + [[0.0] * len(used)])
         y = np.append(dice, 0.0)  # anchors an empty mask (all signals 0) at Dice 0
         design = np.column_stack([x, np.ones(len(x))])
         coef = np.linalg.lstsq(design, y, rcond=None)[0]
-        calibration.update(weights={k: round(float(w), 6) for k, w in zip(FEATURES, coef[:-1])},
+        calibration.update(weights={k: round(float(w), 6) for k, w in zip(used, coef[:-1])},
                            bias=round(float(coef[-1]), 6))
     x = np.array([score(s, calibration) for s in signals])
     kx, ky = isotonic(x, dice)

@@ -197,3 +197,19 @@ def test_evaluate_counts_the_garments_the_view_checks_hold_back_and_how_many_wer
     # Measured on these garments: every precision releases "steady" alone (the others never).
     assert [(p["target_precision"], p["released"], p["precision"]) for p in result["operating_points"]] == [
         (t, pytest.approx(1 / 3, abs=1e-4), 1.0) for t in (0.99, 0.98, 0.97, 0.95, 0.90)]
+
+
+def test_a_signal_the_run_did_not_measure_changes_no_weighted_sum():
+    """Without a bag every view's member_agreement is 1.0: weighed, that constant would pull the
+    empty-mask anchor away from the fit, and a bundle calibrated before bags existed would no
+    longer calibrate to what it shipped with."""
+    rng = np.random.default_rng(3)
+    signals = [{"decisiveness": rng.random(), "agreement": rng.random(), "expected_dice": rng.random(),
+                "edge_support": rng.random(), "largest_component": rng.random(), "flip_agreement": rng.random()}
+               for _ in range(90)]
+    dice = [0.5 + 0.2 * s["edge_support"] + 0.2 * s["agreement"] + 0.05 * rng.random() for s in signals]
+    plain = fit_calibration(signals, dice, [f"g{i // 3}" for i in range(90)])
+    unbagged = fit_calibration([{**s, "member_agreement": 1.0} for s in signals], dice, [f"g{i // 3}" for i in range(90)])
+    assert plain["score"] == unbagged["score"] == "linear"
+    assert "member_agreement" not in unbagged["weights"] and unbagged["weights"] == plain["weights"]
+    assert unbagged["bias"] == plain["bias"] and unbagged["x"] == plain["x"]
