@@ -150,17 +150,19 @@ class LoadedModel:
         return self.keras_model.predict_on_batch(batch)[..., 0]
 
     def predict_each(self, batch) -> list:
-        """Each member's garment probabilities (N, H, W), this stage's own first."""
+        """Each member's garment probabilities (N, H, W), this stage's own first (a plain
+        stage's alone)."""
         return [self._own(batch), *(m._own(batch) for m in self.members)]
 
     def predict(self, batch):
         """Garment probabilities (N, H, W) for a normalised float32 batch (N, H, W, 3): a bag's
         is the mean of its members'."""
-        return mean_of(self.predict_each(batch)) if self.members else self._own(batch)
+        return mean_of(self.predict_each(batch))
 
 
 def mean_of(maps: list) -> np.ndarray:
-    return np.mean(maps, axis=0, dtype=np.float32)
+    """The maps' mean; one map is its own mean, returned as it is (no copy on a plain stage)."""
+    return maps[0] if len(maps) == 1 else np.mean(maps, axis=0, dtype=np.float32)
 
 
 def _build(meta: ModelMeta, size: tuple[int, int], weights: Path, bfloat16: bool):

@@ -93,33 +93,35 @@ class Segmenter:
         return {"tta": self.tta, "second_pass": self.second is not None, "precision": self.precisions,
                 "engine": self.final.engine}
 
-    def _probability(self, model: artefact.LoadedModel, rgb: np.ndarray,
-                     threshold: float) -> tuple[np.ndarray, dict]:
+    def _probability(self, model: artefact.LoadedModel, rgb: np.ndarray, threshold: float,
+                     flip: bool = True) -> tuple[np.ndarray, dict]:
         """The model's probability map of `rgb`, at its size, and how much the network agreed with
-        itself (see agreements). With flip test-time augmentation the mirror image of the
-        network's input rides in the same batch and the two maps are averaged at the network's
-        size, before the one upsampling: one network call and none of the full-size work twice.
-        A bag's members each see the same batch and their maps are averaged there too."""
+        itself at `threshold` (see agreements; the flip's only when `flip`: the confidence
+        weighs the final network's alone). With flip test-time augmentation the mirror image of
+        the network's input rides in the same batch and the two maps are averaged at the
+        network's size, before the one upsampling: one network call and none of the full-size
+        work twice. A bag's members each see the same batch and their maps are averaged there too."""
         meta = model.meta
         fitted, placement = fit_image(rgb, model.input_size, meta.fit, fill=meta.mean)
         x = normalise(fitted, meta.mean, meta.std)[None]
-        if not self.tta and not model.members:
-            return unfit_probability(model.predict(x)[0], placement, rgb.shape[:2]), dict(UNMEASURED)
         maps = model.predict_each(np.concatenate([x, x[:, :, ::-1]]) if self.tta else x)
-        each = [(m[0] + m[1, :, ::-1]) * np.float32(0.5) if self.tta else m[0] for m in maps]
-        prob = artefact.mean_of(each) if len(each) > 1 else each[0]
+        straight = [m[0] for m in maps]
         agreements = dict(UNMEASURED)
         if self.tta:
-            straight = artefact.mean_of([m[0] for m in maps])
-            mirrored = artefact.mean_of([m[1, :, ::-1] for m in maps])
-            agreements["flip_agreement"] = dice(straight > threshold, mirrored > threshold)
+            mirrored = [m[1, :, ::-1] for m in maps]
+            if flip:
+                agreements["flip_agreement"] = dice(artefact.mean_of(straight) > threshold,
+                                                    artefact.mean_of(mirrored) > threshold)
+            each = [(s + m) * np.float32(0.5) for s, m in zip(straight, mirrored)]
+        else:
+            each = straight
         if len(each) > 1:
             masks = [p > threshold for p in each]
             agreements["member_agreement"] = min(dice(a, b) for i, a in enumerate(masks) for b in masks[i + 1:])
-        return unfit_probability(prob, placement, rgb.shape[:2]), agreements
+        return unfit_probability(artefact.mean_of(each), placement, rgb.shape[:2]), agreements
 
     def first_pass(self, rgb: np.ndarray) -> np.ndarray:
-        return self._probability(self.first, rgb, self.threshold_first)[0]
+        return self._probability(self.first, rgb, self.threshold_first, flip=False)[0]
 
     def second_pass(self, rgb: np.ndarray, first_mask: np.ndarray) -> tuple[np.ndarray, dict]:
         """The second model's probability at the photo's size, zero outside its focus, and its
@@ -144,7 +146,7 @@ class Segmenter:
         given."""
         timings = {} if timings is None else timings
         t = time.perf_counter()
-        first_prob, agreements = self._probability(self.first, rgb, self.threshold_first)
+        first_prob, agreements = self._probability(self.first, rgb, self.threshold_first, flip=self.second is None)
         timings["first_pass_s"] = time.perf_counter() - t
         if self.second is None:
             return first_prob, first_prob, agreements
