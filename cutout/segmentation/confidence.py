@@ -29,20 +29,27 @@ def edge_support(rgb: np.ndarray, on: np.ndarray) -> float:
     that follows the garment runs along edges; one that wanders across flat backdrop or
     through the fabric does not."""
     box = bounds(on, 4)
-    mask = on[box].astype(np.uint8)
-    grey = cv2.cvtColor(np.ascontiguousarray(rgb[box]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    mask = on[box].view(np.uint8)
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb[box]), cv2.COLOR_RGB2GRAY)
     strength = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3))
-    strength = cv2.dilate(strength, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
-    outline = (mask - cv2.erode(mask, np.ones((3, 3), np.uint8))).astype(bool)
-    return float((strength[outline] >= 4 * EDGE_STEP).mean()) if outline.any() else 0.0
+    # Whether an edge is near, not how strong the strongest near one is: the threshold before
+    # the dilation gives the same answer and dilates bytes instead of floats.
+    near_edge = cv2.dilate((strength >= 4 * EDGE_STEP).view(np.uint8), _NEAR)
+    outline = cv2.subtract(mask, cv2.erode(mask, np.ones((3, 3), np.uint8))).view(bool)
+    return float(near_edge[outline].mean()) if outline.any() else 0.0
+
+
+_NEAR = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 
 def largest_component(on: np.ndarray) -> float:
     """Share of the mask in its largest connected piece: a garment is one piece; stray blobs
     and a garment cut in two are mistakes."""
     box = bounds(on)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(on[box].astype(np.uint8), connectivity=8)
-    areas = stats[1:, cv2.CC_STAT_AREA]
+    # Labels and a count of each, not connectedComponentsWithStats: its per-pixel statistics
+    # (boxes, centroids) took two thirds of the time and only the areas are wanted.
+    count, labels = cv2.connectedComponents(on[box].view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    areas = np.bincount(labels.ravel(), minlength=count)[1:]
     return float(areas.max() / areas.sum())
 
 
