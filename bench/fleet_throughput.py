@@ -5,7 +5,13 @@ the fleet's shots per second is compared with W / (one shot's time in this proce
 job on the same services, one TensorFlow thread), measured in the same run. A ratio near 1 means nothing in the task path
 (connections, model checks, uploads) holds the workers back.
 
-    python bench/fleet_throughput.py [--shots 200] [--workers 2] [--admin-url postgresql://postgres@127.0.0.1:5432/test]
+Then the latency a studio sees: shots uploaded one by one at --load of the rate the fleet just
+achieved, found by the real producer sweeping every --poll seconds (as often as a bucket's
+notifications would announce them), and each shot's time from its upload to its recorded
+result; the median and the 95th percentile are printed.
+
+    python bench/fleet_throughput.py [--shots 200] [--workers 2] [--latency-shots 60] [--load 0.7] [--poll 1]
+                                     [--admin-url postgresql://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -34,15 +40,26 @@ from demo import synthetic  # noqa: E402
 from tests.helpers import free_port, scratch_database  # noqa: E402
 
 
+_PHOTOS: dict[str, bytes] = {}
+
+
+def put_shot(storage, key: str) -> None:
+    """A studio view under `key` (a few distinct photos, the same bytes for the same view)."""
+    if not _PHOTOS:
+        _PHOTOS.update({view: imageio.encode_png(synthetic.studio_shot(i, view)[0]) for i, view in enumerate(naming.VIEWS)})
+    storage.put(key, _PHOTOS[naming.parse_key(key).view], "image/png")
+
+
+def upload_keys(shots: int, tag: str) -> list[str]:
+    """Keys of `shots` views of garments named after `tag`, three views a garment."""
+    return [naming.shot_key(synthetic.garment_id(f"{tag}-{n // 3}"), naming.VIEWS[n % 3]) for n in range(shots)]
+
+
 def upload(storage, shots: int, tag: str) -> list[str]:
-    """shots studio views (a few distinct photos, re-encoded per key so each is its own object)."""
-    photos = {view: imageio.encode_png(synthetic.studio_shot(i, view)[0]) for i, view in enumerate(naming.VIEWS)}
-    keys = []
-    for n in range(shots):
-        view = naming.VIEWS[n % 3]
-        key = naming.shot_key(synthetic.garment_id(f"{tag}-{n // 3}"), view)
-        storage.put(key, photos[view], "image/png")
-        keys.append(key)
+    """shots studio views, each its own object."""
+    keys = upload_keys(shots, tag)
+    for key in keys:
+        put_shot(storage, key)
     return keys
 
 
@@ -51,6 +68,9 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--solo", type=int, default=12, help="Shots timed in this process first.")
+    parser.add_argument("--latency-shots", type=int, default=60, help="Shots uploaded one by one for the latency.")
+    parser.add_argument("--load", type=float, default=0.7, help="Their arrival rate, as a share of the fleet's.")
+    parser.add_argument("--poll", type=float, default=1.0, help="Seconds between the producer's sweeps meanwhile.")
     parser.add_argument("--admin-url", default=os.environ.get("CUTOUT_TEST_PG_ADMIN_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--broker", default=os.environ.get("CUTOUT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
@@ -140,6 +160,8 @@ def run(args, url: str, port: int) -> None:
         achieved = (total - base) / elapsed
         print(f"fleet: {total} shots, {args.workers} worker processes: {achieved:.2f} shots/s "
               f"({total - base} shots in {elapsed:.1f} s after warm-up)")
+        if args.latency_shots:
+            latency(args, url, storage, args.load * achieved, deadline_s=60 + 10 * args.latency_shots * before)
         worker.terminate()
         worker.wait(60)
         worker = None
@@ -156,6 +178,51 @@ def run(args, url: str, port: int) -> None:
         if worker is not None:
             worker.terminate()
             worker.wait(60)
+
+
+def latency(args, url: str, storage, rate: float, deadline_s: float) -> None:
+    """Upload --latency-shots shots at `rate` a second while the real producer sweeps every
+    --poll seconds, and print upload-to-result seconds: median and 95th percentile."""
+    import threading
+
+    from cutout.schema import Segmentation
+    from producer.watch import Producer
+
+    producer = Producer(Settings.from_env())
+    stop = threading.Event()
+
+    def produce():
+        while not stop.wait(args.poll):
+            producer.sweep_once()
+
+    sweeper = threading.Thread(target=produce, daemon=True)
+    sweeper.start()
+    uploaded = {}
+    try:
+        start = time.time()
+        for n, key in enumerate(upload_keys(args.latency_shots, "latency")):
+            time.sleep(max(0.0, start + n / rate - time.time()))
+            put_shot(storage, key)
+            uploaded[key] = time.time()
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            with session_scope(url) as s:
+                rows = s.execute(select(Shot.key, func.min(Segmentation.created_at))
+                                 .join(Segmentation, Segmentation.shot_id == Shot.id)
+                                 .where(Shot.key.in_(list(uploaded))).group_by(Shot.key)).all()
+            if len(rows) == len(uploaded):
+                break
+            time.sleep(0.5)
+        else:
+            raise SystemExit(f"latency: only {len(rows)} of {len(uploaded)} shots done before the deadline")
+    finally:
+        stop.set()
+        sweeper.join(30)
+    seconds = sorted(done.timestamp() - uploaded[key] for key, done in rows)
+    p95 = seconds[min(len(seconds) - 1, round(0.95 * (len(seconds) - 1)))]
+    print(f"latency: {len(seconds)} shots arriving at {rate:.2f}/s ({args.load:.0%} of the fleet's rate), "
+          f"the producer sweeping every {args.poll:g} s: upload to result median {statistics.median(seconds):.2f} s, "
+          f"95th percentile {p95:.2f} s, longest {seconds[-1]:.2f} s")
 
 
 def print_stages(url: str, solo: set[int], not_fleet: set[int]) -> None:
