@@ -150,13 +150,14 @@ def run(args, url: str, port: int) -> None:
                 done = s.execute(select(func.count()).where(Shot.status == ShotStatus.DONE, Shot.key.like("shots/%"))
                                  ).scalar_one() - len(ids)
             if started is None and done >= args.workers:
-                started, base = time.perf_counter(), done
+                started, base, services_before = time.perf_counter(), done, service_cpu()
             if done >= total:
                 break
             time.sleep(0.2)
         else:
             raise SystemExit(f"only {done} of {total} shots done before the deadline")
         elapsed = time.perf_counter() - started
+        services = {k: v - services_before.get(k, 0.0) for k, v in service_cpu().items()}
         achieved = (total - base) / elapsed
         print(f"fleet: {total} shots, {args.workers} worker processes: {achieved:.2f} shots/s "
               f"({total - base} shots in {elapsed:.1f} s after warm-up)")
@@ -173,6 +174,14 @@ def run(args, url: str, port: int) -> None:
         print(f"in-process again after the fleet: {after * 1000:.0f} ms per shot; mean {per_shot * 1000:.0f} ms, "
               f"{args.workers} processes could do {ideal:.2f} shots/s")
         print(f"ratio achieved / ideal: {achieved / ideal:.2f} (the fleet should keep >= 0.9 of it)")
+        # The services share these cores here (a fleet's bucket and database run elsewhere):
+        # what they took during the fleet's run, and the ratio against what they left.
+        cores = len(os.sched_getaffinity(0))
+        share = min(0.99, sum(services.values()) / (cores * elapsed))
+        print(f"the services on these {cores} cores during the fleet's run: "
+              + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in services.items())
+              + f" of {cores * elapsed:.0f} core-seconds ({share:.0%}); ratio against what they left the workers: "
+              f"{achieved / (ideal * (1 - share)):.2f}")
         print_stages(url, set(ids[1:]) | set(ids_after[1:]), set(ids) | set(ids_after))
     finally:
         if worker is not None:
@@ -207,7 +216,7 @@ def latency(args, url: str, storage, rate: float, deadline_s: float) -> None:
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
             with session_scope(url) as s:
-                rows = s.execute(select(Shot.key, func.min(Segmentation.created_at))
+                rows = s.execute(select(Shot.key, func.min(Segmentation.created_at), func.min(Shot.created_at))
                                  .join(Segmentation, Segmentation.shot_id == Shot.id)
                                  .where(Shot.key.in_(list(uploaded))).group_by(Shot.key)).all()
             if len(rows) == len(uploaded):
@@ -218,11 +227,33 @@ def latency(args, url: str, storage, rate: float, deadline_s: float) -> None:
     finally:
         stop.set()
         sweeper.join(30)
-    seconds = sorted(done.timestamp() - uploaded[key] for key, done in rows)
+    seconds = sorted(done.timestamp() - uploaded[key] for key, done, _ in rows)
+    found = [registered.timestamp() - uploaded[key] for key, _, registered in rows]
     p95 = seconds[min(len(seconds) - 1, round(0.95 * (len(seconds) - 1)))]
     print(f"latency: {len(seconds)} shots arriving at {rate:.2f}/s ({args.load:.0%} of the fleet's rate), "
           f"the producer sweeping every {args.poll:g} s: upload to result median {statistics.median(seconds):.2f} s, "
-          f"95th percentile {p95:.2f} s, longest {seconds[-1]:.2f} s")
+          f"95th percentile {p95:.2f} s, longest {seconds[-1]:.2f} s; upload to registered median "
+          f"{statistics.median(found):.2f} s")
+
+
+def service_cpu() -> dict[str, float]:
+    """CPU seconds used so far by this process (moto's server runs in it) and by this machine's
+    PostgreSQL and Redis processes (read from Linux's /proc; absent elsewhere)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = {"moto and this bench": usage.ru_utime + usage.ru_stime}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        service = {"postgres": "PostgreSQL", "redis-server": "Redis"}.get(name)
+        if service:
+            used[service] = used.get(service, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return used
 
 
 def print_stages(url: str, solo: set[int], not_fleet: set[int]) -> None:
