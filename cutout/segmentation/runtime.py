@@ -56,8 +56,9 @@ def keep_freed_memory() -> bool:
     photo, each 8 MB probability map, the cutout) faults its pages in again: about 5,000 page
     faults a shot, and the edge refinement took twice as long as its arithmetic. Raising the
     mmap and trim thresholds keeps freed arrays in the heap, where the next shot's arrays of the
-    same sizes find them (0 faults a shot once warm), at the price of up to TRIM_THRESHOLD of
-    resident memory a process holds between shots. A no-op (False) without glibc."""
+    same sizes find them (0 faults a shot once warm), at the price of the memory a process holds
+    between shots (a worker child 1.20 GB resident instead of 1.06; TRIM_THRESHOLD at most). A
+    no-op (False) without glibc."""
     try:
         if not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
             return False
