@@ -7,7 +7,8 @@ to compare across machines).
 It runs on --cores cores (default 1: a worker child's share when the pool runs one child
 per core, the worker's default), so TensorFlow and OpenCV size their pools as in a child.
 --against REV (repeatable) also runs that commit's own bench/inference.py, from a temporary git worktree
-on the same cores, right after this one, and prints the ratio of the two totals.
+on the same cores, right after this one, and prints its stages beside this one's and the ratio
+of the two totals.
 """
 
 from __future__ import annotations
@@ -64,9 +65,17 @@ def _timed(fn) -> float:
 CALLER_ENV = dict(os.environ)
 
 
-def baseline_total_ms(rev: str, repeat: int) -> float:
+STAGE_LINE = re.compile(r"^\s+([a-z_]+)\s+([\d.]+) ms$", re.M)
+
+
+def stage_lines(output: str) -> dict[str, float]:
+    """The per-stage lines ("  decode   36.2 ms") of a bench's output, by stage."""
+    return {name: float(ms) for name, ms in STAGE_LINE.findall(output)}
+
+
+def baseline_stages(rev: str, repeat: int) -> dict[str, float]:
     """`rev`'s own benchmark, run from a temporary worktree with this process's CPU affinity
-    (inherited): its "total <ms> ms" line."""
+    (inherited): its per-stage milliseconds, "total" among them."""
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "tree"
@@ -77,10 +86,10 @@ def baseline_total_ms(rev: str, repeat: int) -> float:
                                  env={**CALLER_ENV, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
         finally:
             subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], capture_output=True)
-    found = re.search(r"^\s*total\s+([\d.]+) ms", run.stdout, re.M)
-    if run.returncode or not found:
+    stages = stage_lines(run.stdout)
+    if run.returncode or "total" not in stages:
         raise SystemExit(f"{rev}'s bench/inference.py failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
-    return float(found.group(1))
+    return stages
 
 
 def main():
@@ -160,8 +169,14 @@ def main():
     print(f"model / GEMM     {achieved / gemm:8.2f}")
     total = statistics.median(stages["total"]) * 1000
     for rev in args.against:
-        before = baseline_total_ms(rev, args.repeat)
-        print(f"{rev} total {before:8.1f} ms (its own bench, same cores, same run): this / {rev} {total / before:.2f}")
+        before = baseline_stages(rev, args.repeat)
+        print(f"against {rev}'s own bench (same cores, same run), ms:")
+        for name, values in stages.items():
+            if name in before:
+                now = statistics.median(values) * 1000
+                print(f"  {name:<15} {now:8.1f} {before[name]:8.1f}  {now / before[name] if before[name] else 0:5.2f}x")
+        print(f"{rev} total {before['total']:8.1f} ms (its own bench, same cores, same run): "
+              f"this / {rev} {total / before['total']:.2f}")
 
 
 if __name__ == "__main__":
