@@ -4,6 +4,7 @@ eager. CPUs differ between machines, so nothing is assumed."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import numpy as np
@@ -20,16 +21,18 @@ def step_seconds(policy: str, cfg, jit_compile: bool, steps: int = 4) -> float:
     from trainer.losses import BceDiceLoss
 
     keras.mixed_precision.set_global_policy(policy)
-    model = build(cfg.arch, cfg.input_size, cfg.depth, cfg.base_filters)
-    model.compile(optimizer=keras.optimizers.RMSprop(3e-4), loss=BceDiceLoss(), jit_compile=jit_compile)
-    x = np.random.default_rng(0).normal(size=(cfg.batch_size, *cfg.input_size, 3)).astype(np.float32)
-    y = (x[..., :1] > 0).astype(np.float32)
-    model.train_on_batch(x, y)  # compiles
-    started = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(x, y)
-    keras.mixed_precision.set_global_policy("float32")
-    return (time.perf_counter() - started) / steps
+    try:
+        model = build(cfg.arch, cfg.input_size, cfg.depth, cfg.base_filters)
+        model.compile(optimizer=keras.optimizers.RMSprop(3e-4), loss=BceDiceLoss(), jit_compile=jit_compile)
+        x = np.random.default_rng(0).normal(size=(cfg.batch_size, *cfg.input_size, 3)).astype(np.float32)
+        y = (x[..., :1] > 0).astype(np.float32)
+        model.train_on_batch(x, y)  # compiles
+        started = time.perf_counter()
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+        return (time.perf_counter() - started) / steps
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
 
 
 def _compute_name(policy: str, jit_compile: bool) -> str:
@@ -45,16 +48,26 @@ def choose_compute(cfg, device: str) -> tuple[str, bool, dict]:
     So what is not given is measured here, now, with a few steps of the real model: "auto"
     precision follows runtime.measured_bfloat16 (bfloat16 only where native and clearly
     faster), each precision timed at its faster compilation; XLA or eager (None) is then
-    whichever was faster in the chosen precision."""
+    whichever was faster in the chosen precision. A combination this runtime cannot compile
+    is left out (why["failed"] says why), never the end of the training."""
     from cutout.segmentation.runtime import cpu_info, measured_bfloat16
 
     compiles = [True, False] if cfg.jit_compile is None else [cfg.jit_compile]
     seconds: dict[str, float] = {}
+    failed: dict[str, str] = {}
 
     def fastest(policy: str) -> float:
         for jit in compiles:
-            seconds[_compute_name(policy, jit)] = round(step_seconds(policy, cfg, jit), 4)
-        return min(seconds[_compute_name(policy, jit)] for jit in compiles)
+            name = _compute_name(policy, jit)
+            try:
+                seconds[name] = round(step_seconds(policy, cfg, jit), 4)
+            except Exception as exc:  # noqa: BLE001 - what this runtime cannot run is not a choice
+                # XLA refused DeepLab's bfloat16 step ("floating point types of different
+                # precisions") on an EPYC with AVX-512 BF16: the other combinations still run.
+                failed[name] = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
+                log.warning("training cannot compute in %s here: %s", name, failed[name])
+        return min((seconds[_compute_name(policy, jit)] for jit in compiles if _compute_name(policy, jit) in seconds),
+                   default=math.inf)
 
     if cfg.precision != "auto":
         precision, why = cfg.precision, {"cpu": cpu_info(), "chosen_by": "--precision"}
@@ -65,7 +78,9 @@ def choose_compute(cfg, device: str) -> tuple[str, bool, dict]:
         if _compute_name(precision, compiles[0]) not in seconds:
             fastest(precision)  # bfloat16 was not in question, so nothing was timed yet
         why["chosen_by"] += "; XLA or eager: measured"
-    jit_compile = min(compiles, key=lambda jit: seconds.get(_compute_name(precision, jit), 0.0))
+    jit_compile = min(compiles, key=lambda jit: seconds.get(_compute_name(precision, jit), math.inf))
+    if failed:
+        why["failed"] = failed
     if seconds:
         why["seconds"] = seconds
         log.info("training computes in %s (%s; seconds a step: %s)", _compute_name(precision, jit_compile),

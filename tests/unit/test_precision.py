@@ -60,6 +60,23 @@ def test_with_native_bfloat16_the_fastest_measured_combination_wins(monkeypatch,
     assert (precision, xla) == expected and why["seconds"] == seconds
 
 
+def test_a_combination_that_does_not_compile_is_left_out(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_info", fake_cpu(True))
+    seconds = {"float32+xla": 2.8, "float32+eager": 2.3, "mixed_bfloat16+eager": 1.1}
+
+    def step(policy, cfg, jit_compile):
+        name = compute._compute_name(policy, jit_compile)
+        if name not in seconds:
+            raise RuntimeError("Seen floating point types of different precisions in %SelectV2\nmore")
+        return seconds[name]
+
+    monkeypatch.setattr(compute, "step_seconds", step)
+    precision, xla, why = choose_compute(TrainConfig(data=None, out=None, arch="deeplab"), "cpu")
+    assert (precision, xla) == ("mixed_bfloat16", False) and why["seconds"] == seconds
+    assert why["failed"] == {"mixed_bfloat16+xla": "RuntimeError: Seen floating point types of different precisions "
+                                                   "in %SelectV2"}
+
+
 def test_a_given_xla_setting_is_kept_while_precision_is_measured(monkeypatch):
     monkeypatch.setattr(runtime, "cpu_info", fake_cpu(True))
     probed = fake_steps(monkeypatch, {"float32+xla": 1.0, "mixed_bfloat16+xla": 0.5})
@@ -119,3 +136,12 @@ def test_onednn_is_asked_for_only_where_the_networks_run_flip_tta(tmp_path):
     assert runtime.onednn_pays(False, bundle(True, True)) is False
     assert runtime.onednn_pays(None, tmp_path / "missing") is True, "loading reports a bad bundle, not this"
     assert runtime.onednn_pays(None) is True
+
+
+def test_a_failed_probe_leaves_float32_as_the_policy():
+    import keras
+
+    with pytest.raises(ValueError, match="divisible"):
+        compute.step_seconds("mixed_bfloat16", TrainConfig(data=None, out=None, arch="deeplab", input_size=(36, 20)),
+                             jit_compile=False)
+    assert keras.mixed_precision.global_policy().name == "float32"
