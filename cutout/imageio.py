@@ -239,6 +239,16 @@ def bounds(on: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
             slice(max(0, left - margin), min(w, right + 1 + margin)))
 
 
+def solid(height: int, width: int, pixel) -> np.ndarray:
+    """A height x width x channels image of one pixel value (its dtype and channels are
+    `pixel`'s). One row is built and copied down the rows: numpy broadcasting a 3-byte pixel
+    over every pixel took 5 ms of a 1300x870 image, the row-wise copy 0.1 ms."""
+    pixel = np.atleast_1d(np.asarray(pixel))
+    out = np.empty((height, width, pixel.size), pixel.dtype)
+    out.reshape(height, -1)[:] = np.tile(pixel, width)
+    return out
+
+
 def rgba_cutout(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The photo (RGB, or RGBA whose alpha is replaced) with the mask as its alpha channel:
     what the cutout team delivers by hand. Fully transparent pixels are black, as image
@@ -259,9 +269,7 @@ def overlay(rgb: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndarra
     box = bounds(on)
     if box is None:
         return out
-    height, width = out[box].shape[:2]
-    green = np.empty((height, width, 3), np.uint8)
-    green.reshape(height, -1)[:] = np.tile(np.array([0, 255, 0], np.uint8), width)  # a row at a time
+    green = solid(*out[box].shape[:2], np.array([0, 255, 0], np.uint8))
     cv2.copyTo(cv2.addWeighted(out[box], 1 - alpha, green, alpha, 0.0), on[box], out[box])  # in place
     contours, _ = cv2.findContours(on, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     thickness = max(1, round(max(mask.shape) / 500))

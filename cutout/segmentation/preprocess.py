@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from cutout.imageio import bounds
+from cutout.imageio import bounds, solid
 
 FITS = ("squash", "pad")
 
@@ -48,8 +48,7 @@ def fit_image(rgb: np.ndarray, size: tuple[int, int], fit: str, fill: np.ndarray
     scale = min(h / rgb.shape[0], w / rgb.shape[1])
     nh, nw = max(1, round(rgb.shape[0] * scale)), max(1, round(rgb.shape[1] * scale))
     top, left = (h - nh) // 2, (w - nw) // 2
-    canvas = np.empty((h, w, rgb.shape[2]), rgb.dtype)
-    canvas[:] = 0 if fill is None else np.asarray(fill, rgb.dtype)
+    canvas = solid(h, w, np.broadcast_to(np.asarray(0 if fill is None else fill, rgb.dtype), rgb.shape[2:]))
     canvas[top:top + nh, left:left + nw] = _resize(rgb, nw, nh)
     return canvas, Placement(top, left, nh, nw)
 
@@ -112,11 +111,7 @@ def focus_region(mask: np.ndarray, dilate_fraction: float) -> np.ndarray:
 
 def blank(rgb: np.ndarray, region: np.ndarray, fill) -> np.ndarray:
     """A copy of the photo with every pixel outside the 0/1 region set to the fill colour."""
-    height, width = region.shape
-    out = np.empty(rgb.shape, np.uint8)
-    # One row of fill copied down the rows: numpy broadcasting a 3-byte pixel over every pixel
-    # took 5 ms of a 1300x870 crop, the row-wise copy 0.1 ms.
-    out.reshape(height, -1)[:] = np.tile(np.asarray(fill, np.float32).round().astype(np.uint8), width)
+    out = solid(*region.shape, np.asarray(fill, np.float32).round().astype(np.uint8))
     return cv2.copyTo(rgb, region, out)
 
 
