@@ -75,8 +75,8 @@ def choose_compute(cfg, device: str) -> tuple[str, bool, dict]:
         bfloat16, why = measured_bfloat16(fastest, device)
         precision = "mixed_bfloat16" if bfloat16 else "float32"
     if len(compiles) > 1:
-        if _compute_name(precision, compiles[0]) not in seconds:
-            fastest(precision)  # bfloat16 was not in question, so nothing was timed yet
+        if not {_compute_name(precision, compiles[0])} & (seconds.keys() | failed.keys()):
+            fastest(precision)  # bfloat16 was not in question, so nothing was tried yet
         why["chosen_by"] += "; XLA or eager: measured"
     jit_compile = min(compiles, key=lambda jit: seconds.get(_compute_name(precision, jit), math.inf))
     if failed:

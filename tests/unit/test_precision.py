@@ -77,6 +77,22 @@ def test_a_combination_that_does_not_compile_is_left_out(monkeypatch):
                                                    "in %SelectV2"}
 
 
+def test_a_combination_that_failed_is_not_tried_again(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_info", fake_cpu(True))
+    probed = []
+
+    def step(policy, cfg, jit_compile):
+        probed.append(compute._compute_name(policy, jit_compile))
+        if jit_compile:
+            raise RuntimeError("XLA cannot compile this")
+        return 1.0 if policy == "float32" else 2.0
+
+    monkeypatch.setattr(compute, "step_seconds", step)
+    assert choose_compute(TrainConfig(data=None, out=None), "cpu")[:2] == ("float32", False)
+    assert sorted(probed) == ["float32+eager", "float32+xla", "mixed_bfloat16+eager", "mixed_bfloat16+xla"], \
+        "each combination is probed once"
+
+
 def test_a_given_xla_setting_is_kept_while_precision_is_measured(monkeypatch):
     monkeypatch.setattr(runtime, "cpu_info", fake_cpu(True))
     probed = fake_steps(monkeypatch, {"float32+xla": 1.0, "mixed_bfloat16+xla": 0.5})
