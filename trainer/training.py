@@ -143,12 +143,16 @@ def train(cfg: TrainConfig, device: str = "auto", threads: int = 0) -> Path:
     budget = callbacks_.time_budget(cfg.budget_minutes) if cfg.budget_minutes else None
     if budget is not None:
         callbacks.append(budget)
+    # A progress bar on a terminal; one line per epoch in a log file (no bar redrawn 161 times),
+    # with a progress line a minute between them.
+    verbose = cfg.verbose if cfg.verbose != "auto" or sys.stdout.isatty() else 2
+    if verbose == 2:
+        callbacks.append(callbacks_.progress(60.0, cfg.budget_minutes))
     fit_started = time.time()
     history = model.fit(
         inputs.pipeline(x_train, y_train, mean, std, cfg, training=True),
         validation_data=inputs.pipeline(x_val, y_val, mean, std, cfg, training=False),
-        # A progress bar on a terminal; one line per epoch in a log file (no bar redrawn 161 times).
-        epochs=cfg.epochs, callbacks=callbacks, verbose=cfg.verbose if cfg.verbose != "auto" or sys.stdout.isatty() else 2,
+        epochs=cfg.epochs, callbacks=callbacks, verbose=verbose,
     )
     fit_s = time.time() - fit_started
     if best.exists():
