@@ -155,6 +155,7 @@ def evaluate(settings, data, model_dir, split, tta, limit, as_json, csv_path, ga
                    f"{auto['garments']} garments released, precision {precision}")
     else:
         click.echo(f"  no release rule in this model (`cutout calibrate` tunes one); {auto['garments']} garments")
+    click.echo(f"  garments right on every view (Dice >= {auto['good_dice']}): {auto['right']:.1%} of {auto['garments']}")
     held = auto["views_disagree"]
     click.echo(f"  views disagree on height or size: {held['garments']} garments held back, {held['right']} of them right")
     click.echo("  on this data, the most released at a precision of " + ", ".join(

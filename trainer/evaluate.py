@@ -143,6 +143,8 @@ def automation(rows: list[dict], variant: str, rule: dict | None) -> dict:
     good = (rule or {}).get("good_dice", GOOD_DICE)
     disagree = [g for g in garments.values() if not g["views_agree"]]
     result = {"garments": len(garments), "rule": rule, "curve": automation_curve(garments, good),
+              # The ceiling of any release rule: garments with every view right.
+              "right": round(sum(g["dice"] >= good for g in garments.values()) / max(1, len(garments)), 4), "good_dice": good,
               "views_disagree": {"garments": len(disagree), "right": sum(g["dice"] >= good for g in disagree)},
               "operating_points": operating_points(garments, good=good)}
     if rule:

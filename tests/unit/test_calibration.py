@@ -193,6 +193,7 @@ def test_evaluate_counts_the_garments_the_view_checks_hold_back_and_how_many_wer
     rows += [row("steady", 0.99, 0.6, 0.05) for _ in range(3)]
     result = automation(rows, "double", {"min_predicted_dice": 0.98, "good_dice": 0.95})
     assert result["views_disagree"] == {"garments": 2, "right": 1}
+    assert result["right"] == pytest.approx(2 / 3, abs=1e-4), "wide has a view under 0.95"
     assert result["released"] == pytest.approx(1 / 3, abs=1e-4) and result["precision"] == 1.0
     # Measured on these garments: every precision releases "steady" alone (the others never).
     assert [(p["target_precision"], p["released"], p["precision"]) for p in result["operating_points"]] == [
