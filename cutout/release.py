@@ -185,6 +185,12 @@ def _scored(garments: dict[str, dict], good: float) -> list[tuple[float, bool]]:
     return [(release_score(g), g["dice"] >= good) for g in garments.values()]
 
 
+def all_views_good(garments: dict[str, dict], good: float = GOOD_DICE) -> float:
+    """Share of garments whose every view is good: the most any rule could release at
+    precision 1."""
+    return round(sum(g["dice"] >= good for g in garments.values()) / max(1, len(garments)), 4)
+
+
 def automation_curve(garments: dict[str, dict], good: float = GOOD_DICE) -> list[dict]:
     """For each candidate threshold (every garment's release score, high to low): the share of
     garments released and the precision among them."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cutout.release import GOOD_DICE, automation_curve, choose_release, garment_table, operating_points
+from cutout.release import all_views_good, automation_curve, choose_release, garment_table, operating_points
 from cutout.segmentation.confidence import FEATURES
 from trainer.confidence_fit import fit_calibration
 
@@ -110,8 +110,7 @@ def calibrate(bundle: Path, data: Path, plots: Path | None = None, limit: int | 
         "threshold": meta.threshold,
         "candidates": [{"refine": options[k][0], "threshold": options[k][1], **means[k]} for k in range(len(options))],
         "released": release["validation"]["released"], "precision": release["validation"]["precision"],
-        # The most any rule could release at precision 1: garments whose every view is good.
-        "all_views_good": round(float(np.mean([g["dice"] >= GOOD_DICE for g in garments.values()])), 4)}}
+        "all_views_good": all_views_good(garments)}}
     artefact.write_meta(last, meta)
     if plots is not None:
         write_plots(plots, automation_curve(garments), release, [r["predicted"] for r in rows], list(dice))

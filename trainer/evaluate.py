@@ -135,7 +135,7 @@ def automation(rows: list[dict], variant: str, rule: dict | None) -> dict:
     right: what the checks cost), and the operating points measured on these garments (the
     threshold each precision would take here, and what it would release: on the studio's own
     holdout, what `--min-confidence` to choose)."""
-    from cutout.release import GOOD_DICE, automation_curve, garment_table, operating_points, released
+    from cutout.release import GOOD_DICE, all_views_good, automation_curve, garment_table, operating_points, released
 
     garments = garment_table([{"garment": r["garment"], "predicted": r["confidence"], "dice": r[f"{variant}_dice"],
                                "signals": {k[len("signal_"):]: v for k, v in r.items() if k.startswith("signal_")}}
@@ -143,8 +143,7 @@ def automation(rows: list[dict], variant: str, rule: dict | None) -> dict:
     good = (rule or {}).get("good_dice", GOOD_DICE)
     disagree = [g for g in garments.values() if not g["views_agree"]]
     result = {"garments": len(garments), "rule": rule, "curve": automation_curve(garments, good),
-              # The ceiling of any release rule: garments with every view right.
-              "right": round(sum(g["dice"] >= good for g in garments.values()) / max(1, len(garments)), 4), "good_dice": good,
+              "right": all_views_good(garments, good), "good_dice": good,
               "views_disagree": {"garments": len(disagree), "right": sum(g["dice"] >= good for g in disagree)},
               "operating_points": operating_points(garments, good=good)}
     if rule:
