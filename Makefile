@@ -37,6 +37,7 @@ test-integration: install
 # (the first stage in two legs, the second stage and its fine-tuning with bags), calibrated, that
 # pseudo-labels the unannotated photos; then both stages carried on, the first with the
 # pseudo-labels, each second stage behind its own first. Every leg stops at its time budget.
+# The bundle is calibrated, and quantized to int8 for CPUs without native bfloat16.
 # The model card (cutout/segmentation/default_model/README.md) gives each leg's time and figures.
 DATA ?= ../shared/data/ccp
 UNLABELLED ?= $(DATA)-unlabelled
@@ -65,6 +66,7 @@ model: install
 	cd runs/d-first && cp model.json model.weights.h5 training_log.csv curves.png validation.json ../../$(SHIPPED)/first/
 	cd runs/d-second && cp model.json model.weights.h5 training_log.csv curves.png validation.json ../../$(SHIPPED)/second/
 	$(BIN)/cutout calibrate runs/studio-val --model $(SHIPPED) --plots $(SHIPPED)
+	$(BIN)/cutout quantize runs/studio-val --model $(SHIPPED)
 	CUTOUT_INFERENCE_PRECISION=float32 $(BIN)/cutout evaluate runs/studio-val --model $(SHIPPED) --json > $(SHIPPED)/evaluation.json
 
 bench: install

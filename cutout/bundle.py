@@ -2,7 +2,10 @@
 
 A *stage* is a directory with ``model.json`` (architecture, normalisation, tuned threshold,
 training and evaluation figures) and ``model.weights.h5``. A *bundle* holds ``first/`` and
-optionally ``second/``; ``CUTOUT_MODEL`` and the model store hold bundles. A stage may be a
+optionally ``second/``; ``CUTOUT_MODEL`` and the model store hold bundles. A stage may also
+carry its network quantized to int8 for OpenVINO (``model.int8.xml``/``.bin``, made by
+``cutout quantize`` from these very weights, and ``model.int8.json`` saying which weights, at
+what input size, and how closely its masks agree with float32's). A stage may be a
 *bag*: beside its own weights, ``members/<version>/`` holds other stages trained for the same
 input (size, fit, normalisation, focus), and the stage's probability is the mean of all of
 theirs (``bag`` adds one).
@@ -27,6 +30,8 @@ from cutout.errors import OperationalError
 META = "model.json"
 WEIGHTS = "model.weights.h5"
 MEMBERS = "members"
+INT8 = "model.int8.xml"  # with model.int8.bin beside it (OpenVINO's IR)
+INT8_META = "model.int8.json"
 # What members of a bag must share with the stage: the same input, made the same way.
 SHARED = ("stage", "input_size", "fit", "mean", "std", "dilate_fraction", "fill")
 
@@ -92,6 +97,20 @@ def bag(stage: Path, member: Path) -> Path:
     for name in (META, WEIGHTS):  # what runs it; its curves and logs stay with its training run
         shutil.copy2(Path(member) / name, target / name)
     return target
+
+
+def int8_network(directory: Path, size: tuple[int, int]) -> Path | None:
+    """The stage's int8 network file if it was quantized from these very weights at `size` (the
+    graph's shapes are fixed at quantization); None otherwise: a stage retrained in place, or
+    run at another input size, never runs a stale quantization."""
+    directory = Path(directory)
+    try:
+        made = json.loads((directory / INT8_META).read_text())
+    except (OSError, ValueError):
+        return None
+    fresh = (made.get("weights") == weights_digest(directory) and tuple(made.get("input_size", ())) == tuple(size)
+             and (directory / INT8).exists() and (directory / INT8).with_suffix(".bin").exists())
+    return directory / INT8 if fresh else None
 
 
 def combine(first: str, second: str | None = None) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 DEFAULT_MODEL_DIR = Path(str(files("cutout") / "segmentation" / "default_model"))  # without importing it
 DEFAULT_MODEL_STORE = Path("model-store")  # with no bucket configured either
 DEFAULT_MODEL_CACHE = Path("~/.cache/cutout/models").expanduser()
-INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")  # CUTOUT_INFERENCE_PRECISION
+INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16", "int8")  # CUTOUT_INFERENCE_PRECISION
 INFERENCE_ENGINES = ("auto", "tensorflow", "openvino")  # CUTOUT_INFERENCE_ENGINE (cutout.segmentation.engine)
 
 
@@ -93,8 +93,9 @@ class Settings:
     input_size: tuple[int, int] | None = None  # (height, width); None = the model's own
     max_pixels: int = 40_000_000
     device: str = "auto"  # auto | cpu | gpu
-    # What the networks compute in: float32, bfloat16, or auto = bfloat16 only where this CPU
-    # has it natively and it measured faster when the model loaded (weights stay float32).
+    # What the networks compute in: float32, bfloat16, int8 (a quantized stage on OpenVINO), or
+    # auto = bfloat16 where this CPU has it natively and it measured faster when the model
+    # loaded, else int8 where the stage was quantized and that measured faster (weights stay float32).
     inference_precision: str = "auto"
     # What runs the networks: OpenVINO where installed and on the CPU (auto), or TensorFlow.
     inference_engine: str = "auto"

@@ -290,3 +290,24 @@ def bag(settings, stage, members):
         click.echo(f"{bundle.bag(stage, member)}", err=True)
     click.echo(json.dumps({"stage": str(stage), "version": bundle.stage_version(stage),
                            "members": [m.name for m in bundle.members(stage)]}))
+
+
+@click.command()
+@click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The bundle to quantize: each stage gains model.int8.xml/.bin/.json.")
+@click.option("--views", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Views of DATA whose network inputs calibrate the quantization.")
+@click.option("--check", default=120, show_default=True, type=click.IntRange(min=1),
+              help="Other views of DATA on which int8 masks are compared with float32's and the truth.")
+@click.pass_obj
+def quantize(settings, data, model_dir, views, check):
+    """Quantize a bundle's networks to int8 for OpenVINO on DATA (studio-style views as the
+    bundle meets them, images/ with masks/), and keep it only if, on other views, its masks
+    are as good against the truth as float32's (mean Dice at most 0.002 lower). Workers
+    without native bfloat16 run it where it measures faster (CUTOUT_INFERENCE_PRECISION=auto)."""
+    from cutout.segmentation import runtime
+    from trainer.quantize import quantize as run
+
+    runtime.configure(settings.device, settings.tf_threads, quiet=not settings.debug)
+    click.echo(json.dumps(run(model_dir, data, views, check, _progress), indent=2))

@@ -114,6 +114,24 @@ def carry_tuning(current: Path, candidate: Path) -> None:
     write_meta(last, meta)
 
 
+def quantize_like(current: Path, candidate: Path, data: Path) -> dict | str | None:
+    """Quantize the candidate to int8 when the current bundle is (on its training views: the
+    quantization looks at images, never at the holdout), so that workers without native
+    bfloat16 keep their speed after a promotion and both are scored as workers run them.
+    Returns the quantization's report, why it was not kept, or None (nothing to match)."""
+    first = bundle.stages(current)[0]
+    if bundle.int8_network(first, tuple(bundle.stage_meta(first)["input_size"])) is None:
+        return None
+    from cutout.errors import OperationalError
+    from trainer.quantize import quantize
+
+    try:
+        return quantize(candidate, data)
+    except (OperationalError, ImportError) as e:  # the candidate then runs in float32 or bfloat16
+        log.warning("retrain: the candidate was not quantized: %s", e)
+        return f"not quantized: {e}"
+
+
 def should_promote(candidate: float, current: float, margin: float) -> bool:
     """Strictly better by the margin: a tie keeps the model the fleet already trusts."""
     return candidate > current + margin
@@ -254,6 +272,7 @@ def retrain(settings, epochs: int = 30, patience: int = 5) -> dict:
                 kept = bundle.bag(candidate / stage, member)
                 summary.setdefault("members_kept", {}).setdefault(stage, []).append(kept.name)
         carry_tuning(current, candidate)
+        summary["quantized"] = quantize_like(current, candidate, tmp / "train")
         pairs = find_pairs(tmp / "holdout")
         approved = {Path(x.shot_key).stem for x in holdout if x.approved}
         views = {}

@@ -6,6 +6,7 @@ fast a precision runs here is cutout.segmentation.runtime's to measure).
                               training data summary and evaluation figures
     <dir>/model.weights.h5    Keras weights, without optimizer state (float32, or float16 to
                               ship at half size: `cutout train --weights-dtype`)
+    <dir>/model.int8.*        optional: the same network quantized for OpenVINO (`cutout quantize`)
 
 The architecture is rebuilt from model.json, so the same weights can run at another input
 size (the U-Net is fully convolutional).
@@ -19,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cutout.config import INFERENCE_PRECISIONS
-from cutout.bundle import META, WEIGHTS, check_member, members, stage_meta, stage_version, stages
+from cutout.config import INFERENCE_PRECISIONS, ConfigError
+from cutout.bundle import META, WEIGHTS, check_member, int8_network, members, stage_meta, stage_version, stages
 
 FORMAT = 1
 # Keys earlier stages wrote, with the values this code still runs them with: a second stage
@@ -134,7 +135,7 @@ class LoadedModel:
     version: str
     keras_model: object
     input_size: tuple[int, int]
-    precision: str = "float32"  # what the network computes in: float32 or bfloat16 (weights stay float32)
+    precision: str = "float32"  # what the network computes in: float32, bfloat16 or int8 (weights stay float32)
     network: object = None  # the OpenVINO network, when that runs it (cutout.segmentation.engine)
     members: list = field(default_factory=list)  # a bag's other members (LoadedModel), see cutout.bundle
 
@@ -182,14 +183,16 @@ def _build(meta: ModelMeta, size: tuple[int, int], weights: Path, bfloat16: bool
 
 def load(directory: Path, input_size: tuple[int, int] | None = None, precision: str = "float32",
          engine: str = "auto") -> LoadedModel:
-    """One stage, computing in float32, in bfloat16, or ("auto") in bfloat16 only where this
-    CPU has it natively and it measured faster here (runtime.measured_bfloat16), at the
-    thread settings already in force; run by TensorFlow or OpenVINO (engine.choose). Weights
-    stay float32 either way."""
+    """One stage, computing in float32, in bfloat16, in int8 (its quantized network, on
+    OpenVINO), or ("auto") in what measured fastest here at the thread settings already in
+    force: bfloat16 where this CPU has it natively and it beat float32
+    (runtime.measured_bfloat16), then int8 where the stage was quantized and it beat that
+    (runtime.measured_int8); run by TensorFlow or OpenVINO (engine.choose). Weights stay
+    float32 either way."""
     import tensorflow as tf
 
     from cutout.segmentation import engine as engines
-    from cutout.segmentation.runtime import configured_threads, measured_bfloat16, predict_seconds
+    from cutout.segmentation.runtime import configured_threads, measured_bfloat16, measured_int8, predict_seconds
 
     if precision not in INFERENCE_PRECISIONS:
         raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, not {precision!r}")
@@ -199,6 +202,12 @@ def load(directory: Path, input_size: tuple[int, int] | None = None, precision: 
     weights = directory / WEIGHTS
     device = "gpu" if tf.config.get_visible_devices("GPU") else "cpu"
     on_openvino = engines.choose(engine, device) == "openvino"
+    quantized = int8_network(directory, size) if on_openvino else None
+    int8_ready = quantized is not None and all(int8_network(m, size) for m in members(directory))
+    if precision == "int8" and not int8_ready:
+        where = "" if on_openvino else " (int8 runs on OpenVINO, not TensorFlow)"
+        raise ConfigError(f"CUTOUT_INFERENCE_PRECISION=int8 but {directory} has no int8 network from its weights "
+                          f"at {size[0]}x{size[1]}{where}: run `cutout quantize` on the bundle")
     if on_openvino:
         # OpenVINO takes the float32 graph and computes in bfloat16 itself when asked to.
         model = _build(meta, size, weights, False)
@@ -206,12 +215,15 @@ def load(directory: Path, input_size: tuple[int, int] | None = None, precision: 
     candidates = {}
 
     def candidate(policy):
-        """The network computing in `policy` (Keras's name for it), made once."""
+        """The network computing in `policy` (Keras's name for it, or int8), made once."""
         if policy not in candidates:
-            candidates[policy] = (
-                engines.OpenVinoNetwork(converted, size, "bfloat16" if policy == "mixed_bfloat16" else "float32",
-                                        configured_threads())
-                if on_openvino else _build(meta, size, weights, policy == "mixed_bfloat16"))
+            if policy == "int8":
+                candidates[policy] = engines.OpenVinoNetwork(engines.read(quantized), size, "int8", configured_threads())
+            elif on_openvino:
+                candidates[policy] = engines.OpenVinoNetwork(
+                    converted, size, "bfloat16" if policy == "mixed_bfloat16" else "float32", configured_threads())
+            else:
+                candidates[policy] = _build(meta, size, weights, policy == "mixed_bfloat16")
         return candidates[policy]
 
     def seconds_of(policy):
@@ -221,7 +233,9 @@ def load(directory: Path, input_size: tuple[int, int] | None = None, precision: 
     if precision == "auto":
         faster, _ = measured_bfloat16(seconds_of, "cpu" if on_openvino else device)
         precision = "bfloat16" if faster else "float32"
-    chosen = candidate("mixed_bfloat16" if precision == "bfloat16" else "float32")
+        if int8_ready and measured_int8(seconds_of, "mixed_bfloat16" if faster else "float32")[0]:
+            precision = "int8"
+    chosen = candidate({"bfloat16": "mixed_bfloat16"}.get(precision, precision))
     # A bag's members run as the stage does (the choice of precision is the stage's, timed once).
     bagged = []
     for member in members(directory):

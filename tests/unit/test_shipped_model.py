@@ -98,3 +98,18 @@ def test_evaluate_a_small_folder_with_the_shipped_model(tmp_path):
     assert report["mean_dice"] == pytest.approx(statistics.mean(per_image))
     assert report["median_dice"] == pytest.approx(statistics.median(per_image))
     assert len(list((tmp_path / "worst").glob("*.jpg"))) == 3
+
+
+def test_the_shipped_stages_carry_their_own_int8_networks():
+    """`make model` quantizes the bundle last: a stage retrained or resized without it would
+    leave CPUs without native bfloat16 on float32 networks, 3-4x slower (they would never run a
+    stale int8 network: cutout.bundle.int8_network)."""
+    from cutout import bundle
+    from trainer.quantize import MAX_LOSS
+
+    for stage in bundle.stages(DEFAULT_MODEL_DIR):
+        size = tuple(bundle.stage_meta(stage)["input_size"])
+        assert bundle.int8_network(stage, size) == stage / bundle.INT8, stage.name
+        check = json.loads((stage / bundle.INT8_META).read_text())["check"]
+        against_truth = check["mean_dice_against_truth"]
+        assert check["views"] >= 100 and against_truth["float32"] - against_truth["int8"] <= MAX_LOSS
