@@ -6,7 +6,8 @@
    the same kind of images, and a garment's three views never straddle the split.
 3. Fine-tune the current bundle (first pass, then the second pass on the new first pass's
    predictions) on the rest, beside a replay of the data the shipped model was built on
-   (CUTOUT_REPLAY_DATA), so it learns the studio without forgetting the rest.
+   (CUTOUT_REPLAY_DATA), so it learns the studio without forgetting the rest; quantize it to
+   int8 on those training views when the bundle in service is (trainer.quantize).
 4. Score the candidate and the current bundle on the holdout, each run exactly as a worker
    runs it (trainer.evaluate.worker_dice, the same settings for both); promote the candidate
    (`promotion`) only when its mean Dice beats the current one's by CUTOUT_PROMOTE_MARGIN, it
