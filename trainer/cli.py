@@ -10,6 +10,7 @@ import click
 
 from cutout.segmentation.artefact import WEIGHTS_DTYPES
 from cutout.segmentation.networks import ARCHS
+from trainer.quantize import CALIBRATION_VIEWS, CHECK_VIEWS
 from trainer.studio import LOOKS
 
 
@@ -296,9 +297,9 @@ def bag(settings, stage, members):
 @click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The bundle to quantize: each stage gains model.int8.xml/.bin/.json.")
-@click.option("--views", default=64, show_default=True, type=click.IntRange(min=1),
+@click.option("--views", default=CALIBRATION_VIEWS, show_default=True, type=click.IntRange(min=1),
               help="Views of DATA whose network inputs calibrate the quantization.")
-@click.option("--check", default=120, show_default=True, type=click.IntRange(min=1),
+@click.option("--check", default=CHECK_VIEWS, show_default=True, type=click.IntRange(min=1),
               help="Other views of DATA on which int8 masks are compared with float32's and the truth.")
 @click.pass_obj
 def quantize(settings, data, model_dir, views, check):

@@ -103,15 +103,14 @@ def _note_check(directory: Path, check: dict) -> None:
 
 
 def remove(directory: Path) -> None:
-    """A stage's quantization, gone (and its members'): it then runs in float32 or bfloat16."""
-    for stage in (Path(directory), *members(directory)):
-        for name in (INT8, Path(INT8).with_suffix(".bin").name, INT8_META):
-            (stage / name).unlink(missing_ok=True)
+    """A stage directory's quantization, gone: it then runs in float32 or bfloat16."""
+    for name in (INT8, Path(INT8).with_suffix(".bin").name, INT8_META):
+        (Path(directory) / name).unlink(missing_ok=True)
 
 
 def _split(images: list[Path], calibration: int, check: int) -> tuple[list[Path], list[Path]]:
-    """Calibration and check views, disjoint, spread over the whole folder (every k-th view,
-    not its first garments)."""
+    """Calibration and check views, disjoint, spread over the whole folder (alternate views
+    first, not its first garments)."""
     order = images[::2] + images[1::2]
     return order[:calibration], order[calibration:calibration + check]
 
@@ -136,13 +135,14 @@ def quantize(bundle: Path, data: Path, calibration_views: int | None = None, che
     if not calibration or not check:
         raise OperationalError(f"{data} holds {len(images)} views: quantizing needs some to calibrate on and "
                                "others to check the masks on")
+    named = {name: stage for name, stage in zip(("first", "second"), stages(bundle)) if stage is not None}
+    # Every directory with a network of its own: each stage and its bag's members.
+    directories = {name: [stage, *members(stage)] for name, stage in named.items()}
     float32 = Segmenter(*artefact.load_bundle(bundle, precision="float32", engine="openvino"))
     inputs = network_inputs(float32, (imageio.read_photo_file(p) for p in calibration))
-    for name, stage in zip(("first", "second"), stages(bundle)):
-        if stage is None:
-            continue
+    for name, stage in named.items():
         size = tuple(artefact.read_meta(stage).input_size)
-        for directory in (stage, *members(stage)):
+        for directory in directories[name]:
             quantize_stage(directory, inputs[name], size)
     int8 = Segmenter(*artefact.load_bundle(bundle, precision="int8", engine="openvino"))
     agreements, truth_dice = [], {"float32": [], "int8": []}
@@ -160,17 +160,14 @@ def quantize(bundle: Path, data: Path, calibration_views: int | None = None, che
         "agreement": {"mean_dice": round(statistics.fmean(agreements), 5), "min_dice": round(min(agreements), 5),
                       f"share_at_least_{AGREEMENT}": round(float(np.mean(np.array(agreements) >= AGREEMENT)), 4)}}
     loss = check_report["mean_dice_against_truth"]["float32"] - check_report["mean_dice_against_truth"]["int8"]
-    first, second = stages(bundle)
+    every = [directory for each in directories.values() for directory in each]
     if loss > MAX_LOSS:
-        for stage in (first, second):
-            if stage is not None:
-                remove(stage)
+        for directory in every:
+            remove(directory)
         raise OperationalError(f"int8 masks are worse than float32's by {loss:.4f} mean Dice against the truth on "
                                f"{len(check)} views of {data} (at most {MAX_LOSS}): the quantization was not kept")
-    for stage in (first, second):
-        if stage is not None:
-            for directory in (stage, *members(stage)):
-                _note_check(directory, check_report)
+    for directory in every:
+        _note_check(directory, check_report)
     milliseconds = {}
     for name, f32, i8 in (("first", float32.first, int8.first), ("second", float32.second, int8.second)):
         if f32 is not None:

@@ -202,7 +202,8 @@ def load(directory: Path, input_size: tuple[int, int] | None = None, precision: 
     weights = directory / WEIGHTS
     device = "gpu" if tf.config.get_visible_devices("GPU") else "cpu"
     on_openvino = engines.choose(engine, device) == "openvino"
-    quantized = int8_network(directory, size) if on_openvino else None
+    # Only int8 and auto look for a quantization (it hashes the weights to know it is theirs).
+    quantized = int8_network(directory, size) if on_openvino and precision in ("int8", "auto") else None
     int8_ready = quantized is not None and all(int8_network(m, size) for m in members(directory))
     if precision == "int8" and not int8_ready:
         where = "" if on_openvino else " (int8 runs on OpenVINO, not TensorFlow)"
